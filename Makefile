@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make chat   installs everything into .venv, builds the index on first use, opens the web chat
+#   make test   installs everything (with test tools and Chromium) and runs the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch; an unpinned torch would pull gigabytes of CUDA packages.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install install-test chat test lint format browser-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+chat: install
+	$(PY) app.py
+
+test: install-test
+	$(VENV)/bin/pytest -q
+
+lint: install-test
+	$(VENV)/bin/ruff check qa tests app.py
+	$(VENV)/bin/ruff format --check qa tests app.py
+
+format: install-test
+	$(VENV)/bin/ruff format qa tests app.py
+	$(VENV)/bin/ruff check --fix qa tests app.py
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/snapshots index/cache .pytest_cache

@@ -1,0 +1,111 @@
+"""Token-aware, overlapping chunks with exact character spans (langchain-text-splitters)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from qa.errors import QAError
+from qa.types import Chunk, Document
+
+# Coarse to fine: paragraphs, lines, sentences, clauses, words, characters. Separators stay
+# attached (keep_separator) so that chunks are contiguous slices of the text.
+_SEPARATORS = [
+    r"\n\s*\n",
+    r"\n",
+    r"(?<=[.!?…。！？])\s+",
+    r"(?<=[;:])\s+",
+    r"(?<=,)\s+",
+    r"\s+",
+    "",
+]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Chunker:
+    """Split documents into chunks of at most `chunk_size` model tokens."""
+
+    def __init__(
+        self, count_tokens: Callable[[str], int], chunk_size: int, chunk_overlap: int, max_tokens: int | None = None
+    ) -> None:
+        if max_tokens is not None and chunk_size > max_tokens:
+            raise QAError(
+                f"chunk size {chunk_size} is longer than the model's window of {max_tokens} tokens; "
+                f"set QA_CHUNK_SIZE to {max_tokens} or less"
+            )
+        self.count_tokens = count_tokens
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self._splitter = RecursiveCharacterTextSplitter(
+            separators=_SEPARATORS,
+            is_separator_regex=True,
+            keep_separator=True,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            length_function=count_tokens,
+            strip_whitespace=True,
+        )
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        """Chunks in document order; PDF pages are chunked separately so each knows its page."""
+        text = document.text
+        if document.page_starts:
+            bounds = [*list(document.page_starts), len(text)]
+            segments = [(bounds[i], bounds[i + 1]) for i in range(len(document.page_starts))]
+        else:
+            segments = [(0, len(text))]
+        chunks: list[Chunk] = []
+        for page_index, (seg_start, seg_end) in enumerate(segments):
+            page = page_index + 1 if document.page_starts else None
+            for start, end in self.spans(text[seg_start:seg_end]):
+                piece = text[seg_start + start : seg_start + end]
+                chunks.append(
+                    Chunk(
+                        doc_id=document.doc_id,
+                        ordinal=len(chunks),
+                        start=seg_start + start,
+                        end=seg_start + end,
+                        text=piece,
+                        text_hash=text_hash(piece),
+                        page=page,
+                    )
+                )
+        return chunks
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each chunk of `text`; text[start:end] is the chunk, exactly."""
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for piece in self._splitter.split_text(text):
+            # Each chunk is a contiguous slice that starts after the previous one starts.
+            start = text.find(piece, cursor)
+            if start < 0:  # pragma: no cover - would mean the splitter rewrote text
+                raise RuntimeError(f"chunk not found in its text: {piece[:60]!r}")
+            for sub_start, sub_end in self._enforce_limit(piece):
+                spans.append((start + sub_start, start + sub_end))
+            cursor = start + 1
+        return spans
+
+    def _enforce_limit(self, piece: str) -> list[tuple[int, int]]:
+        # The splitter can only exceed the limit on a run without any separator; cut such a
+        # run by characters so the encoder never truncates it silently.
+        if self.count_tokens(piece) <= self.chunk_size:
+            return [(0, len(piece))]
+        out: list[tuple[int, int]] = []
+        start = 0
+        while start < len(piece):
+            lo, hi = start + 1, len(piece)
+            while lo < hi:  # longest prefix within the limit
+                mid = (lo + hi + 1) // 2
+                if self.count_tokens(piece[start:mid]) <= self.chunk_size:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            out.append((start, lo))
+            start = lo
+        return out

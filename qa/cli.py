@@ -1,0 +1,231 @@
+"""The `qa` command: parses arguments and calls the library; nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from qa import __version__
+from qa.errors import QAError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("paths and model")
+    group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
+    group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
+    group.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Question answering over a document corpus, with passages that cite their source."
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="update the index from the corpus (only new or changed text is embedded)")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
+    _common(p)
+    p.add_argument("question", nargs="+", help="the question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
+    )
+    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    p.add_argument("--author", help="only documents whose author contains this text")
+    p.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
+    p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser("docs", help="list the indexed documents")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print as JSON")
+
+    p = sub.add_parser("show", help="print a document's text (the text that citation spans index)")
+    _common(p)
+    p.add_argument("doc_id", help="document id or corpus-relative path (see `qa docs`)")
+    p.add_argument("--span", metavar="START:END", help="print only text[START:END]")
+    p.add_argument("--json", action="store_true", help="print the document and its metadata as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted; the previous index is untouched", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _settings(args: argparse.Namespace):
+    from qa.config import Settings
+
+    return Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+
+
+def _open(args: argparse.Namespace, build: bool = True):
+    from qa.engine import open_index
+
+    return open_index(settings=_settings(args), build=build, progress=sys.stderr.isatty())
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from qa.indexer import update_index
+
+    progress = not args.quiet and sys.stderr.isatty()
+    report = update_index(_settings(args), rebuild=args.rebuild, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    for label, items in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("removed", report.removed),
+        ("unchanged", report.unchanged),
+    ):
+        for source in items:
+            print(f"{label:9}  {source}")
+    for item in report.failed:
+        print(f"{'failed':9}  {item['path']}: {item['reason']}")
+    for note in report.notes:
+        print(f"note: {note}")
+    print(
+        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged, {len(report.failed)} failed; "
+        f"{report.chunks_embedded} chunks embedded, {report.chunks_total} in the index "
+        f"({report.documents_total} documents); {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = _open(args)
+    question = " ".join(args.question)
+    answer = engine.ask(
+        question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
+    )
+    stale = engine.stale_files()
+    if stale:
+        print(
+            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
+            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer, width: int | None = None) -> str:
+    width = width or min(100, _terminal_width())
+    lines = [textwrap.fill(answer.answer, width)]
+    for note in answer.notes:
+        lines.append(f"(note: {note})")
+    if answer.searched_query:
+        lines.append(f"(searched for: {answer.searched_query})")
+    for p in answer.passages:
+        author = p.author or "author unknown"
+        page = f", page {p.page}" if p.page else ""
+        lines += [
+            "",
+            f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
+            f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
+            f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
+        ]
+        for para in p.text.split("\n"):
+            if para.strip():
+                lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
+        lines.append(
+            textwrap.fill(
+                f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
+                width,
+                initial_indent="    » ",
+                subsequent_indent="      ",
+            )
+        )
+    return "\n".join(lines)
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    docs = _open(args).documents()
+    if args.json:
+        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        return 0
+    for d in docs:
+        print(
+            f"{d.doc_id}\n    {d.title} — {d.author or 'author unknown'}"
+            f"{' — ' + d.date if d.date else ''}\n    {d.source}: {d.chunks} chunks, {d.chars} characters"
+        )
+    print(f"{len(docs)} documents")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    doc = _open(args).document(args.doc_id)
+    text = doc.text
+    if args.span:
+        try:
+            start, end = (int(x) for x in args.span.split(":", 1))
+        except ValueError:
+            raise QAError(f"--span takes START:END, two numbers (got {args.span!r})") from None
+        if not 0 <= start <= end <= len(text):
+            raise QAError(f"--span {start}:{end} is outside the document (0:{len(text)})")
+        text = text[start:end]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "doc_id": doc.doc_id,
+                    "source": doc.source,
+                    "title": doc.title,
+                    "author": doc.author,
+                    "publisher": doc.publisher,
+                    "date": doc.date,
+                    "url": doc.url,
+                    "text": text,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "docs": cmd_docs, "show": cmd_show}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

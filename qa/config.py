@@ -1,0 +1,92 @@
+"""Settings from one place: defaults, overridden by QA_* environment variables, then by flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from qa.errors import QAError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Environment variable for each setting that has one.
+ENV_VARS = {
+    "corpus_dir": "QA_CORPUS",
+    "index_dir": "QA_INDEX",
+    "model": "QA_MODEL",
+    "chunk_size": "QA_CHUNK_SIZE",
+    "chunk_overlap": "QA_CHUNK_OVERLAP",
+    "batch_size": "QA_BATCH_SIZE",
+    "max_file_mb": "QA_MAX_FILE_MB",
+    "min_similarity": "QA_MIN_SIMILARITY",
+    "rrf_k": "QA_RRF_K",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    # A sentence-transformers model name or path; "all-MiniLM-L6-v2" is the bundled copy.
+    # "hash" selects a deterministic hashing embedder (no model, for tests and dry runs).
+    model: str = DEFAULT_MODEL
+    # Chunks are measured in the embedding model's tokens (special tokens included),
+    # so no chunk is ever truncated by the encoder. 128 tokens scored best for dense
+    # retrieval on SciFact here (see RETRIEVAL-NOTES).
+    chunk_size: int = 128
+    chunk_overlap: int = 32
+    batch_size: int = 32
+    max_file_mb: float = 50.0
+    # A passage is reported only if its cosine similarity to the question reaches this,
+    # or it holds most of the question's terms (see search.Searcher.is_relevant).
+    min_similarity: float = 0.45
+    rrf_k: int = 60
+    candidates: int = 100  # per retriever, before fusion
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then QA_* variables from `env` (os.environ by default), then overrides (None ignored)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        types = {f.name: f.type for f in fields(cls)}
+        for name, var in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw.strip() == "":
+                continue
+            values[name] = _convert(name, types[name], raw.strip(), var)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("corpus_dir", "index_dir"):
+            if key in values:
+                values[key] = Path(values[key]).expanduser()  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def validate(self) -> None:
+        if self.chunk_size < 16:
+            raise QAError(f"chunk size must be at least 16 tokens (got {self.chunk_size})")
+        if not 0 <= self.chunk_overlap < self.chunk_size // 2 + 1:
+            raise QAError(
+                f"chunk overlap must be between 0 and half the chunk size "
+                f"(got {self.chunk_overlap} for size {self.chunk_size})"
+            )
+        if self.batch_size < 1:
+            raise QAError("batch size must be at least 1")
+        if self.rrf_k < 1:
+            raise QAError("QA_RRF_K must be a positive integer")
+
+
+def _convert(name: str, type_name: object, raw: str, var: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind in ("int", "<class 'int'>"):
+            return int(raw)
+        if kind in ("float", "<class 'float'>"):
+            return float(raw)
+    except ValueError:
+        raise QAError(f"{var}={raw!r} is not a valid number for {name}") from None
+    return raw

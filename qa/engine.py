@@ -1,0 +1,212 @@
+"""The Python API: open an index and ask it questions."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import unicodedata
+from pathlib import Path
+
+from qa.catalog import DocumentInfo
+from qa.config import Settings
+from qa.embedding import Embedder, load_embedder
+from qa.errors import IndexMissingError, QAError
+from qa.index import IndexLayout, Snapshot
+from qa.indexer import IndexReport, corpus_fingerprint, update_index
+from qa.readers import scan_corpus
+from qa.search import MODES, Filters, Searcher
+from qa.types import Answer, Document
+
+MAX_K = 50
+# Questions longer than this many characters are cut before tokenising, so that a
+# pasted 100 KB text cannot make a query slow; the model's window is far shorter anyway.
+MAX_QUESTION_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class QA:
+    """An opened index. Thread-safe for concurrent `ask`; picks up a newly published index."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, snapshot: Snapshot) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.layout = IndexLayout(Path(settings.index_dir))
+        self._snapshot = snapshot
+        self._searcher = Searcher(snapshot, embedder, settings)
+        self._swap = threading.Lock()
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @property
+    def manifest(self) -> dict:
+        return self._snapshot.manifest.data
+
+    def refresh(self) -> bool:
+        """Switch to a newer published index if there is one; True if it switched."""
+        name = self.layout.current_name()
+        if not name or name == self._snapshot.name:
+            return False
+        with self._swap:
+            if name == self._snapshot.name:
+                return False
+            snapshot = Snapshot.open_current(self.layout)
+            snapshot.manifest.check_compatible(
+                self.embedder.cache_key, self.settings.model, self.settings.chunk_size, self.settings.chunk_overlap
+            )
+            # Readers already holding the old searcher finish with it; new ones get the new one.
+            self._snapshot, self._searcher = snapshot, Searcher(snapshot, self.embedder, self.settings)
+        return True
+
+    def stale_files(self) -> list[str]:
+        """Corpus files added, changed or removed since this index was built."""
+        indexed: dict[str, str] = self.manifest["corpus"].get("files", {})
+        from qa.readers import content_hash
+
+        current: dict[str, str] = {}
+        for file in scan_corpus(Path(self.settings.corpus_dir)).files:
+            try:
+                current[file.source] = content_hash(file.path.read_bytes())
+            except OSError:
+                continue
+        if corpus_fingerprint(current) == self.manifest["corpus"].get("fingerprint"):
+            return []
+        return sorted({s for s in current if indexed.get(s) != current[s]} | (set(indexed) - set(current)))
+
+    def documents(self) -> list[DocumentInfo]:
+        return self._snapshot.catalog.documents()
+
+    def document(self, doc_id: str) -> Document:
+        doc = self._snapshot.catalog.document(doc_id)
+        if doc is None:
+            raise QAError(f"no document '{doc_id}' in the index; `qa docs` lists them")
+        return doc
+
+    def stats(self) -> dict:
+        corpus = self.manifest["corpus"]
+        return {
+            "documents": corpus.get("documents", 0),
+            "chunks": corpus.get("chunks", 0),
+            "updated": self.manifest.get("created", ""),
+            "model": self.manifest["model"]["name"],
+            "snapshot": self._snapshot.name,
+        }
+
+    # -- actions ----------------------------------------------------------------------
+    def update(self, rebuild: bool = False, progress: bool = False) -> IndexReport:
+        report = update_index(self.settings, rebuild=rebuild, progress=progress, embedder=self.embedder)
+        self.refresh()
+        return report
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        *,
+        doc: str | list[str] | None = None,
+        author: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        searched_query: str | None = None,
+    ) -> Answer:
+        """Ranked passages answering `question`, each with its citation, and a short answer.
+
+        `searched_query` lets a caller search other text than the question shown (a chat
+        follow-up carrying over context).
+        """
+        question, notes = self.clean_question(question)
+        query = question
+        if searched_query is not None and searched_query.strip() and searched_query.strip() != question:
+            query, more = self.clean_question(searched_query)
+            notes = notes + more
+        if mode not in MODES:
+            raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise QAError(f"the number of passages must be between 1 and {MAX_K} (got {k})")
+        doc_ids = (doc,) if isinstance(doc, str) else tuple(doc or ())
+        filters = Filters(
+            tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()
+        )
+        self.refresh()
+        searcher = self._searcher
+        vector = searcher.embed_query(query) if mode != "lexical" else None
+        hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
+        texts = {}
+        for hit in hits:
+            doc_id = hit.record.chunk.doc_id
+            if doc_id not in texts:
+                texts[doc_id] = searcher.snapshot.catalog.document(doc_id).text
+        from qa.answer import build_answer
+
+        return build_answer(
+            question,
+            hits,
+            texts,
+            self.embedder,
+            vector,
+            searcher.snapshot.lexical.coverage(query),
+            mode,
+            self.settings.min_similarity,
+            searched_query=query if query != question else "",
+            notes=notes,
+        )
+
+    def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
+        """Normalise a question; refuse an empty one; cut a long one to the model's window."""
+        if not isinstance(question, str):
+            raise QAError("the question must be text")
+        notes: list[str] = []
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[:MAX_QUESTION_CHARS]
+            notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS} characters")
+        text = unicodedata.normalize("NFC", _CONTROL.sub(" ", question))
+        text = " ".join(text.split())
+        if not text:
+            raise QAError('the question is empty: type a question, e.g. "what did Russia deploy to the Kurils?"')
+        limit = self.embedder.max_tokens
+        if self.embedder.count_tokens(text) > limit:
+            # Keep the longest prefix that fits: the encoder would drop the rest silently.
+            words = text.split(" ")
+            lo, hi = 1, len(words)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self.embedder.count_tokens(" ".join(words[:mid])) <= limit:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            text = " ".join(words[:lo])
+            notes.append(f"the question was cut to the model's window of {limit} tokens")
+        return text, tuple(notes)
+
+
+def open_index(
+    index_dir: str | os.PathLike | None = None,
+    corpus_dir: str | os.PathLike | None = None,
+    *,
+    model: str | None = None,
+    settings: Settings | None = None,
+    build: bool = True,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+) -> QA:
+    """Open the index (QA_INDEX or index/), building it from the corpus first if there is none."""
+    settings = (settings or Settings.from_env()).with_(
+        index_dir=Path(index_dir) if index_dir is not None else None,
+        corpus_dir=Path(corpus_dir) if corpus_dir is not None else None,
+        model=model,
+    )
+    embedder = embedder or load_embedder(settings.model)
+    layout = IndexLayout(Path(settings.index_dir))
+    try:
+        snapshot = Snapshot.open_current(layout)
+    except IndexMissingError:
+        if not build:
+            raise
+        update_index(settings, progress=progress, embedder=embedder, wait=True)
+        snapshot = Snapshot.open_current(layout)
+    snapshot.manifest.check_compatible(embedder.cache_key, settings.model, settings.chunk_size, settings.chunk_overlap)
+    return QA(settings, embedder, snapshot)

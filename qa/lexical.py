@@ -1,0 +1,195 @@
+"""Lexical (BM25) indexes: a small interface and a bm25s implementation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.errors import IndexCorruptError
+
+
+class LexicalIndex(Protocol):
+    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None: ...
+
+    def remove(self, ids: Sequence[int]) -> None: ...
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the top k matching chunks, best first; no zero-score padding."""
+        ...
+
+    def query_terms(self, text: str) -> list[str]: ...
+
+    def save(self, path: Path) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class Bm25Index:
+    """bm25s with English stop words and the Snowball stemmer.
+
+    bm25s indexes are immutable, so add/remove mark the index stale and it is rebuilt
+    from the kept texts on the next search or save (seconds even at 100k chunks).
+    """
+
+    DIR = "bm25"
+
+    def __init__(
+        self, k1: float = 1.5, b: float = 0.75, stopwords: str = "en_plus", stemmer_language: str = "english"
+    ) -> None:
+        self.k1, self.b = k1, b
+        self.stopwords = stopwords
+        self.stemmer_language = stemmer_language
+        self._texts: dict[int, str] = {}
+        self._row_ids = np.zeros(0, dtype=np.int64)
+        self._retriever = None
+        self._stale = True
+        self._stemmer = None
+        self._df: np.ndarray | None = None
+
+    @property
+    def params(self) -> dict:
+        import bm25s
+
+        return {
+            "library": "bm25s",
+            "version": bm25s.__version__,
+            "k1": self.k1,
+            "b": self.b,
+            "stopwords": self.stopwords,
+            "stemmer": self.stemmer_language,
+        }
+
+    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
+        for i, text in zip(ids, texts, strict=True):
+            self._texts[int(i)] = text
+        self._stale = True
+
+    def remove(self, ids: Sequence[int]) -> None:
+        for i in ids:
+            self._texts.pop(int(i), None)
+        self._stale = True
+
+    def _tokenize(self, texts: Sequence[str]):
+        import bm25s
+
+        return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
+
+    def _get_stemmer(self):
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer(self.stemmer_language)
+        return self._stemmer
+
+    def query_terms(self, text: str) -> list[str]:
+        """The stemmed, stop-word-free terms of text, as the index sees them."""
+        import bm25s
+
+        return bm25s.tokenize(
+            [text], stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False, return_ids=False
+        )[0]
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each term; a term the index has never seen gets the largest idf."""
+        self._ensure_built()
+        n = len(self._row_ids)
+        if self._df is None:
+            if n:
+                self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
+            else:
+                self._df = np.zeros(0, dtype=np.int64)
+        vocab = self._retriever.vocab_dict if n else {}
+        out = {}
+        for term in terms:
+            df = int(self._df[vocab[term]]) if term in vocab else 0
+            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
+    def coverage(self, query: str):
+        """A function giving the idf-weighted share of the query's terms that a text contains."""
+        weights = self.idf(list(dict.fromkeys(self.query_terms(query))))
+        total = sum(weights.values())
+
+        def share(text: str) -> float:
+            if total <= 0:
+                return 0.0
+            present = set(self.query_terms(text))
+            return sum(w for t, w in weights.items() if t in present) / total
+
+        return share
+
+    def _ensure_built(self) -> None:
+        if not self._stale:
+            return
+        import bm25s
+
+        self._row_ids = np.fromiter(self._texts.keys(), dtype=np.int64, count=len(self._texts))
+        retriever = bm25s.BM25(k1=self.k1, b=self.b)
+        if len(self._row_ids):
+            retriever.index(self._tokenize(list(self._texts.values())), show_progress=False)
+        self._retriever = retriever
+        self._df = None
+        self._stale = False
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        self._ensure_built()
+        empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
+        if not len(self._row_ids):
+            return empty
+        terms = [t for t in self.query_terms(query) if t in self._retriever.vocab_dict]
+        if not terms:
+            return empty
+        mask = None
+        if allowed is not None:
+            mask = np.isin(self._row_ids, allowed).astype(np.float32)
+        k = max(1, min(k, len(self._row_ids)))
+        rows, scores = self._retriever.retrieve([terms], k=k, show_progress=False, weight_mask=mask)
+        rows, scores = rows[0], scores[0]
+        keep = scores > 0  # bm25s pads with zero-score rows when fewer chunks match
+        return scores[keep].astype(np.float32), self._row_ids[rows[keep]]
+
+    def save(self, path: Path) -> None:
+        self._ensure_built()
+        folder = path / self.DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        if len(self._row_ids):
+            self._retriever.save(str(folder), show_progress=False)
+        np.save(folder / "ids.npy", self._row_ids)
+        with open(folder / "texts.jsonl", "w", encoding="utf-8") as fh:
+            for i in self._row_ids:
+                fh.write(json.dumps(self._texts[int(i)], ensure_ascii=False) + "\n")
+        (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Bm25Index:
+        import bm25s
+
+        folder = path / cls.DIR
+        try:
+            params = json.loads((folder / "qa_params.json").read_text(encoding="utf-8"))
+            index = cls(
+                k1=params["k1"], b=params["b"], stopwords=params["stopwords"], stemmer_language=params["stemmer"]
+            )
+            index._row_ids = np.load(folder / "ids.npy")
+            with open(folder / "texts.jsonl", encoding="utf-8") as fh:
+                texts = [json.loads(line) for line in fh]
+            if len(texts) != len(index._row_ids):
+                raise ValueError("texts and ids differ in length")
+            index._texts = dict(zip(index._row_ids.tolist(), texts, strict=True))
+            if len(index._row_ids):
+                index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+            else:
+                index._retriever = bm25s.BM25()
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(
+                f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"
+            ) from None
+        index._stale = False
+        return index
+
+    def __len__(self) -> int:
+        return len(self._texts)

@@ -1,0 +1,124 @@
+"""Typed data passed between every layer: documents, chunks, passages, answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus file as read: its text is what every span indexes."""
+
+    doc_id: str
+    source: str  # corpus-relative POSIX path
+    text: str
+    content_hash: str  # sha256 of the file's bytes
+    title: str = ""
+    author: str = ""
+    publisher: str = ""
+    date: str = ""  # ISO 8601 prefix (YYYY, YYYY-MM or YYYY-MM-DD), or "" when unknown
+    url: str = ""
+    # Character offset where each page starts (PDF only); page n (1-based) is
+    # text[page_starts[n-1]:page_starts[n]].
+    page_starts: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding character `offset`, or None for unpaged documents."""
+        if not self.page_starts:
+            return None
+        page = 0
+        for i, start in enumerate(self.page_starts):
+            if start <= offset:
+                page = i + 1
+            else:
+                break
+        return page or 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a document: `document.text[start:end] == text`, always."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    text_hash: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """The sentence of a passage that best answers the question (document offsets)."""
+
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A ranked chunk with everything a citation needs."""
+
+    rank: int
+    score: float
+    text: str
+    doc_id: str
+    title: str
+    author: str
+    source: str
+    start: int
+    end: int
+    page: int | None
+    highlight: Highlight
+    date: str = ""
+    chunk_id: int = -1
+    scores: dict[str, float] = field(default_factory=dict)  # per-retriever scores
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "text": self.text,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "author": self.author,
+            "date": self.date,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "highlight": self.highlight.to_dict(),
+            "scores": dict(self.scores),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask` returns: a short extractive answer and the passages it cites."""
+
+    question: str
+    answer: str
+    passages: tuple[Passage, ...]
+    mode: str = "hybrid"
+    searched_query: str = ""  # the text actually searched, when it differs from question
+    notes: tuple[str, ...] = ()  # e.g. "question cut to the model's window"
+
+    @property
+    def found(self) -> bool:
+        return bool(self.passages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "passages": [p.to_dict() for p in self.passages],
+            "mode": self.mode,
+            "searched_query": self.searched_query or self.question,
+            "notes": list(self.notes),
+        }
