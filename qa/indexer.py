@@ -17,7 +17,7 @@ from qa.embedding import Embedder, EmbeddingCache, embed_with_cache, load_embedd
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
 from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, now_iso, version_info
 from qa.lexical import Bm25Index
-from qa.readers import ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
 from qa.types import Document
 from qa.vectors import FaissFlatStore
 
@@ -68,11 +68,15 @@ def update_index(
     progress: bool = False,
     embedder: Embedder | None = None,
     wait: bool = False,
+    scan: CorpusScan | None = None,
 ) -> IndexReport:
-    """Compare corpus and index by content hash and write a new snapshot if anything changed."""
+    """Compare corpus and index by content hash and write a new snapshot if anything changed.
+
+    `scan` replaces reading settings.corpus_dir, e.g. with documents held in memory.
+    """
     started = time.perf_counter()
     corpus = Path(settings.corpus_dir)
-    if not corpus.is_dir():
+    if scan is None and not corpus.is_dir():
         raise QAError(
             f"corpus folder {corpus} not found; create it and put .md, .txt, .html or .pdf files "
             f"in it, or point QA_CORPUS (--corpus) at your corpus"
@@ -86,7 +90,9 @@ def update_index(
         if old is None:
             report.rebuilt = True
         try:
-            _update(settings, layout, embedder, old, report, progress)
+            _update(
+                settings, layout, embedder, old, report, progress, scan if scan is not None else scan_corpus(corpus)
+            )
         finally:
             if old is not None:
                 old.close()
@@ -119,8 +125,8 @@ def _update(
     old: Snapshot | None,
     report: IndexReport,
     progress: bool,
+    scan: CorpusScan,
 ) -> None:
-    scan = scan_corpus(Path(settings.corpus_dir))
     report.failed.extend({"path": s, "reason": r} for s, r in scan.skipped)
     previous = old.catalog.sources() if old else {}
     max_bytes = int(settings.max_file_mb * 1_000_000)

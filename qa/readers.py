@@ -33,9 +33,10 @@ class ReadError(Exception):
 @dataclass(frozen=True)
 class CorpusFile:
     source: str  # corpus-relative POSIX path
-    path: Path
+    path: Path | None
     size: int
     mtime_ns: int
+    data: bytes | None = None  # content held in memory (a benchmark corpus), instead of a path
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def doc_id_for(source: str) -> str:
 
 
 def read_bytes(file: CorpusFile, max_bytes: int) -> bytes:
+    if file.data is not None:
+        return file.data
     if file.size > max_bytes:
         raise ReadError(
             f"file is too large ({file.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB, "
