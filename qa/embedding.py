@@ -39,7 +39,7 @@ class Embedder(Protocol):
 def load_embedder(name: str) -> Embedder:
     """The embedder for a configured model name or path."""
     if name == "hash" or name.startswith("hash:"):
-        dim = int(name.split(":", 1)[1]) if ":" in name else 256
+        dim = int(name.split(":", 1)[1]) if ":" in name else 1024
         return HashEmbedder(dim)
     return SentenceTransformerEmbedder(name)
 
@@ -122,7 +122,7 @@ class HashEmbedder:
 
     _WORD = re.compile(r"\w+", re.UNICODE)
 
-    def __init__(self, dim: int = 256) -> None:
+    def __init__(self, dim: int = 1024) -> None:
         self.name = f"hash:{dim}"
         self._dim = dim
         self.cache_key = f"hash:{dim}:v1"

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from qa.chunking import Chunker
+from qa.embedding import HashEmbedder
+from qa.errors import QAError
+from qa.readers import parse_document
+from qa.sentences import split_sentences
+
+EMB = HashEmbedder()
+
+
+def _doc(text: str, source: str = "d.txt", **kw):
+    return parse_document(source, text.encode("utf-8"))
+
+
+def _paragraphs(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    words = [
+        "Russia",
+        "Japan",
+        "Kuril",
+        "islands",
+        "treaty",
+        "deployed",
+        "missiles",
+        "fishing",
+        "quota",
+        "Tokyo",
+        "Moscow",
+        "über",
+        "naïve",
+        "東京",
+    ]
+    paras = []
+    for _ in range(n):
+        sentences = [
+            " ".join(rng.choice(words) for _ in range(rng.randint(4, 18))).capitalize() + "."
+            for _ in range(rng.randint(1, 6))
+        ]
+        paras.append(" ".join(sentences))
+    return "\n\n".join(paras)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_chunk_is_an_exact_span_within_the_limit(seed):
+    doc = _doc(_paragraphs(30, seed))
+    chunker = Chunker(EMB.count_tokens, 40, 8, EMB.max_tokens)
+    chunks = chunker.chunk(doc)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert EMB.count_tokens(chunk.text) <= 40
+    # Together the chunks cover every word of the document.
+    covered = set()
+    for chunk in chunks:
+        covered.update(range(chunk.start, chunk.end))
+    assert all(i in covered for i, ch in enumerate(doc.text) if not ch.isspace())
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_chunks_prefer_paragraph_boundaries():
+    text = "First paragraph about the Kurils.\n\nSecond paragraph about fishing quotas."
+    chunks = Chunker(EMB.count_tokens, 10, 0).chunk(_doc(text))
+    assert [c.text for c in chunks] == ["First paragraph about the Kurils.", "Second paragraph about fishing quotas."]
+
+
+def test_long_paragraph_splits_at_sentences_with_overlap():
+    sentences = [f"Sentence number {i} talks about islands and treaties." for i in range(12)]
+    text = " ".join(sentences)
+    chunks = Chunker(EMB.count_tokens, 30, 10).chunk(_doc(text))
+    assert len(chunks) > 2
+    assert all(c.text.endswith(".") for c in chunks)
+    assert any(chunks[i].end > chunks[i + 1].start for i in range(len(chunks) - 1)), "chunks overlap"
+
+
+def test_text_without_separators_is_cut_within_the_limit():
+    text = "x" * 3000  # one "word": only the character cut can split it
+    counter = lambda s: len(s) // 10 + 2  # noqa: E731 - a tokenizer counting ten characters a token
+    chunks = Chunker(counter, 50, 0).chunk(_doc(text))
+    assert "".join(c.text for c in chunks) == text
+    assert all(counter(c.text) <= 50 for c in chunks)
+
+
+def test_pdf_pages_are_chunked_separately():
+    from tests.pdfgen import make_pdf
+
+    doc = parse_document("p.pdf", make_pdf(["Page one text.", "Page two text."]))
+    chunks = Chunker(EMB.count_tokens, 100, 0).chunk(doc)
+    assert [c.page for c in chunks] == [1, 2]
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_chunk_size_beyond_the_model_window_is_refused():
+    with pytest.raises(QAError, match="window"):
+        Chunker(EMB.count_tokens, 1000, 10, max_tokens=256)
+
+
+def test_sentence_spans():
+    text = "Dr. Smith met Col. Girkin in the U.S. on 8 December. Did W. Baulch agree? Yes!\nNew line here"
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Dr. Smith met Col. Girkin in the U.S. on 8 December.",
+        "Did W. Baulch agree?",
+        "Yes!",
+        "New line here",
+    ]
+    assert split_sentences("   ") == []
+    # No break inside a number, nor before a lower-case continuation.
+    assert split_sentences("Version 3.5 is out. ok") == [(0, 22)]
+    text = "It cost $400 billion. Then it fell."
+    assert [text[s:e] for s, e in split_sentences(text)] == ["It cost $400 billion.", "Then it fell."]

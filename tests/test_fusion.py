@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from qa.fusion import convex_combination, merge_overlapping, min_max, reciprocal_rank_fusion, strictly_decreasing
+
+
+def test_rrf_scores_and_order():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d"]], k=60)
+    scores = dict(fused)
+    assert scores["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores["a"] == pytest.approx(1 / 61)
+    assert [item for item, _ in fused][:2] == ["b", "a"]
+
+
+def test_rrf_breaks_ties_by_best_rank_and_strictly_decreases():
+    # a and x both score 1/61 + ... symmetric: a first in run 1, x first in run 2
+    fused = reciprocal_rank_fusion([["a", "y"], ["x", "z"]], k=10)
+    items = [i for i, _ in fused]
+    assert items[:2] == ["a", "x"]  # equal score, equal best rank: first seen wins
+    scores = [s for _, s in fused]
+    assert all(a > b for a, b in itertools.pairwise(scores))
+
+
+def test_rrf_weights_must_match():
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0])
+
+
+def test_min_max_and_convex():
+    assert min_max([]) == []
+    assert min_max([2.0, 2.0]) == [1.0, 1.0]
+    assert min_max([1.0, 3.0, 2.0]) == [0.0, 1.0, 0.5]
+    fused = dict(convex_combination([{"a": 10.0, "b": 0.0}, {"b": 5.0, "c": 1.0}], [0.5, 0.5]))
+    assert fused["a"] == pytest.approx(0.5)
+    assert fused["b"] == pytest.approx(0.5 - 1e-9)  # tie with a, nudged below it
+    assert fused["c"] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_strictly_decreasing_keeps_order():
+    out = strictly_decreasing([("a", 1.0), ("b", 1.0), ("c", 1.0), ("d", 0.5)])
+    assert [i for i, _ in out] == ["a", "b", "c", "d"]
+    assert out[0][1] > out[1][1] > out[2][1] > out[3][1]
+
+
+def test_merge_overlapping_spans():
+    spans = [(1, "d1", 0, 100), (2, "d1", 80, 180), (3, "d2", 0, 50), (4, "d1", 150, 250), (5, "d1", 300, 400)]
+    merged = merge_overlapping(spans)
+    assert merged == [([1, 2], "d1", 0, 180), ([3], "d2", 0, 50), ([5], "d1", 300, 400)]

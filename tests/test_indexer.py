@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qa.engine import open_index
+from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
+from qa.index import IndexLayout, Snapshot
+from qa.indexer import update_index
+from qa.lexical import Bm25Index
+from tests.conftest import REPO
+
+
+def test_first_build_reports_every_file(settings):
+    report = update_index(settings)
+    assert sorted(report.added) == ["fishing.txt", "kurils.md", "tokyo.md"]
+    assert report.chunks_embedded == report.chunks_total > 0
+    assert report.documents_total == 3
+    data = report.to_dict()
+    for key in ("added", "changed", "removed", "unchanged", "failed", "chunks_embedded", "chunks_total", "seconds"):
+        assert key in data
+    snapshot = Snapshot.open_current(IndexLayout(settings.index_dir))
+    manifest = snapshot.manifest.data
+    assert manifest["model"]["name"] == "hash" and manifest["model"]["dim"] == 1024
+    assert manifest["chunker"]["chunk_size"] == 48
+    assert manifest["versions"]["qa"]
+    assert len(manifest["corpus"]["fingerprint"]) == 64
+    # Every stored chunk is an exact span of its document's text.
+    ids, _texts = snapshot.catalog.all_chunks()
+    records = snapshot.catalog.chunk_records(ids)
+    for record in records.values():
+        doc = snapshot.catalog.document(record.chunk.doc_id)
+        assert doc.text[record.chunk.start : record.chunk.end] == record.chunk.text
+
+
+def test_nothing_changed_writes_nothing(settings):
+    first = update_index(settings)
+    second = update_index(settings)
+    assert second.unchanged == sorted(second.unchanged) and len(second.unchanged) == 3
+    assert second.chunks_embedded == 0
+    assert second.snapshot == first.snapshot
+
+
+def test_add_change_delete_embed_only_new_text(settings, corpus):
+    settings = settings.with_(chunk_size=20, chunk_overlap=4)  # several chunks per document
+    update_index(settings)
+    (corpus / "new.md").write_text("---\ntitle: New\n---\nA brand new entry about tanks on Iturup.\n", encoding="utf-8")
+    report = update_index(settings)
+    assert report.added == ["new.md"]
+    assert report.unchanged == ["fishing.txt", "kurils.md", "tokyo.md"]
+    engine = open_index(settings=settings)
+    assert report.chunks_embedded == len(engine.snapshot.catalog.chunk_ids_of("new"))
+
+    # Change one paragraph of a document: only the changed chunk's text is embedded.
+    path = corpus / "fishing.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("crab and salmon", "crab, salmon and pollock"), encoding="utf-8")
+    report = update_index(settings)
+    assert report.changed == ["fishing.txt"]
+    assert 1 <= report.chunks_embedded < len(engine.snapshot.catalog.chunk_ids_of("fishing"))
+    assert "pollock" in open_index(settings=settings).document("fishing").text
+
+    (corpus / "new.md").unlink()
+    report = update_index(settings)
+    assert report.removed == ["new.md"]
+    after = open_index(settings=settings)
+    assert "new" not in {d.doc_id for d in after.documents()}
+    answer = after.ask("tanks on Iturup", mode="lexical")
+    assert all(p.doc_id != "new" for p in answer.passages)
+
+
+def test_rebuild_starts_again_but_reuses_cached_embeddings(settings):
+    first = update_index(settings)
+    report = update_index(settings, rebuild=True)
+    assert report.rebuilt and report.snapshot != first.snapshot
+    assert report.chunks_embedded == 0  # every vector came from the cache
+    assert len(report.added) == 3
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(settings, corpus):
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 100)
+    (corpus / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
+    (corpus / "empty.md").write_text("")
+    (corpus / "copy.md").write_bytes((corpus / "kurils.md").read_bytes())
+    (corpus / "notes.docx").write_bytes(b"PK\x03\x04")
+    report = update_index(settings)
+    reasons = {f["path"]: f["reason"] for f in report.failed}
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "empty" in reasons["empty.md"]
+    assert "duplicate of" in reasons["kurils.md"] or "duplicate of" in reasons["copy.md"]
+    assert "unsupported" in reasons["notes.docx"]
+    assert report.documents_total == 3
+
+
+def test_a_file_that_turns_unreadable_keeps_its_indexed_version(settings, corpus):
+    update_index(settings)
+    (corpus / "fishing.txt").write_bytes(b"\xff\xfe broken")
+    report = update_index(settings)
+    assert report.failed[0]["path"] == "fishing.txt"
+    assert "previously indexed version is kept" in report.failed[0]["reason"]
+    assert "fishing" in {d.doc_id for d in open_index(settings=settings).documents()}
+
+
+def test_interrupted_update_leaves_previous_index_usable(settings, corpus, monkeypatch):
+    update_index(settings)
+    (corpus / "new.md").write_text("Fresh text about submarines.", encoding="utf-8")
+
+    def boom(self, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Bm25Index, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        update_index(settings)
+    monkeypatch.undo()
+    layout = IndexLayout(settings.index_dir)
+    assert not [p for p in layout.snapshots.iterdir() if p.name.endswith(".tmp")]
+    engine = open_index(settings=settings, build=False)
+    assert {d.doc_id for d in engine.documents()} == {"fishing", "kurils", "tokyo"}
+    assert engine.ask("S-300V4 Kuril", mode="lexical").passages
+    assert update_index(settings).added == ["new.md"]
+
+
+def test_kill_9_during_update_leaves_previous_index_whole(settings, corpus):
+    update_index(settings)
+    for i in range(300):
+        (corpus / f"bulk{i:03}.md").write_text(f"Entry {i} about islands, treaties and fishing quotas. " * 40)
+    env = {
+        **os.environ,
+        "QA_CORPUS": str(corpus),
+        "QA_INDEX": str(settings.index_dir),
+        "QA_MODEL": "hash",
+        "QA_CHUNK_SIZE": "48",
+        "QA_CHUNK_OVERLAP": "8",
+        "PYTHONPATH": str(REPO),
+    }
+    layout = IndexLayout(settings.index_dir)
+    before = layout.current_name()
+    killed_mid_write = 0
+    for pause in (0.0, 0.02, 0.1):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa", "index", "--quiet"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(p.name.endswith(".tmp") for p in layout.snapshots.iterdir()):
+                break
+            time.sleep(0.002)
+        time.sleep(pause)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_mid_write += 1
+        proc.wait()
+        if layout.current_name() == before:
+            engine = open_index(settings=settings, build=False)
+            assert len(engine.documents()) == 3
+            assert engine.ask("quotas for crab", mode="lexical").passages
+    assert killed_mid_write >= 1
+    report = update_index(settings)  # the next run cleans up and completes
+    assert not [p for p in layout.snapshots.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in layout.root.iterdir() if p.name.endswith(".tmp")]
+    assert report.documents_total == 303
+    assert open_index(settings=settings).stats()["documents"] == 303
+
+
+def test_concurrent_writers_are_refused(settings):
+    layout = IndexLayout(settings.index_dir)
+    with layout.writer_lock(), pytest.raises(IndexLockedError, match="another process"):
+        update_index(settings)
+
+
+def test_other_model_or_chunker_is_refused_with_the_fix(settings):
+    update_index(settings)
+    with pytest.raises(IndexMismatchError, match=r"qa index --rebuild"):
+        open_index(settings=settings.with_(model="hash:128"))
+    with pytest.raises(IndexMismatchError, match="chunks of 48"):
+        open_index(settings=settings.with_(chunk_size=64))
+    with pytest.raises(IndexMismatchError):
+        update_index(settings.with_(model="hash:128"))
+    report = update_index(settings.with_(model="hash:128"), rebuild=True)
+    assert report.rebuilt and report.chunks_embedded > 0
+
+
+def test_corrupt_index_is_reported_and_rebuilt(settings):
+    update_index(settings)
+    layout = IndexLayout(settings.index_dir)
+    vectors = layout.current() / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    with pytest.raises(IndexCorruptError, match="qa index --rebuild"):
+        open_index(settings=settings)
+    report = update_index(settings)
+    assert report.rebuilt and any("rebuilt" in n for n in report.notes)
+    assert open_index(settings=settings).ask("crab quotas").passages
+
+
+def test_missing_catalog_and_pointer_errors(settings):
+    update_index(settings)
+    layout = IndexLayout(settings.index_dir)
+    (layout.current() / "catalog.sqlite").unlink()
+    with pytest.raises(IndexCorruptError, match="missing"):
+        open_index(settings=settings)
+    layout.pointer.write_text("nonexistent\n")
+    with pytest.raises(IndexCorruptError, match="does not exist"):
+        open_index(settings=settings)
+
+
+def test_missing_corpus_is_a_clear_error(settings, tmp_path):
+    with pytest.raises(QAError, match=r"corpus folder .* not found"):
+        update_index(settings.with_(corpus_dir=tmp_path / "nope"))
+
+
+def test_json_report_is_one_object(settings, capsys):
+    from qa.cli import main
+
+    env_args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "--model", "hash"]
+    os.environ["QA_CHUNK_SIZE"], os.environ["QA_CHUNK_OVERLAP"] = "48", "8"
+    try:
+        assert main(["index", "--json", *env_args]) == 0
+    finally:
+        del os.environ["QA_CHUNK_SIZE"], os.environ["QA_CHUNK_OVERLAP"]
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(data["added"]) == ["fishing.txt", "kurils.md", "tokyo.md"]
+    assert isinstance(data["failed"], list) and isinstance(data["seconds"], float)

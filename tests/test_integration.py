@@ -1,0 +1,140 @@
+"""The real bundled model on the real corpus (slower: loads the model once per module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from qa.config import Settings
+from qa.engine import open_index
+from qa.errors import IndexMismatchError
+from qa.indexer import update_index
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+THIRD = """---
+title: A test entry on coastal defences
+author: Test Author
+date: 2021-03-01
+---
+
+In February the Pacific Fleet moved Bastion coastal missile batteries to Matua, an uninhabited island
+in the middle of the chain, and began rebuilding the old Japanese airfield there.
+"""
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    shutil.copytree(REPO / "corpus", root / "corpus")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    engine = open_index(settings=settings)
+    return settings, engine
+
+
+def test_kurils_question_names_both_deployments(real):
+    _, engine = real
+    answer = engine.ask("what did Russia deploy to the Kurils?")
+    texts = " ".join(p.text for p in answer.passages)
+    assert len(answer.passages) == 5
+    assert "S-300V4" in texts
+    assert "anti-ship missiles" in texts
+    for p in answer.passages:
+        doc = engine.document(p.doc_id)
+        assert doc.text[p.start : p.end] == p.text
+        assert doc.text[p.highlight.start : p.highlight.end] == p.highlight.text
+    assert answer.answer.count("[") >= 1
+
+
+def test_exact_spans_of_every_chunk(real):
+    _, engine = real
+    catalog = engine.snapshot.catalog
+    ids, _ = catalog.all_chunks()
+    max_tokens = engine.embedder.max_tokens
+    for record in catalog.chunk_records(ids).values():
+        text = catalog.document(record.chunk.doc_id).text
+        assert text[record.chunk.start : record.chunk.end] == record.chunk.text
+        assert engine.embedder.count_tokens(record.chunk.text) <= min(max_tokens, 128)
+
+
+def test_seed_metadata(real):
+    _, engine = real
+    docs = {d.doc_id: d for d in engine.documents()}
+    tangled = docs["tangled-web-north-asian-strategic-relations"]
+    assert tangled.author == "William Baulch"
+    assert tangled.publisher == "Young Australians in International Affairs"
+    journal = docs["russia-japan-journal-01"]
+    assert journal.title == "An ongoing journal on Russia-Japan relations #1"
+    assert journal.date == "" and journal.author == ""  # not stated by the text: left empty
+    text = engine.document(tangled.doc_id).text
+    assert "top of page" not in text and "Image credit" not in text and "bottom of page" not in text
+
+
+def test_unrelated_questions_say_nothing_found(real):
+    _, engine = real
+    for question in (
+        "What is the recipe for chocolate cake?",
+        "what did Russia eat for breakfast?",
+        "How do transistors work?",
+    ):
+        assert engine.ask(question).passages == (), question
+
+
+def test_add_then_delete_a_third_document(real):
+    settings, engine = real
+    path = settings.corpus_dir / "coastal-defences.md"
+    path.write_text(THIRD, encoding="utf-8")
+    try:
+        report = update_index(settings)
+        assert report.added == ["coastal-defences.md"]
+        assert len(report.unchanged) == 2
+        assert engine.refresh()  # the open engine switches to the new snapshot
+        assert report.chunks_embedded == len(engine.snapshot.catalog.chunk_ids_of("coastal-defences")) >= 1
+        answer = engine.ask("Which missile batteries were moved to Matua?")
+        assert answer.passages[0].doc_id == "coastal-defences"
+        assert "Bastion" in answer.passages[0].text
+    finally:
+        path.unlink()
+    report = update_index(settings)
+    assert report.removed == ["coastal-defences.md"]
+    answer = engine.ask("Which missile batteries were moved to Matua?")
+    assert all(p.doc_id != "coastal-defences" for p in answer.passages)
+
+
+def test_index_of_the_real_model_refuses_another(real):
+    settings, _ = real
+    with pytest.raises(IndexMismatchError, match="all-MiniLM-L6-v2"):
+        open_index(settings=settings.with_(model="hash"))
+
+
+def test_console_script_ask_json(real):
+    settings, _ = real
+    exe = shutil.which("qa", path=os.path.dirname(sys.executable))
+    cmd = [exe] if exe else [sys.executable, "-m", "qa"]
+    env = {**os.environ, "QA_CORPUS": str(settings.corpus_dir), "QA_INDEX": str(settings.index_dir)}
+    out = subprocess.run(
+        [*cmd, "ask", "what did Russia deploy to the Kurils?", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    data = json.loads(out)
+    assert data["passages"] and data["passages"][0]["source"].endswith(".md")
+    first = data["passages"][0]
+    shown = subprocess.run(
+        [*cmd, "show", first["doc_id"], "--span", f"{first['start']}:{first['end']}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert shown.rstrip("\n") == first["text"].rstrip("\n")
