@@ -13,6 +13,9 @@ from qa.errors import IndexCorruptError
 
 
 class LexicalIndex(Protocol):
+    @classmethod
+    def build(cls, ids: Sequence[int], texts: Sequence[str]) -> LexicalIndex: ...
+
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None: ...
 
     def remove(self, ids: Sequence[int]) -> None: ...
@@ -49,6 +52,13 @@ class Bm25Index:
         self._stale = True
         self._stemmer = None
         self._df: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
+        index = cls(**params)
+        index.add(ids, texts)
+        index._ensure_built()
+        return index
 
     @property
     def params(self) -> dict:

@@ -17,6 +17,9 @@ from qa.errors import IndexCorruptError
 class VectorStore(Protocol):
     dim: int
 
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int) -> VectorStore: ...
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
     def remove(self, ids: np.ndarray) -> None: ...

@@ -49,3 +49,33 @@ def test_merge_overlapping_spans():
     spans = [(1, "d1", 0, 100), (2, "d1", 80, 180), (3, "d2", 0, 50), (4, "d1", 150, 250), (5, "d1", 300, 400)]
     merged = merge_overlapping(spans)
     assert merged == [([1, 2], "d1", 0, 180), ([3], "d2", 0, 50), ([5], "d1", 300, 400)]
+
+
+def test_stores_build_search_remove_save_load(tmp_path):
+    import numpy as np
+
+    from qa.lexical import Bm25Index
+    from qa.vectors import FaissFlatStore
+
+    vectors = np.eye(4, dtype=np.float32)
+    store = FaissFlatStore.build(np.array([10, 20, 30, 40]), vectors, 4)
+    scores, ids = store.search(vectors[1], 2)
+    assert ids[0][0] == 20 and scores[0][0] == pytest.approx(1.0)
+    _, ids = store.search(vectors[1], 2, allowed=np.array([30, 40]))
+    assert 20 not in ids[0]
+    store.remove(np.array([20]))
+    store.save(tmp_path)
+    loaded = FaissFlatStore.load(tmp_path, 4)
+    assert len(loaded) == 3 and 20 not in loaded.search(vectors[1], 3)[1][0]
+    assert loaded.vectors(np.array([40]))[0].tolist() == [0, 0, 0, 1]
+
+    lexical = Bm25Index.build([1, 2, 3], ["Russian tanks deployed", "Japanese fishing boats", "tanks and boats"])
+    scores, ids = lexical.search("tank deployment", 3)
+    assert ids.tolist()[0] == 1 and all(s > 0 for s in scores)
+    assert lexical.search("the of", 3)[1].size == 0  # stop words only: nothing, not zero-score padding
+    lexical.remove([1])
+    lexical.add([4], ["tanks again"])
+    lexical.save(tmp_path)
+    loaded = Bm25Index.load(tmp_path)
+    assert sorted(loaded.search("tanks", 5)[1].tolist()) == [3, 4]
+    assert loaded.search("tanks", 5, allowed=np.array([4]))[1].tolist() == [4]
