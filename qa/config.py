@@ -15,6 +15,7 @@ ENV_VARS = {
     "corpus_dir": "QA_CORPUS",
     "index_dir": "QA_INDEX",
     "model": "QA_MODEL",
+    "backend": "QA_BACKEND",
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "batch_size": "QA_BATCH_SIZE",
@@ -31,6 +32,10 @@ class Settings:
     # A sentence-transformers model name or path; "all-MiniLM-L6-v2" is the bundled copy.
     # "hash" selects a deterministic hashing embedder (no model, for tests and dry runs).
     model: str = DEFAULT_MODEL
+    # How the model runs: "torch" (sentence-transformers, the reference), "onnx" or "onnx-int8"
+    # (ONNX Runtime; no torch import when answering). Vectors differ slightly between
+    # backends, so an index records which one built it.
+    backend: str = "torch"
     # Chunks are measured in the embedding model's tokens (special tokens included),
     # so no chunk is ever truncated by the encoder. 128 tokens scored best for dense
     # retrieval on SciFact here (see RETRIEVAL-NOTES).
@@ -76,6 +81,8 @@ class Settings:
             )
         if self.batch_size < 1:
             raise QAError("batch size must be at least 1")
+        if self.backend not in ("torch", "onnx", "onnx-int8"):
+            raise QAError(f"QA_BACKEND must be torch, onnx or onnx-int8 (got {self.backend!r})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
 

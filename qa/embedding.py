@@ -36,12 +36,18 @@ class Embedder(Protocol):
         ...
 
 
-def load_embedder(name: str) -> Embedder:
-    """The embedder for a configured model name or path."""
+def load_embedder(name: str, backend: str = "torch") -> Embedder:
+    """The embedder for a configured model name or path, on a backend (torch, onnx, onnx-int8)."""
     if name == "hash" or name.startswith("hash:"):
         dim = int(name.split(":", 1)[1]) if ":" in name else 1024
         return HashEmbedder(dim)
-    return SentenceTransformerEmbedder(name)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(name)
+    if backend in ("onnx", "onnx-int8"):
+        from qa.onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(name, quantized=backend == "onnx-int8")
+    raise QAError(f"unknown embedding backend '{backend}'; choose torch, onnx or onnx-int8 (QA_BACKEND)")
 
 
 class SentenceTransformerEmbedder:

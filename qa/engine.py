@@ -199,7 +199,7 @@ def open_index(
         corpus_dir=Path(corpus_dir) if corpus_dir is not None else None,
         model=model,
     )
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or load_embedder(settings.model, settings.backend)
     layout = IndexLayout(Path(settings.index_dir))
     try:
         snapshot = Snapshot.open_current(layout)

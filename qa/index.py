@@ -177,6 +177,13 @@ class Manifest:
                 f"this is {FORMAT}); run `qa index --rebuild`"
             )
         if self.model.get("cache_key") != model_key:
+            built = str(self.model.get("cache_key", "?")).split(":", 1)[0]
+            wanted = model_key.split(":", 1)[0]
+            if self.model.get("name") == model_name and built != wanted:
+                raise IndexMismatchError(
+                    f"the index was built with the {built} backend, not {wanted}; "
+                    f"run `qa index --rebuild`, or set QA_BACKEND={built}"
+                )
             raise IndexMismatchError(
                 f"the index was built with the model '{self.model.get('name')}', not '{model_name}'; "
                 f"run `qa index --rebuild` to rebuild it with '{model_name}', "

@@ -82,7 +82,7 @@ def update_index(
             f"in it, or point QA_CORPUS (--corpus) at your corpus"
         )
     layout = IndexLayout(Path(settings.index_dir))
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or load_embedder(settings.model, settings.backend)
     with layout.writer_lock(wait=wait):
         layout.clean_temporaries()
         report = IndexReport(rebuilt=rebuild)
