@@ -7,16 +7,19 @@ import re
 import threading
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.catalog import DocumentInfo
 from qa.config import Settings
 from qa.embedding import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
-from qa.index import IndexLayout, Snapshot
-from qa.indexer import IndexReport, corpus_fingerprint, update_index
+from qa.index import IndexLayout, Snapshot, corpus_fingerprint
 from qa.readers import scan_corpus
 from qa.search import MODES, Filters, Searcher
 from qa.types import Answer, Document
+
+if TYPE_CHECKING:
+    from qa.indexer import IndexReport
 
 MAX_K = 50
 # Questions longer than this many characters are cut before tokenising, so that a
@@ -97,6 +100,8 @@ class QA:
 
     # -- actions ----------------------------------------------------------------------
     def update(self, rebuild: bool = False, progress: bool = False) -> IndexReport:
+        from qa.indexer import update_index  # indexing imports the splitter: not needed to answer
+
         report = update_index(self.settings, rebuild=rebuild, progress=progress, embedder=self.embedder)
         self.refresh()
         return report
@@ -206,6 +211,8 @@ def open_index(
     except IndexMissingError:
         if not build:
             raise
+        from qa.indexer import update_index
+
         update_index(settings, progress=progress, embedder=embedder, wait=True)
         snapshot = Snapshot.open_current(layout)
     snapshot.manifest.check_compatible(embedder.cache_key, settings.model, settings.chunk_size, settings.chunk_overlap)

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -263,3 +264,10 @@ def _remove(path: Path) -> None:
             return
         except OSError:
             time.sleep(0.05 * (attempt + 1))
+
+
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for source, file_hash in sorted(hashes.items()):
+        digest.update(f"{source}\0{file_hash}\n".encode())
+    return digest.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from qa.chunking import Chunker
 from qa.config import Settings
 from qa.embedding import Embedder, EmbeddingCache, embed_with_cache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
-from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, now_iso, version_info
+from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
 from qa.lexical import Bm25Index
 from qa.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
 from qa.types import Document
@@ -245,13 +244,6 @@ def _new_doc_id(source: str, taken: set[str]) -> str:
 
 def scan_sources(catalog: Catalog) -> dict[str, str]:
     return {source: digest for source, (_, digest) in sorted(catalog.sources().items())}
-
-
-def corpus_fingerprint(hashes: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-    for source, file_hash in sorted(hashes.items()):
-        digest.update(f"{source}\0{file_hash}\n".encode())
-    return digest.hexdigest()
 
 
 def _manifest(
