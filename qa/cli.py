@@ -59,6 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_id", help="document id or corpus-relative path (see `qa docs`)")
     p.add_argument("--span", metavar="START:END", help="print only text[START:END]")
     p.add_argument("--json", action="store_true", help="print the document and its metadata as JSON")
+
+    p = sub.add_parser(
+        "eval", help="measure retrieval on a labelled question set or a BEIR benchmark, or compare two results"
+    )
+    _common(p)
+    p.add_argument(
+        "questions",
+        nargs="?",
+        metavar="QUESTIONS.jsonl",
+        help='question set over the corpus: lines {"question", "answers": [...]} and/or "spans": [...]',
+    )
+    p.add_argument("--beir", metavar="DIR", help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="test", help="BEIR qrels split (default test; tune on train)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results saved with --save, side by side")
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=["hybrid", "dense", "lexical"],
+        help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query",
+    )
+    p.add_argument("--depth", type=int, default=1000, help="chunks retrieved per retriever (default 1000)")
+    p.add_argument("--metric", default="ndcg@10", help="with --compare: the per-query metric (default ndcg@10)")
+    p.add_argument("--top", type=int, default=20, help="with --compare: changed queries listed each way (default 20)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--save", metavar="FILE", help="keep the per-query results in FILE (JSON), for --compare")
+    p.add_argument("--runs", metavar="DIR", help="write TREC run files (one per mode) and qrels to DIR")
+    p.add_argument("--plot", metavar="FILE.png", help="draw Recall@k curves (with --compare: per-query changes)")
+    p.add_argument(
+        "--cache", metavar="DIR", help="where BEIR indexes are kept (QA_EVAL_CACHE; default ~/.cache/qa/beir)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser
 
 
@@ -218,6 +249,63 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qa import evaluation
+    from qa.plots import plot_comparison, plot_recall
+
+    given = [
+        name
+        for name, value in (("QUESTIONS", args.questions), ("--beir", args.beir), ("--compare", args.compare))
+        if value
+    ]
+    if len(given) != 1:
+        raise QAError("give one of: a QUESTIONS.jsonl file, --beir DIR, or --compare A B")
+    if args.compare:
+        if args.save or args.runs:
+            raise QAError("--save and --runs go with an evaluation, not with --compare")
+        a, b = (evaluation.load_saved(path) for path in args.compare)
+        comparison = evaluation.compare(a, b, args.metric, (args.mode or ["hybrid"])[0])
+        if args.plot:
+            print(f"wrote {plot_comparison(comparison, args.plot)}", file=sys.stderr)
+        output = comparison.to_dict() if args.json else evaluation.format_comparison(comparison, args.top)
+        print(json.dumps(output, ensure_ascii=False, indent=2) if args.json else output)
+        return 0
+    if args.depth < 1:
+        raise QAError("--depth must be at least 1 (several hundred for document-level Recall@100)")
+    progress = not args.quiet and sys.stderr.isatty()
+    modes = args.mode or ["lexical", "dense", "hybrid"]
+    if args.beir:
+        cache = Path(args.cache).expanduser() if args.cache else None
+        result = evaluation.evaluate_beir(args.beir, _settings(args), args.split, modes, args.depth, cache, progress)
+    else:
+        questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
+        engine = _open(args)
+        stale = engine.stale_files()
+        if stale:
+            print(
+                f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
+                file=sys.stderr,
+            )
+        result = evaluation.evaluate_questions(
+            engine, questions, Path(args.questions).name, modes, args.depth, progress
+        )
+    if args.save:
+        evaluation.save_evaluation(result, args.save)
+        print(f"wrote {args.save}", file=sys.stderr)
+    if args.runs:
+        for path in evaluation.write_runs(result, args.runs):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.plot:
+        print(f"wrote {plot_recall(result.curves, args.plot, f'{result.dataset}: Recall@k')}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+    else:
+        print(evaluation.format_evaluation(result))
+    return 0
+
+
 def _terminal_width() -> int:
     try:
         return os.get_terminal_size().columns
@@ -225,7 +313,7 @@ def _terminal_width() -> int:
         return 100
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "docs": cmd_docs, "show": cmd_show}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "docs": cmd_docs, "show": cmd_show, "eval": cmd_eval}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
