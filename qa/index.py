@@ -32,7 +32,7 @@ from qa import __version__
 from qa.catalog import Catalog
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from qa.lexical import Bm25Index
-from qa.vectors import FaissFlatStore
+from qa.vectors import load_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -207,7 +207,7 @@ class Snapshot:
         self.name = folder.name
         self.manifest = Manifest.read(folder)
         self.catalog = Catalog.open(folder)
-        self.vectors = FaissFlatStore.load(folder, int(self.manifest.model["dim"]))
+        self.vectors = load_store(folder, int(self.manifest.model["dim"]))
         self.lexical = Bm25Index.load(folder)
         chunks = self.catalog.count_chunks()
         if not (chunks == len(self.vectors) == len(self.lexical)):

@@ -18,7 +18,7 @@ from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint
 from qa.lexical import Bm25Index
 from qa.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
 from qa.types import Document
-from qa.vectors import FaissFlatStore
+from qa.vectors import FaissFlatStore, fit_store, load_store
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _update(
     try:
         if old is not None:
             catalog = old.catalog.copy_to(temp)
-            vectors = FaissFlatStore.load(old.folder, embedder.dim)
+            vectors = load_store(old.folder, embedder.dim)
             lexical = Bm25Index.load(old.folder)
         else:
             catalog = Catalog.create(temp)
@@ -216,6 +216,7 @@ def _update(
         report.chunks_embedded = embedded
         report.chunks_total = catalog.count_chunks()
         report.documents_total = len(catalog.documents())
+        vectors = fit_store(vectors, settings.ann_threshold)
         vectors.save(temp)
         lexical.save(temp)
         manifest = _manifest(settings, embedder, chunker, catalog, vectors, lexical, scan_sources(catalog))
@@ -251,7 +252,7 @@ def _manifest(
     embedder: Embedder,
     chunker: Chunker,
     catalog: Catalog,
-    vectors: FaissFlatStore,
+    vectors,
     lexical: Bm25Index,
     hashes: dict[str, str],
 ) -> Manifest:
@@ -279,7 +280,7 @@ def _manifest(
                 "chunk_overlap": chunker.chunk_overlap,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
-            "vectors": {"library": "faiss", "type": "IndexIDMap2(IndexFlatIP)", "count": len(vectors)},
+            "vectors": _vector_params(vectors),
             "lexical": lexical.params,
             "corpus": {
                 "dir": str(Path(settings.corpus_dir).resolve()),
@@ -299,3 +300,16 @@ def _dist_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return ""
+
+
+def _vector_params(vectors) -> dict:
+    if vectors.kind == "ivf":
+        return {
+            "library": "faiss",
+            "type": "IndexIVFFlat",
+            "count": len(vectors),
+            "nprobe": vectors.nprobe,
+            "recall_at_10": vectors.recall,
+            "trained_on": vectors.trained_on,
+        }
+    return {"library": "faiss", "type": "IndexIDMap2(IndexFlatIP)", "count": len(vectors)}
