@@ -1,0 +1,8 @@
+"""The web chat: `python app.py` opens it at http://127.0.0.1:7860 (see `python app.py --help`)."""
+
+import sys
+
+from qa.web import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Follow-up questions without a language model: carry the conversation's key terms over.
+
+"and how did Japan respond?" after "what did Russia deploy to the Kurils?" has nothing to
+search for on its own. `followup_query` notices such a question (it opens with "and",
+"what about"…, leans on a pronoun, or has almost no content words) and returns the text to
+search instead: the question followed by the previous query's key terms it lacks, e.g.
+"how did Japan respond? Russia deploy Kurils". A question that stands on its own is
+searched as typed (None is returned).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# Carried terms are capped so that a long chain of follow-ups cannot drift or grow.
+MAX_CARRIED_TERMS = 8
+# A question with at least this many content words stands on its own unless it opens
+# like a follow-up ("and…", "what about…").
+STANDALONE_CONTENT_WORDS = 5
+# With no opener and no pronoun, a question this short (in content words) still needs context.
+SHORT_CONTENT_WORDS = 2
+
+_TOKEN = re.compile(r"\w(?:[\w'’\-.]*\w)?")
+
+# Openers that make a question continue the previous one. Longest first.
+_OPENERS = (
+    "and what about",
+    "and how about",
+    "but what about",
+    "what about",
+    "how about",
+    "what else",
+    "anything else",
+    "tell me more",
+    "and",
+    "but",
+    "also",
+    "so",
+    "then",
+    "or",
+    "plus",
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that point back at something said before.
+_ANAPHORA = _words(
+    """
+    it its it's itself they them their theirs themselves this these those he him his
+    she her hers there such same latter former afterwards
+    """
+)
+_STOPWORDS = _words(
+    """
+    a about above after again against all also am an and any anything are as at be because been
+    before being below between both but by can could did do does doing done down during each
+    else even ever every few for from further get got had has have having here how however i
+    if in into is it its it's itself just let me more most much my no nor not now of off on
+    once only or other our ours out over own please really same say says should so some
+    something still such tell than that the their theirs them then there these they this
+    those through to too under until up us very was we were what whatever when where whether
+    which while who whom whose why will with would you your yours
+    happen happened happening know think mean
+    """
+)
+
+
+def key_terms(text: str) -> list[str]:
+    """Content words of `text` in order, without repeats (case-insensitive), as written."""
+    seen: set[str] = set()
+    terms: list[str] = []
+    for token in _TOKEN.findall(text):
+        lowered = token.lower()
+        if lowered in _STOPWORDS or (len(token) < 2 and not token.isdigit()):
+            continue
+        norm = _normalise(token)
+        if norm in seen:
+            continue
+        seen.add(norm)
+        terms.append(token)
+    return terms
+
+
+def is_followup(question: str) -> bool:
+    """Whether `question` leans on the conversation before it."""
+    words = [t.lower() for t in _TOKEN.findall(question)]
+    if not words:
+        return False
+    content = key_terms(question)
+    if _opener(words):
+        return True
+    if len(content) >= STANDALONE_CONTENT_WORDS:
+        return False
+    if any(w in _ANAPHORA for w in words):
+        return True
+    return len(content) <= SHORT_CONTENT_WORDS
+
+
+def followup_query(question: str, previous: Sequence[str], max_terms: int = MAX_CARRIED_TERMS) -> str | None:
+    """The text to search for `question` given the earlier searched queries (oldest first).
+
+    None when the question stands on its own, when there is no earlier turn, or when it
+    already holds every key term of the previous query.
+    """
+    question = " ".join(question.split())
+    if not question or not previous or not is_followup(question):
+        return None
+    last = next((p for p in reversed(previous) if p and p.strip()), "")
+    if not last:
+        return None
+    present = {_normalise(t) for t in _TOKEN.findall(question)}
+    carried = [t for t in key_terms(last) if _normalise(t) not in present][:max_terms]
+    if not carried:
+        return None
+    return f"{_strip_opener(question)} {' '.join(carried)}"
+
+
+def _opener(words: list[str]) -> str:
+    for opener in _OPENERS:
+        parts = opener.split()
+        # "what else?" is a follow-up on its own; a lone "and" or "so" is not a question.
+        if words[: len(parts)] == parts and (len(parts) > 1 or len(words) > 1):
+            return opener
+    return ""
+
+
+def _strip_opener(question: str) -> str:
+    """'and how did Japan respond?' -> 'how did Japan respond?'; keeps 'what about China?'."""
+    match = re.match(r"\s*(?:and|but|also|so|then|plus)\b[\s,]*(?=\w)", question, flags=re.I)
+    return question[match.end() :] if match else question
+
+
+def _normalise(token: str) -> str:
+    """Case-folded, without a possessive or a plural 's', so 'Kuril' matches 'Kurils'."""
+    word = token.lower().replace("’", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word

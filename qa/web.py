@@ -1,0 +1,825 @@
+"""The web chat (Gradio): readers ask, analysts add documents and update the index.
+
+`ChatHandlers` holds every handler as a plain method (testable without a server);
+`build_app` lays out the Gradio Blocks and wires the handlers; `serve` opens the index
+(building it on first start) and launches the app. Gradio is imported only by `build_app`
+and `serve`, so `qa --help` stays fast.
+
+API: `ask` is the public endpoint `/ask`:
+    gradio_client.Client(url).predict(question, k, mode, api_name="/ask")
+returns the JSON of `qa ask --json`.
+
+(No `from __future__ import annotations` here: Gradio reads the `gr.EventData` and
+`gr.Progress` hints of the nested handlers at run time.)
+"""
+
+import argparse
+import hmac
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import IndexLockedError, QAError
+from qa.followup import followup_query
+from qa.render import (
+    NO_DOCUMENT_OPEN,
+    esc,
+    render_document,
+    render_index_report,
+    render_message,
+    render_question,
+    render_reply,
+    render_summary,
+    render_table,
+    render_viewer_message,
+)
+from qa.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
+
+if TYPE_CHECKING:
+    from qa.engine import QA
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
+MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
+MODES = ("hybrid", "dense", "lexical")
+MAX_K_UI = 20
+# How many earlier searched queries a session keeps for follow-ups.
+CONTEXT_TURNS = 5
+EXAMPLES = (
+    "What did Russia deploy to the Kurils?",
+    "How did Japan respond?",
+    "Why have Russia and Japan never signed a peace treaty?",
+    "What did Abe propose to Putin?",
+)
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+
+
+def new_context() -> dict:
+    """A session's conversation state: reply counter and the queries searched so far."""
+    return {"turn": 0, "queries": []}
+
+
+class AdminGate:
+    """The analyst password, compared in constant time, with a lockout after repeated failures."""
+
+    def __init__(
+        self,
+        password: str,
+        max_failures: int = 5,
+        window: float = 300.0,
+        lockout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not password:
+            raise ValueError("an admin password must not be empty")
+        self._password = password.encode("utf-8")
+        self.max_failures, self.window, self.lockout = max_failures, window, lockout
+        self._clock = clock
+        self._failures: list[float] = []
+        self._locked_until = 0.0
+        self._lock = threading.Lock()
+
+    def check(self, given: object) -> tuple[bool, str]:
+        with self._lock:
+            now = self._clock()
+            if now < self._locked_until:
+                return False, f"Too many wrong passwords; try again in {int(self._locked_until - now) + 1} s."
+            ok = isinstance(given, str) and hmac.compare_digest(given.encode("utf-8"), self._password)
+            if ok:
+                self._failures.clear()
+                return True, "Unlocked: you can add documents and update the index."
+            self._failures = [t for t in self._failures if now - t < self.window] + [now]
+            if len(self._failures) >= self.max_failures:
+                self._failures.clear()
+                self._locked_until = now + self.lockout
+                return False, f"Wrong password. Too many attempts: locked for {int(self.lockout)} s."
+            return False, "Wrong password."
+
+
+class ChatHandlers:
+    """Everything the page does, as plain functions of their inputs."""
+
+    def __init__(
+        self,
+        engine: "QA",
+        admin_password: str | None = None,
+        max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    ) -> None:
+        self.engine = engine
+        self.gate = AdminGate(admin_password) if admin_password else None
+        self.max_upload_bytes = int(max_upload_mb * 1_000_000)
+        self._update_lock = threading.Lock()
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.gate is not None
+
+    # -- readers --------------------------------------------------------------------------
+    def respond(
+        self,
+        message: str,
+        history: list | None,
+        context: dict | None,
+        k: float | int = 5,
+        mode: str = "hybrid",
+        docs: Sequence[str] | str | None = None,
+        author: str | None = "",
+        date_from: str | None = "",
+        date_to: str | None = "",
+        use_context: bool = True,
+    ) -> tuple[list, str, dict, str]:
+        """One chat turn: (new history, new input box text, new context, corpus summary)."""
+        history = list(history or [])
+        context = _copy_context(context)
+        question = message if isinstance(message, str) else ""
+        if not question.strip():
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": render_message(
+                        'Type a question first, for example "What did Russia deploy to the Kurils?"', "hint"
+                    ),
+                }
+            )
+            return history, "", context, self.summary()
+        history.append({"role": "user", "content": render_question(question)})
+        try:
+            k_int = _as_k(k)
+            filters = _filters(docs, author, date_from, date_to)
+            searched = None
+            if use_context:
+                searched = followup_query(" ".join(question.split()), context["queries"])
+            answer = self.engine.ask(question, k=k_int, mode=mode, searched_query=searched, **filters)
+        except QAError as exc:
+            history.append({"role": "assistant", "content": render_message(_sentence(str(exc)), "error")})
+            return history, question, context, self.summary()
+        context["turn"] += 1
+        context["queries"] = [*context["queries"], answer.searched_query or answer.question][-CONTEXT_TURNS:]
+        history.append({"role": "assistant", "content": render_reply(answer, context["turn"])})
+        return history, "", context, self.summary()
+
+    def ask_json(self, question: str, k: int = 5, mode: str = "hybrid") -> dict:
+        """The answer as `qa ask --json` prints it; QAError for bad input."""
+        return self.engine.ask(question, k=_as_k(k, limit=None), mode=mode).to_dict()
+
+    def open_document(self, request: dict | None) -> str:
+        """The viewer's HTML for {"doc", "start", "end", "hl_start", "hl_end"} (from a card link)."""
+        request = request if isinstance(request, dict) else {}
+        doc_id = request.get("doc")
+        if not isinstance(doc_id, str) or not doc_id:
+            return render_viewer_message("No document was chosen.")
+        try:
+            doc = self.engine.document(doc_id)
+        except QAError:
+            return render_viewer_message(
+                "That document is no longer in the index (it may have been removed by an update); ask again."
+            )
+        start, end = _int(request.get("start"), 0), _int(request.get("end"), 0)
+        if not 0 <= start <= end <= len(doc.text):
+            start, end = 0, 0
+        return render_document(doc, start, end, _int(request.get("hl_start"), None), _int(request.get("hl_end"), None))
+
+    def summary(self) -> str:
+        self.engine.refresh()
+        return render_summary(self.engine.stats(), self.engine.documents())
+
+    def document_choices(self) -> list[tuple[str, str]]:
+        return [(f"{d.title or d.source} ({d.source})", d.doc_id) for d in self.engine.documents()]
+
+    # -- analysts -------------------------------------------------------------------------
+    def unlock(self, password: str) -> tuple[bool, str]:
+        if self.gate is None:
+            return False, "Analyst access is not enabled on this server."
+        return self.gate.check(password)
+
+    def add_uploads(self, unlocked: bool, files: Sequence[Any] | None, replace: bool = False) -> str:
+        """Save uploaded files into the corpus; the per-file report as HTML."""
+        if not self._allowed(unlocked):
+            return render_message("Unlock the Index tab with the analyst password first.", "error")
+        pairs = [_upload_pair(f) for f in files or []]
+        pairs = [p for p in pairs if p is not None]
+        if not pairs:
+            return render_message("Choose one or more .md, .txt, .html or .pdf files to upload first.", "hint")
+        results = store_uploads(
+            Path(self.engine.settings.corpus_dir),
+            pairs,
+            max_bytes=self.max_upload_bytes,
+            replace=bool(replace),
+            known_hashes=self.engine.manifest["corpus"].get("files", {}),
+        )
+        saved = sum(r.status in ("added", "replaced") for r in results)
+        caption = (
+            f"{saved} of {len(results)} file(s) saved to the corpus. "
+            + ("Update the index to make them searchable." if saved else "")
+        ).strip()
+        return render_table([r.row() for r in results], ("file", "status", "detail"), caption)
+
+    def update_index(self, unlocked: bool, rebuild: bool = False, progress: Callable[..., Any] | None = None) -> str:
+        """Bring the index in line with the corpus; readers keep the old one until it is swapped."""
+        if not self._allowed(unlocked):
+            return render_message("Unlock the Index tab with the analyst password first.", "error")
+        from qa.indexer import update_index
+
+        if not self._update_lock.acquire(blocking=False):
+            return render_message("An index update is already running; wait for it to finish.", "error")
+        try:
+            if progress is not None:
+                progress(0.0, desc="Reading the corpus")
+            report = update_index(
+                self.engine.settings,
+                rebuild=bool(rebuild),
+                progress=progress is not None,
+                embedder=self.engine.embedder,
+                wait=False,
+            )
+            self.engine.refresh()
+        except IndexLockedError as exc:
+            return render_message(f"The index is being updated by another process: {exc}", "error")
+        except QAError as exc:
+            return render_message(f"The index was not updated: {_sentence(str(exc))}", "error")
+        finally:
+            self._update_lock.release()
+        return render_index_report(report.to_dict())
+
+    def admin_status(self, unlocked: bool) -> str:
+        """Pending corpus changes the index does not have yet."""
+        if not self._allowed(unlocked):
+            return ""
+        stale = self.engine.stale_files()
+        if not stale:
+            return '<p class="qa-ok">The index matches the corpus folder.</p>'
+        items = "".join(f"<li>{esc(source)}</li>" for source in stale[:50])
+        more = f"<li>… and {len(stale) - 50} more</li>" if len(stale) > 50 else ""
+        return (
+            f'<div class="qa-pending"><p>{len(stale)} corpus file(s) are new, changed or removed since the '
+            f"last update; readers see them after <b>Update index</b>.</p><ul>{items}{more}</ul></div>"
+        )
+
+    def _allowed(self, unlocked: object) -> bool:
+        return self.gate is not None and unlocked is True
+
+
+# -- small helpers --------------------------------------------------------------------------
+def _copy_context(context: dict | None) -> dict:
+    base = new_context()
+    if isinstance(context, dict):
+        turn = context.get("turn")
+        queries = context.get("queries")
+        base["turn"] = turn if isinstance(turn, int) and turn >= 0 else 0
+        base["queries"] = [q for q in queries if isinstance(q, str)] if isinstance(queries, list) else []
+    return base
+
+
+def _as_k(value: object, limit: int | None = MAX_K_UI) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise QAError(f"the number of passages must be a whole number (got {value!r})")
+    k = int(value)
+    if limit is not None and not 1 <= k <= limit:
+        raise QAError(f"the number of passages must be between 1 and {limit} (got {k})")
+    return k
+
+
+def _filters(docs: Sequence[str] | str | None, author: str | None, date_from: str | None, date_to: str | None) -> dict:
+    if isinstance(docs, str):
+        docs = [docs]
+    doc_ids = [d for d in (docs or []) if isinstance(d, str) and d]
+    dates = {}
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        value = (value or "").strip()
+        if value and not _DATE.match(value):
+            label = "From" if name == "date_from" else "To"
+            raise QAError(f"the “{label}” date must look like 2020, 2020-12 or 2020-12-08 (got {value!r})")
+        dates[name] = value or None
+    return {"doc": doc_ids or None, "author": (author or "").strip() or None, **dates}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]) if text else text
+
+
+def _int(value: object, default: int | None) -> int | None:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return default
+
+
+def _upload_pair(item: Any) -> tuple[str, Path] | None:
+    """(name as uploaded, received path) from a Gradio file value (path string or object)."""
+    path = item if isinstance(item, (str, os.PathLike)) else getattr(item, "path", None) or getattr(item, "name", None)
+    if path is None and isinstance(item, dict):
+        path = item.get("path") or item.get("name")
+    if not path:
+        return None
+    name = getattr(item, "orig_name", None) or (item.get("orig_name") if isinstance(item, dict) else None)
+    return (name or os.path.basename(str(path)), Path(path))
+
+
+# -- the page ---------------------------------------------------------------------------------
+CSS = """
+.qa-header h1 { margin: 0 0 .2rem 0; font-size: 1.6rem; font-weight: 600; }
+.qa-header p { margin: 0; color: var(--body-text-color-subdued); }
+.qa-summary p { margin: .2rem 0; }
+.qa-summary ul { margin: .3rem 0 0 1.1rem; padding: 0; }
+.qa-summary li { margin: .15rem 0; }
+.qa-meta { color: var(--body-text-color-subdued); font-size: .88em; }
+.qa-unknown { font-style: italic; }
+.qa-question { white-space: pre-wrap; }
+.qa-reply p { margin: .25rem 0 .5rem 0; }
+.qa-answer { font-size: 1.05em; line-height: 1.5; }
+.qa-nothing { font-weight: 600; }
+.qa-error p { color: var(--error-text-color, #b91c1c); }
+.qa-searched, .qa-note { font-size: .9em; color: var(--body-text-color-subdued); }
+.qa-label { font-weight: 600; }
+.qa-cite { font-weight: 600; text-decoration: none; padding: 0 .1em; border-radius: 3px; }
+.qa-cite:hover { background: var(--color-accent-soft); }
+.qa-sources-label { font-size: .85em; text-transform: uppercase; letter-spacing: .04em;
+  color: var(--body-text-color-subdued); margin-top: .8rem !important; }
+.qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55rem .75rem;
+  margin: .5rem 0; background: var(--background-fill-primary); scroll-margin: 12px;
+  transition: box-shadow .3s, border-color .3s; }
+.qa-card.qa-flash { border-color: var(--color-accent); box-shadow: 0 0 0 3px var(--color-accent-soft); }
+.qa-card-head { display: flex; gap: .4rem; align-items: baseline; }
+.qa-rank { font-weight: 600; color: var(--color-accent); }
+.qa-title { font-weight: 600; }
+.qa-score { margin-left: auto; font-size: .8em; color: var(--body-text-color-subdued); white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.qa-passage { margin: .4rem 0 !important; padding: .1rem 0 .1rem .7rem !important;
+  border-left: 3px solid var(--border-color-primary) !important; white-space: pre-line;
+  font-size: .93em; line-height: 1.45; }
+mark.qa-hl, mark.qa-sentence { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.qa-card-foot { display: flex; gap: .6rem; align-items: baseline; flex-wrap: wrap; font-size: .85em; }
+.qa-where { color: var(--body-text-color-subdued); }
+.qa-open { margin-left: auto; font-weight: 600; }
+.qa-doc { font-size: .95em; }
+.qa-doc-empty { color: var(--body-text-color-subdued); padding: .5rem; }
+.qa-doc-head { border-bottom: 1px solid var(--border-color-primary); padding-bottom: .4rem; margin-bottom: .4rem; }
+.qa-doc-head p { margin: .1rem 0; }
+.qa-doc-title { font-weight: 600; font-size: 1.1em; }
+.qa-doc-body { white-space: pre-wrap; line-height: 1.5; max-height: 62vh; overflow-y: auto;
+  padding-right: .4rem; }
+mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
+.qa-report { border-collapse: collapse; width: 100%; font-size: .9em; }
+.qa-report caption { text-align: left; padding: .3rem 0; font-weight: 600; }
+.qa-report th, .qa-report td { border: 1px solid var(--border-color-primary); padding: .25rem .45rem;
+  text-align: left; vertical-align: top; }
+.qa-status-rejected td:nth-child(2), .qa-status-failed td:nth-child(2) { color: #b91c1c; font-weight: 600; }
+.qa-status-added td:nth-child(2), .qa-status-replaced td:nth-child(2) { color: #15803d; font-weight: 600; }
+.qa-ok { font-weight: 600; }
+"""
+
+# Runs once in the document viewer: opens cards' documents, follows citation markers,
+# and scrolls the viewer to the highlighted span whenever it shows a new document.
+VIEWER_JS = r"""
+window.__qaOpenDocument = (request) => trigger('click', request);
+if (!window.__qaClicksHooked) {
+  window.__qaClicksHooked = true;
+  document.addEventListener('click', (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    const link = target && target.closest('a.qa-open, a.qa-cite');
+    if (!link) return;
+    const href = link.getAttribute('href') || '';
+    if (link.classList.contains('qa-open')) {
+      event.preventDefault();
+      const query = new URLSearchParams(href.slice(href.indexOf('?') + 1));
+      const request = {};
+      for (const key of ['doc', 'start', 'end', 'hl_start', 'hl_end']) {
+        const value = query.get(key);
+        if (value !== null) request[key] = key === 'doc' ? value : Number(value);
+      }
+      window.__qaOpenDocument(request);
+      return;
+    }
+    const card = href.startsWith('#') ? document.getElementById(href.slice(1)) : null;
+    if (!card) return;
+    event.preventDefault();
+    card.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    card.classList.remove('qa-flash');
+    void card.offsetWidth;
+    card.classList.add('qa-flash');
+    setTimeout(() => card.classList.remove('qa-flash'), 1600);
+  });
+}
+watch('value', () => {
+  const span = element.querySelector('mark.qa-span');
+  const body = element.querySelector('.qa-doc-body');
+  if (!span || !body) return;
+  body.scrollTop += span.getBoundingClientRect().top - body.getBoundingClientRect().top - body.clientHeight / 4;
+  const box = element.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) element.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+});
+"""
+
+# After a reply: scroll the chat so that the new question and the top of its answer show.
+SCROLL_TO_REPLY_JS = r"""
+() => {
+  const show = (tries) => {
+    const replies = document.querySelectorAll('#qa-chat .qa-reply');
+    const reply = replies[replies.length - 1];
+    if (!reply) { if (tries > 0) setTimeout(() => show(tries - 1), 60); return; }
+    let box = reply.parentElement;
+    while (box && !(box.scrollHeight > box.clientHeight + 4 &&
+                    /(auto|scroll)/.test(getComputedStyle(box).overflowY))) box = box.parentElement;
+    if (!box) return;
+    const questions = document.querySelectorAll('#qa-chat .qa-question');
+    const question = questions[questions.length - 1];
+    const anchor = question && question.getBoundingClientRect().top < reply.getBoundingClientRect().top
+      ? question : reply;
+    box.scrollTop += anchor.getBoundingClientRect().top - box.getBoundingClientRect().top - 12;
+  };
+  setTimeout(() => show(20), 60);
+}
+"""
+
+
+def theme():
+    """Gradio's Soft theme with its bundled reading font (no web fonts fetched).
+
+    Bold comes from the full Bold face: Gradio's bundled SemiBold face holds only a few glyphs.
+    """
+    import gradio as gr
+
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        font=[gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"],
+    )
+
+
+def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
+    """The Gradio Blocks: a Chat tab, and an Index tab only when analyst access is enabled."""
+    import gradio as gr
+
+    # Uploads wait in Gradio's cache until copied into the corpus; old ones are deleted.
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        context = gr.State(new_context())
+        unlocked = gr.State(False)
+        gr.HTML(
+            f'<div class="qa-header"><h1>{esc(title)}</h1><p>Ask in plain words: the answer quotes the corpus, '
+            "and every sentence cites the passage it comes from.</p></div>"
+        )
+        summary = gr.HTML(elem_id="qa-summary")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=420):
+                    chatbot = gr.Chatbot(
+                        elem_id="qa-chat",
+                        label="Conversation",
+                        show_label=False,
+                        height="68vh",
+                        render_markdown=False,
+                        sanitize_html=True,
+                        latex_delimiters=[],
+                        allow_tags=False,
+                        autoscroll=False,
+                        feedback_options=None,
+                        buttons=[],
+                        layout="panel",
+                        placeholder="Ask a question about the corpus, or click an example below.",
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            elem_id="qa-question",
+                            show_label=False,
+                            placeholder="Ask a question, e.g. What did Russia deploy to the Kurils?",
+                            lines=1,
+                            max_lines=4,
+                            max_length=2000,
+                            scale=6,
+                            autofocus=True,
+                        )
+                        ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
+                        clear = gr.Button("New chat", scale=1, min_width=110, elem_id="qa-clear")
+                    examples = gr.Dataset(
+                        components=[question],
+                        samples=[[q] for q in EXAMPLES],
+                        label="Example questions (click to ask)",
+                        elem_id="qa-examples",
+                    )
+                    with gr.Accordion("Search options", open=False):
+                        with gr.Row():
+                            k = gr.Slider(1, MAX_K_UI, value=5, step=1, label="Passages", elem_id="qa-k")
+                            mode = gr.Radio(
+                                list(MODES),
+                                value="hybrid",
+                                label="Retrieval",
+                                info="hybrid: meaning + words; dense: meaning; lexical: words (BM25)",
+                                elem_id="qa-mode",
+                            )
+                        use_context = gr.Checkbox(
+                            value=True,
+                            label="Read short follow-ups (“and how did Japan respond?”) in the conversation's context",
+                        )
+                        docs = gr.Dropdown(
+                            choices=handlers.document_choices(),
+                            multiselect=True,
+                            label="Only these documents",
+                            elem_id="qa-docs",
+                        )
+                        with gr.Row():
+                            author = gr.Textbox(label="Author contains", elem_id="qa-author")
+                            date_from = gr.Textbox(label="From date", placeholder="YYYY[-MM[-DD]]", elem_id="qa-from")
+                            date_to = gr.Textbox(label="To date", placeholder="YYYY[-MM[-DD]]", elem_id="qa-to")
+                        gr.Markdown("Date filters keep only documents with a known date.", elem_classes=["qa-meta"])
+                with gr.Column(scale=2, min_width=320):
+                    viewer = gr.HTML(
+                        NO_DOCUMENT_OPEN,
+                        label="Document",
+                        elem_id="qa-viewer",
+                        js_on_load=VIEWER_JS,
+                        container=True,
+                        padding=True,
+                    )
+
+            chat_inputs = [question, chatbot, context, k, mode, docs, author, date_from, date_to, use_context]
+            chat_outputs = [chatbot, question, context, summary]
+            for trigger in (question.submit, ask.click):
+                trigger(
+                    handlers.respond,
+                    chat_inputs,
+                    chat_outputs,
+                    api_visibility="private",
+                    concurrency_id="qa-ask",
+                ).then(None, js=SCROLL_TO_REPLY_JS)
+
+            def ask_example(sample: list) -> str:
+                return sample[0] if sample else ""
+
+            examples.click(ask_example, examples, question, api_visibility="private", queue=False).then(
+                handlers.respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="qa-ask"
+            ).then(None, js=SCROLL_TO_REPLY_JS)
+
+            clear.click(
+                lambda: ([], "", new_context(), NO_DOCUMENT_OPEN),
+                None,
+                [chatbot, question, context, viewer],
+                api_visibility="private",
+                queue=False,
+            )
+            chatbot.clear(new_context, None, context, api_visibility="private", queue=False)
+
+            def open_document(evt: gr.EventData) -> str:
+                return handlers.open_document(getattr(evt, "_data", None))
+
+            viewer.click(open_document, None, viewer, api_visibility="private", concurrency_id="qa-ask")
+
+            if handlers.admin_enabled:
+                _index_tab(gr, handlers, unlocked, summary, docs)
+
+        def on_load():
+            return handlers.summary(), gr.update(choices=handlers.document_choices())
+
+        demo.load(on_load, None, [summary, docs], api_visibility="private")
+
+        def ask_api(question: str, k: int = 5, mode: str = "hybrid") -> dict:
+            """Ask a question. Returns the JSON of `qa ask --json`: the extractive answer and the
+            ranked passages with their citations (k passages at most; mode hybrid, dense or lexical)."""
+            try:
+                return handlers.ask_json(question, k, mode)
+            except QAError as exc:
+                raise gr.Error(_sentence(str(exc)), print_exception=False) from None
+
+        gr.api(ask_api, api_name="ask", concurrency_id="qa-ask")
+    return demo
+
+
+def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
+    with gr.Tab("Index", id="index"):
+        with gr.Column(visible=True) as login:
+            gr.Markdown("Analyst access: enter the password set with `--admin-password` or `QA_ADMIN_PASSWORD`.")
+            with gr.Row():
+                password = gr.Textbox(
+                    type="password", show_label=False, placeholder="Analyst password", elem_id="qa-password", scale=4
+                )
+                unlock = gr.Button("Unlock", variant="primary", elem_id="qa-unlock", scale=1)
+            login_message = gr.Markdown()
+        with gr.Column(visible=False) as panel:
+            status = gr.HTML()
+            gr.Markdown(
+                f"**Add entries to the corpus** — .md, .txt, .html or .pdf, up to "
+                f"{handlers.max_upload_bytes / 1e6:g} MB each. Names are cleaned; existing files are only "
+                "replaced when you ask for it."
+            )
+            files = gr.File(
+                file_count="multiple",
+                file_types=[".md", ".markdown", ".txt", ".html", ".htm", ".pdf"],
+                label="Files to add",
+                elem_id="qa-upload",
+            )
+            replace = gr.Checkbox(value=False, label="Replace files with the same name")
+            add = gr.Button("Add to corpus", elem_id="qa-add")
+            upload_report = gr.HTML()
+            gr.Markdown(
+                "**Update the index** — embeds only new or changed text. Readers keep getting answers "
+                "from the current index until the new one is complete."
+            )
+            rebuild = gr.Checkbox(value=False, label="Rebuild from scratch")
+            update = gr.Button("Update index", variant="primary", elem_id="qa-update")
+            index_report = gr.HTML()
+            lock = gr.Button("Lock", size="sm")
+
+    def do_unlock(given: str):
+        ok, message = handlers.unlock(given)
+        return (
+            ok,
+            gr.update(visible=not ok),
+            gr.update(visible=ok),
+            message,
+            "",
+            handlers.admin_status(ok),
+        )
+
+    for trigger in (password.submit, unlock.click):
+        trigger(
+            do_unlock,
+            password,
+            [unlocked, login, panel, login_message, password, status],
+            api_visibility="private",
+            concurrency_id="qa-admin-login",
+            concurrency_limit=1,
+        )
+    lock.click(
+        lambda: (False, gr.update(visible=True), gr.update(visible=False), "Locked.", "", "", ""),
+        None,
+        [unlocked, login, panel, login_message, upload_report, index_report, status],
+        api_visibility="private",
+        queue=False,
+    )
+
+    def do_add(is_unlocked: bool, uploaded, replace_existing: bool):
+        return handlers.add_uploads(is_unlocked, uploaded, replace_existing), None, handlers.admin_status(is_unlocked)
+
+    add.click(
+        do_add,
+        [unlocked, files, replace],
+        [upload_report, files, status],
+        api_visibility="private",
+        concurrency_id="qa-admin",
+        concurrency_limit=1,
+    )
+
+    def do_update(is_unlocked: bool, from_scratch: bool, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+        report = handlers.update_index(is_unlocked, from_scratch, progress)
+        return (
+            report,
+            handlers.admin_status(is_unlocked),
+            handlers.summary(),
+            gr.update(choices=handlers.document_choices()),
+        )
+
+    update.click(
+        do_update,
+        [unlocked, rebuild],
+        [index_report, status, summary, docs],
+        api_visibility="private",
+        concurrency_id="qa-index",
+        concurrency_limit=1,
+    )
+
+
+# -- starting the server ----------------------------------------------------------------------
+def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
+    """The web chat's flags (shared by `python app.py` and `qa serve`)."""
+    if paths:
+        group = parser.add_argument_group("paths and model")
+        group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
+        group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
+        group.add_argument(
+            "--model",
+            metavar="NAME_OR_PATH",
+            help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
+        )
+    group = parser.add_argument_group("web server")
+    group.add_argument(
+        "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"
+    )
+    group.add_argument("--port", type=int, metavar="N", help=f"port (GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
+    group.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help=f"enable the analysts' Index tab behind this password ({ADMIN_PASSWORD_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--max-upload-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest file analysts may upload ({MAX_UPLOAD_ENV}; default {DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    group.add_argument("--concurrency", type=int, default=4, metavar="N", help="questions answered at once (default 4)")
+
+
+def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
+    """--port, else GRADIO_SERVER_PORT, else 7860."""
+    if flag is not None:
+        port, origin = flag, "--port"
+    else:
+        raw = (env.get("GRADIO_SERVER_PORT") or "").strip()
+        if not raw:
+            return DEFAULT_PORT
+        try:
+            port, origin = int(raw), "GRADIO_SERVER_PORT"
+        except ValueError:
+            raise QAError(f"GRADIO_SERVER_PORT={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise QAError(f"{origin} must be a port number between 1 and 65535 (got {port})")
+    return port
+
+
+def resolve_options(args: argparse.Namespace, env: dict[str, str] | os._Environ | None = None) -> dict:
+    env = os.environ if env is None else env
+    host = args.host or (env.get("GRADIO_SERVER_NAME") or "").strip() or DEFAULT_HOST
+    password = args.admin_password if args.admin_password is not None else env.get(ADMIN_PASSWORD_ENV, "")
+    raw_mb = args.max_upload_mb if args.max_upload_mb is not None else (env.get(MAX_UPLOAD_ENV) or "").strip()
+    try:
+        max_mb = float(raw_mb) if raw_mb not in ("", None) else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        raise QAError(f"{MAX_UPLOAD_ENV}={raw_mb!r} is not a number") from None
+    if not 0 < max_mb <= 1000:
+        raise QAError(f"the upload limit must be between 0 and 1000 MB (got {max_mb:g})")
+    if args.concurrency < 1:
+        raise QAError("--concurrency must be at least 1")
+    return {
+        "host": host,
+        "port": resolve_port(args.port, env),
+        "admin_password": password or None,
+        "max_upload_mb": max_mb,
+        "concurrency": args.concurrency,
+    }
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Open (building on first start) the index, then run the web chat until interrupted."""
+    from qa.config import Settings
+    from qa.engine import open_index
+    from qa.index import IndexLayout
+
+    options = resolve_options(args)
+    settings = Settings.from_env(
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index", None),
+        model=getattr(args, "model", None),
+    )
+    if IndexLayout(Path(settings.index_dir)).current_name() == "":
+        print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
+    engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
+    stale = engine.stale_files()
+    if stale:
+        print(
+            f"qa: note: {len(stale)} corpus file(s) changed since the index was built; "
+            f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them",
+            file=sys.stderr,
+        )
+    handlers = ChatHandlers(engine, options["admin_password"], options["max_upload_mb"])
+    demo = build_app(handlers)
+    demo.queue(default_concurrency_limit=options["concurrency"])
+    print(
+        f"qa: serving {engine.stats()['documents']} documents; analyst Index tab "
+        f"{'enabled' if handlers.admin_enabled else f'disabled (set {ADMIN_PASSWORD_ENV} to enable it)'}",
+        file=sys.stderr,
+    )
+    try:
+        demo.launch(
+            server_name=options["host"],
+            server_port=options["port"],
+            max_file_size=int(options["max_upload_mb"] * 1_000_000),
+            theme=theme(),
+            css=CSS,
+            footer_links=["api"],
+            ssr_mode=False,
+            show_error=False,
+            quiet=False,
+        )
+    except OSError as exc:
+        raise QAError(
+            f"cannot listen on {options['host']}:{options['port']} ({exc}); "
+            "choose another port with --port or GRADIO_SERVER_PORT"
+        ) from None
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python app.py`: the web chat."""
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="The web chat: ask the corpus questions, with cited passages."
+    )
+    add_serve_arguments(parser, paths=True)
+    args = parser.parse_args(argv)
+    try:
+        return serve(args)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
