@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
+    _common(p)
+    from qa.web import add_serve_arguments
+
+    add_serve_arguments(p)
+
     p = sub.add_parser("docs", help="list the indexed documents")
     _common(p)
     p.add_argument("--json", action="store_true", help="print as JSON")
@@ -170,6 +176,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     print(format_answer(answer))
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.web import serve
+
+    return serve(args)
 
 
 def format_answer(answer, width: int | None = None) -> str:
@@ -313,7 +325,14 @@ def _terminal_width() -> int:
         return 100
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "docs": cmd_docs, "show": cmd_show, "eval": cmd_eval}
+COMMANDS = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "docs": cmd_docs,
+    "show": cmd_show,
+    "eval": cmd_eval,
+    "serve": cmd_serve,
+}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
