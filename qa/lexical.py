@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -10,6 +11,9 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
+
+# bm25s's default token pattern: words of two or more characters.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 class LexicalIndex(Protocol):
@@ -52,6 +56,7 @@ class Bm25Index:
         self._stale = True
         self._stemmer = None
         self._df: np.ndarray | None = None
+        self._stopword_set: frozenset[str] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -97,11 +102,25 @@ class Bm25Index:
 
     def query_terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of text, as the index sees them."""
-        import bm25s
+        return self.terms([text])[0]
 
-        return bm25s.tokenize(
-            [text], stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False, return_ids=False
-        )[0]
+    def terms(self, texts: Sequence[str]) -> list[list[str]]:
+        """query_terms for many texts at once.
+
+        The same steps as bm25s.tokenize (lower case, its token pattern, stop words, then the
+        stemmer), without building a vocabulary and a progress bar per call: the relevance
+        gate runs this on every candidate passage of every question.
+        """
+        if self._stopword_set is None:
+            from bm25s.tokenization import _infer_stopwords
+
+            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
+        stemmer = self._get_stemmer()
+        out = []
+        for text in texts:
+            words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stopword_set]
+            out.append(stemmer.stemWords(words) if words else [])
+        return out
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each term; a term the index has never seen gets the largest idf."""
@@ -127,7 +146,7 @@ class Bm25Index:
         def share(text: str) -> float:
             if total <= 0:
                 return 0.0
-            present = set(self.query_terms(text))
+            present = set(self.terms([text])[0])
             return sum(w for t, w in weights.items() if t in present) / total
 
         return share

