@@ -22,6 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_PATH",
         help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
     )
+    group.add_argument(
+        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default torch)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _settings(args: argparse.Namespace):
     from qa.config import Settings
 
-    return Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+    return Settings.from_env(
+        corpus_dir=args.corpus, index_dir=args.index, model=args.model, backend=getattr(args, "backend", None)
+    )
 
 
 def _open(args: argparse.Namespace, build: bool = True):
