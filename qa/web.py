@@ -53,9 +53,10 @@ MAX_K_UI = 20
 CONTEXT_TURNS = 5
 EXAMPLES = (
     "What did Russia deploy to the Kurils?",
-    "How did Japan respond?",
     "Why have Russia and Japan never signed a peace treaty?",
     "What did Abe propose to Putin?",
+    "Why does Russia not want to return the islands?",
+    "What role does China play?",
 )
 _DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
@@ -477,7 +478,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                         elem_id="qa-chat",
                         label="Conversation",
                         show_label=False,
-                        height="68vh",
+                        height="62vh",
                         render_markdown=False,
                         sanitize_html=True,
                         latex_delimiters=[],
@@ -700,6 +701,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
             metavar="NAME_OR_PATH",
             help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
         )
+        group.add_argument(
+            "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default torch)"
+        )
     group = parser.add_argument_group("web server")
     group.add_argument(
         "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"
@@ -770,6 +774,7 @@ def serve(args: argparse.Namespace) -> int:
         corpus_dir=getattr(args, "corpus", None),
         index_dir=getattr(args, "index", None),
         model=getattr(args, "model", None),
+        backend=getattr(args, "backend", None),
     )
     if IndexLayout(Path(settings.index_dir)).current_name() == "":
         print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)

@@ -1,0 +1,41 @@
+"""Retake docs/screenshot.png from a running chat (real model, real corpus).
+
+    python app.py &                        # wait for "Running on local URL"
+    python scripts/screenshot.py [URL] [OUT]
+
+Needs Playwright and Chromium at /usr/bin/chromium (scripts/install-browser.sh).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+QUESTION = "what did Russia deploy to the Kurils?"
+
+
+def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshot.png") -> int:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        page.goto(url)
+        expect(page.locator("#qa-summary")).to_contain_text("documents", timeout=60_000)
+        box = page.locator("#qa-question textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        expect(page.locator("#qa-chat .qa-card mark.qa-hl").first).to_be_visible(timeout=60_000)
+        page.locator("#qa-chat a.qa-open").first.click()
+        expect(page.locator("#qa-viewer mark.qa-span")).to_be_in_viewport(timeout=30_000)
+        page.wait_for_timeout(800)  # let the smooth scrolling settle before the picture
+        page.screenshot(path=out)
+        browser.close()
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
