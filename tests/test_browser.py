@@ -1,0 +1,146 @@
+"""A real Chromium drives the chat: cited passages, the document viewer, no script runs.
+
+Needs Debian's Chromium at /usr/bin/chromium (scripts/install-browser.sh installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=30_000)
+
+from tests.web_helpers import running_app, write_corpus  # noqa: E402
+
+PASSWORD = "browser-test-password"
+TIMEOUT_MS = 30_000  # generous: CI machines are slow
+# Set by any of the scripts planted in the test documents or typed into the question box.
+XSS_FLAGS = "[window.__xss, window.__xss_title, window.__xss_author, window.__xss_question]"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    corpus = write_corpus(folder / "corpus")
+    with running_app(corpus, folder / "index", folder / "app.log", QA_ADMIN_PASSWORD=PASSWORD) as url:
+        yield url, corpus
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    page.goto(app[0])
+    expect(page.locator("#qa-summary")).to_contain_text("documents")
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"))  # kept in pytest's tmp folder for a failing run
+    context.close()
+
+
+def ask(page, question: str, replies: int) -> None:
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator("#qa-chat .qa-reply")).to_have_count(replies)
+
+
+def test_question_shows_cited_passages_and_opens_the_document(page):
+    ask(page, "What did the garrison on Iturup receive? <img src=x onerror='window.__xss_question = 1'>", 1)
+    reply = page.locator("#qa-chat .qa-reply").last
+    # The question shows as typed, as text.
+    expect(page.locator("#qa-chat .qa-question").last).to_contain_text("<img src=x onerror='window.__xss_question")
+    # Cards: rank, title, author and date, score, the answering sentence highlighted.
+    card = reply.locator("article.qa-card").first
+    expect(card).to_be_visible()
+    expect(card.locator(".qa-rank")).to_have_text("[1]")
+    expect(card.locator(".qa-title")).to_have_text("Planted <script>window.__xss_title = 1</script> garrison note")
+    expect(card.locator(".qa-meta")).to_contain_text("Eve <img src=x onerror='window.__xss_author = 1'>")
+    expect(card.locator(".qa-meta")).to_contain_text("2021-03-04")
+    expect(card.locator(".qa-score")).to_have_text(re.compile(r"score \d\.\d{4}"))
+    highlight = card.locator("mark.qa-hl")
+    expect(highlight).to_contain_text("<script>window.__xss = 1; alert('xss')</script>")
+    # A marker in the answer leads to its card.
+    reply.locator(".qa-answer a.qa-cite").first.click()
+    expect(card).to_have_class(re.compile("qa-flash"))
+    expect(card).to_be_in_viewport()
+    # The whole document opens at the cited span, scrolled to it, the sentence highlighted.
+    card.locator("a.qa-open").click()
+    viewer = page.locator("#qa-viewer")
+    expect(viewer.locator(".qa-doc-title")).to_have_text(
+        "Planted <script>window.__xss_title = 1</script> garrison note"
+    )
+    span = viewer.locator("mark.qa-span")
+    expect(span).to_be_visible()
+    expect(viewer.locator("mark.qa-sentence")).to_have_text(highlight.inner_text())
+    expect(viewer.locator(".qa-doc-body")).to_contain_text("Weather log entry 0:")  # the whole document
+    expect(span).to_be_in_viewport()
+    assert viewer.locator(".qa-doc-body").evaluate("el => el.scrollTop") > 0  # scrolled down to the span
+    # Nothing planted ran, nothing became markup.
+    assert page.evaluate(XSS_FLAGS) == [None, None, None, None]
+    assert page.dialogs == []
+    assert page.locator("#qa-chat script, #qa-chat img, #qa-viewer script, #qa-viewer img").count() == 0
+
+
+def test_follow_up_shows_the_searched_query(page):
+    ask(page, "What did Russia deploy to the Kuril islands?", 1)
+    expect(page.locator("#qa-chat .qa-reply").last.locator("article.qa-card").first).to_be_visible()
+    ask(page, "and how did Japan respond?", 2)
+    searched = page.locator("#qa-chat .qa-reply").last.locator(".qa-searched")
+    expect(searched).to_contain_text("how did Japan respond? Russia deploy Kuril")
+    page.locator("#qa-clear").click()
+    expect(page.locator("#qa-chat .qa-reply")).to_have_count(0)
+
+
+def test_example_click_and_nothing_found(page):
+    page.locator("#qa-examples").get_by_text("What did Russia deploy to the Kurils?").click()
+    expect(page.locator("#qa-chat .qa-reply")).to_have_count(1)
+    ask(page, "zebra quantum pancake", 2)
+    expect(page.locator("#qa-chat .qa-reply").last).to_contain_text("No relevant passage found")
+
+
+def test_analyst_uploads_and_updates_while_chat_works(page, app, tmp_path):
+    corpus = app[1]
+    page.get_by_role("tab", name="Index").click()
+    page.locator("#qa-password input").fill("wrong")
+    page.locator("#qa-unlock").click()
+    expect(page.get_by_text("Wrong password.")).to_be_visible()
+    page.locator("#qa-password input").fill(PASSWORD)
+    page.locator("#qa-unlock").click()
+    upload = tmp_path / "sakhalin-gas.md"
+    upload.write_text("# Sakhalin gas\n\nSakhalin LNG exports to Japan grew through the winter.", encoding="utf-8")
+    page.locator("#qa-upload input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#qa-upload")).to_contain_text("sakhalin-gas.md")
+    page.locator("#qa-add").click()
+    expect(page.locator("table.qa-report")).to_contain_text("added")
+    assert (corpus / "sakhalin-gas.md").is_file()
+    page.locator("#qa-update").click()
+    expect(page.locator(".qa-index-report")).to_contain_text("1 added")
+    expect(page.locator("#qa-summary")).to_contain_text("5 documents")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Sakhalin LNG exports to Japan", 1)
+    expect(page.locator("#qa-chat .qa-reply").last.locator(".qa-where").first).to_contain_text("sakhalin-gas.md")
