@@ -92,3 +92,38 @@ def test_batched_terms_match_bm25s_tokenization():
         texts, stopwords=index.stopwords, stemmer=index._get_stemmer(), return_ids=False, show_progress=False
     )
     assert index.terms(texts) == [list(t) for t in expected]
+
+
+def test_lexical_scores_match_bm25s_retrieve():
+    import random
+
+    import numpy as np
+
+    from qa.lexical import Bm25Index
+
+    rng = random.Random(3)
+    words = [
+        "island",
+        "treaty",
+        "missile",
+        "fishing",
+        "quota",
+        "tank",
+        "border",
+        "vessel",
+        "salmon",
+        "crab",
+        "Tokyo",
+        "Moscow",
+        "peace",
+        "war",
+    ]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 30))) for _ in range(300)]
+    index = Bm25Index.build(list(range(1000, 1300)), texts)
+    for query in ("missile treaty", "crab crab salmon", "Tokyo peace war border", "island"):
+        scores, ids = index.search(query, 20)
+        terms = [t for t in index.query_terms(query) if t in index._retriever.vocab_dict]
+        rows, expected = index._retriever.retrieve([terms], k=20, show_progress=False)
+        np.testing.assert_allclose(scores, expected[0][expected[0] > 0], rtol=1e-5)
+        assert set(ids[:5].tolist()) <= {1000 + r for r in rows[0][: max(5, int((expected[0] > 0).sum()))]}
+    assert list(scores) == sorted(scores, reverse=True)
