@@ -43,7 +43,8 @@ class Settings:
     chunk_size: int = 128
     chunk_overlap: int = 32
     batch_size: int = 32
-    max_file_mb: float = 50.0
+    # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
+    max_file_mb: float = 20.0
     # A passage is reported only if its cosine similarity to the question reaches this,
     # or it holds most of the question's terms (see search.Searcher.is_relevant).
     min_similarity: float = 0.45

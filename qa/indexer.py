@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -223,11 +225,19 @@ def _update(
         catalog.close()
         manifest.write(temp)  # last: a snapshot without a manifest is never published
         report.snapshot = layout.publish(temp).name
-    except BaseException:
+    except BaseException as exc:
         # Ctrl-C or an error: the previous snapshot stays live; the temporary one goes.
         import shutil
 
         shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():
+                reason = "the disk is full"
+            raise QAError(
+                f"could not write the new index in {layout.root} ({reason}); the previous index is "
+                f"untouched and still answers. Fix that, then run `qa index` again"
+            ) from None
         raise
 
 

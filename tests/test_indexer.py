@@ -230,3 +230,41 @@ def test_json_report_is_one_object(settings, capsys):
     data = json.loads(capsys.readouterr().out)
     assert sorted(data["added"]) == ["fishing.txt", "kurils.md", "tokyo.md"]
     assert isinstance(data["failed"], list) and isinstance(data["seconds"], float)
+
+
+@pytest.mark.parametrize("where", ["vectors", "catalog", "manifest"])
+def test_full_disk_during_write_keeps_the_previous_index(settings, corpus, monkeypatch, where):
+    import errno
+
+    from qa.catalog import Catalog
+    from qa.index import Manifest
+    from qa.vectors import FaissFlatStore
+
+    update_index(settings)
+    before = IndexLayout(settings.index_dir).current_name()
+    (corpus / "new.md").write_text("Text about icebreakers in the Sea of Okhotsk.", encoding="utf-8")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = {
+        "vectors": (FaissFlatStore, "save"),
+        "catalog": (Catalog, "add_document"),
+        "manifest": (Manifest, "write"),
+    }[where]
+    monkeypatch.setattr(*target, full)
+    with pytest.raises(QAError, match=r"disk is full.*previous index is untouched"):
+        update_index(settings)
+    monkeypatch.undo()
+    layout = IndexLayout(settings.index_dir)
+    assert layout.current_name() == before
+    assert not [p for p in layout.snapshots.iterdir() if p.name.endswith(".tmp")]
+    assert open_index(settings=settings).ask("crab quotas", mode="lexical").passages
+    assert update_index(settings).added == ["new.md"]
+
+
+def test_file_over_the_size_limit_is_reported(settings, corpus):
+    (corpus / "huge.txt").write_bytes(b"word " * 300_000)  # 1.5 MB
+    report = update_index(settings.with_(max_file_mb=1.0))
+    assert report.failed == [{"path": "huge.txt", "reason": report.failed[0]["reason"]}]
+    assert "too large" in report.failed[0]["reason"] and "QA_MAX_FILE_MB" in report.failed[0]["reason"]
