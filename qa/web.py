@@ -15,6 +15,7 @@ returns the JSON of `qa ask --json`.
 
 import argparse
 import hmac
+import logging
 import os
 import re
 import sys
@@ -42,6 +43,8 @@ from qa.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
 
 if TYPE_CHECKING:
     from qa.engine import QA
+
+log = logging.getLogger("qa.web")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -160,6 +163,17 @@ class ChatHandlers:
         except QAError as exc:
             history.append({"role": "assistant", "content": render_message(_sentence(str(exc)), "error")})
             return history, question, context, self.summary()
+        except Exception:  # a bug: logged for the operator, a plain message for the reader
+            log.exception("answering %r failed", question[:200])
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": render_message(
+                        "Something went wrong while answering; the error was logged on the server.", "error"
+                    ),
+                }
+            )
+            return history, question, context, self.summary()
         context["turn"] += 1
         context["queries"] = [*context["queries"], answer.searched_query or answer.question][-CONTEXT_TURNS:]
         history.append({"role": "assistant", "content": render_reply(answer, context["turn"])})
@@ -187,7 +201,10 @@ class ChatHandlers:
         return render_document(doc, start, end, _int(request.get("hl_start"), None), _int(request.get("hl_end"), None))
 
     def summary(self) -> str:
-        self.engine.refresh()
+        try:
+            self.engine.refresh()
+        except QAError as exc:  # e.g. the index was rebuilt with another model: keep serving the open one
+            log.warning("keeping the current index: %s", exc)
         return render_summary(self.engine.stats(), self.engine.documents())
 
     def document_choices(self) -> list[tuple[str, str]]:
@@ -627,7 +644,7 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             )
             rebuild = gr.Checkbox(value=False, label="Rebuild from scratch")
             update = gr.Button("Update index", variant="primary", elem_id="qa-update")
-            index_report = gr.HTML()
+            index_report = gr.HTML(min_height=80)
             lock = gr.Button("Lock", size="sm")
 
     def do_unlock(given: str):
@@ -683,6 +700,7 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
         do_update,
         [unlocked, rebuild],
         [index_report, status, summary, docs],
+        show_progress_on=[index_report],
         api_visibility="private",
         concurrency_id="qa-index",
         concurrency_limit=1,
@@ -787,6 +805,12 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     handlers = ChatHandlers(engine, options["admin_password"], options["max_upload_mb"])
+    if handlers.admin_enabled and options["host"] not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"qa: warning: listening on {options['host']} without HTTPS: the analyst password crosses the "
+            "network in clear text; put the app behind an HTTPS proxy",
+            file=sys.stderr,
+        )
     demo = build_app(handlers)
     demo.queue(default_concurrency_limit=options["concurrency"])
     print(

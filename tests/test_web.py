@@ -156,6 +156,17 @@ def test_bad_input_is_a_message_in_the_chat(handlers, options, message):
     assert context["turn"] == 0
 
 
+def test_an_unexpected_error_is_logged_not_shown(handlers, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(handlers.engine, "ask", broken)
+    history, box, *_ = ask(handlers, QUESTION)
+    assert "Something went wrong while answering" in last(history) and "disk on fire" not in last(history)
+    assert box == QUESTION
+    assert "disk on fire" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("question", "filters", "source"),
     [
