@@ -258,9 +258,17 @@ class ChatHandlers:
             )
             self.engine.refresh()
         except IndexLockedError as exc:
-            return render_message(f"The index is being updated by another process: {exc}", "error")
+            return render_message(
+                f"Another process is updating the index right now; try again when it has finished ({exc}).", "error"
+            )
         except QAError as exc:
             return render_message(f"The index was not updated: {_sentence(str(exc))}", "error")
+        except Exception:  # a bug or a full disk: the previous index stays live
+            log.exception("index update failed")
+            return render_message(
+                "The index update failed; the previous index is still in use. The error was logged on the server.",
+                "error",
+            )
         finally:
             self._update_lock.release()
         return render_index_report(report.to_dict())
@@ -295,7 +303,9 @@ def _copy_context(context: dict | None) -> dict:
 
 
 def _as_k(value: object, limit: int | None = MAX_K_UI) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise QAError(f"the number of passages must be a whole number (got {value!r})")
+    if isinstance(value, float) and not value.is_integer():  # also NaN and infinities
         raise QAError(f"the number of passages must be a whole number (got {value!r})")
     k = int(value)
     if limit is not None and not 1 <= k <= limit:

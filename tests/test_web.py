@@ -144,6 +144,8 @@ def test_empty_question_gets_a_hint_not_a_bubble(handlers):
         ({"mode": "bogus"}, "Unknown retrieval mode"),
         ({"k": 0}, "between 1 and 20"),
         ({"k": 2.5}, "whole number"),
+        ({"k": float("nan")}, "whole number"),
+        ({"k": "5"}, "whole number"),
         ({"date_from": "2020-13"}, "must look like 2020"),
         ({"date_to": "last year"}, "must look like 2020"),
     ],
@@ -357,7 +359,7 @@ def test_update_reports_a_concurrent_writer(engine):
     admin = ChatHandlers(engine, admin_password="s3cret")
     with IndexLayout(engine.settings.index_dir).writer_lock():
         report = admin.update_index(True)
-    assert "being updated by another process" in report and "qa-error" in report
+    assert "Another process is updating the index right now" in report and "qa-error" in report
 
 
 class GatedEmbedder(HashEmbedder):
