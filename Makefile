@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # The CPU build of torch; an unpinned torch would pull gigabytes of CUDA packages.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install install-test chat test lint format browser-deps clean
+.PHONY: install install-test install-bench chat test lint format browser-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,22 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[bench]"
+	touch $@
+
+install-bench: $(VENV)/.installed-bench
+
+bench: install-bench
+	$(PY) -m bench.run --json results/bench.json
+
 chat: install
 	$(PY) app.py
 
-test: install-test
+browser-deps:
+	sh scripts/install-browser.sh
+
+test: install-test browser-deps
 	$(VENV)/bin/pytest -q
 
 lint: install-test

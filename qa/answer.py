@@ -16,6 +16,9 @@ NOTHING_FOUND = (
     "Try other words, another retrieval mode, or fewer filters."
 )
 MAX_ANSWER_SENTENCES = 3
+# After the first, a sentence joins the answer only if it scores at least this share of the
+# best sentence's score: a weak third sentence dilutes the answer more than it adds.
+ANSWER_MIN_SHARE = 0.85
 # Weight of the share of question terms a sentence contains, next to its cosine similarity.
 TERM_WEIGHT = 0.5
 
@@ -82,12 +85,15 @@ def build_answer(
     # The answer: the best sentences in rank order, each with its passage's marker.
     parts: list[str] = []
     seen: set[str] = set()
+    top = max((b[0] for b in best.values()), default=0.0)
     for index, passage in enumerate(passages):
         if len(parts) == MAX_ANSWER_SENTENCES:
             break
         score, cosine, _ = best.get(index, (0.0, 0.0, -1))
         strong = query_vector is None or cosine >= min_similarity or score - cosine >= TERM_WEIGHT * 0.5
         sentence = " ".join(passage.highlight.text.split())
+        if parts and score < ANSWER_MIN_SHARE * top:
+            continue
         if (strong or not parts) and sentence not in seen:
             seen.add(sentence)
             parts.append(f"{sentence} [{passage.rank}]")

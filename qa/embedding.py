@@ -212,7 +212,7 @@ def embed_with_cache(
     texts: Sequence[str],
     hashes: Sequence[str],
     progress: bool = False,
-    batch: int = 256,
+    batch: int = 64,
 ) -> tuple[np.ndarray, int]:
     """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded)."""
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
