@@ -13,7 +13,8 @@ from qa import __version__
 from qa.errors import QAError
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_path_arguments(parser: argparse.ArgumentParser) -> None:
+    """--corpus, --index, --model and --backend (shared by every command and app.py)."""
     group = parser.add_argument_group("paths and model")
     group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
     group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
@@ -35,13 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="update the index from the corpus (only new or changed text is embedded)")
-    _common(p)
+    add_path_arguments(p)
     p.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
     p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
-    _common(p)
+    add_path_arguments(p)
     p.add_argument("question", nargs="+", help="the question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument(
@@ -54,17 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
-    _common(p)
+    add_path_arguments(p)
     from qa.web import add_serve_arguments
 
     add_serve_arguments(p)
 
     p = sub.add_parser("docs", help="list the indexed documents")
-    _common(p)
+    add_path_arguments(p)
     p.add_argument("--json", action="store_true", help="print as JSON")
 
     p = sub.add_parser("show", help="print a document's text (the text that citation spans index)")
-    _common(p)
+    add_path_arguments(p)
     p.add_argument("doc_id", help="document id or corpus-relative path (see `qa docs`)")
     p.add_argument("--span", metavar="START:END", help="print only text[START:END]")
     p.add_argument("--json", action="store_true", help="print the document and its metadata as JSON")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval", help="measure retrieval on a labelled question set or a BEIR benchmark, or compare two results"
     )
-    _common(p)
+    add_path_arguments(p)
     p.add_argument(
         "questions",
         nargs="?",

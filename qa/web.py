@@ -721,17 +721,9 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
     """The web chat's flags (shared by `python app.py` and `qa serve`)."""
     if paths:
-        group = parser.add_argument_group("paths and model")
-        group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
-        group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
-        group.add_argument(
-            "--model",
-            metavar="NAME_OR_PATH",
-            help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
-        )
-        group.add_argument(
-            "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default torch)"
-        )
+        from qa.cli import add_path_arguments
+
+        add_path_arguments(parser)
     group = parser.add_argument_group("web server")
     group.add_argument(
         "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"

@@ -118,23 +118,12 @@ def test_console_script_ask_json(real):
     exe = shutil.which("qa", path=os.path.dirname(sys.executable))
     cmd = [exe] if exe else [sys.executable, "-m", "qa"]
     env = {**os.environ, "QA_CORPUS": str(settings.corpus_dir), "QA_INDEX": str(settings.index_dir)}
-    out = subprocess.run(
-        [*cmd, "ask", "what did Russia deploy to the Kurils?", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
-    data = json.loads(out)
+
+    def run(*args: str) -> str:
+        return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+
+    data = json.loads(run("ask", "what did Russia deploy to the Kurils?", "--json"))
     assert data["passages"] and data["passages"][0]["source"].endswith(".md")
     first = data["passages"][0]
-    shown = subprocess.run(
-        [*cmd, "show", first["doc_id"], "--span", f"{first['start']}:{first['end']}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    shown = run("show", first["doc_id"], "--span", f"{first['start']}:{first['end']}")
     assert shown.rstrip("\n") == first["text"].rstrip("\n")
