@@ -11,7 +11,7 @@ from qa.catalog import ChunkRecord
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.fusion import merge_overlapping, reciprocal_rank_fusion
+from qa.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
 from qa.index import Snapshot
 
 MODES = ("hybrid", "dense", "lexical")
@@ -103,8 +103,11 @@ class Searcher:
             ranked = list(dense.items())
         elif mode == "lexical":
             ranked = list(lexical.items())
-        else:
+        elif self.settings.fusion == "rrf":
             ranked = reciprocal_rank_fusion([list(dense), list(lexical)], k=self.settings.rrf_k)
+        else:
+            weight = self.settings.lexical_weight
+            ranked = convex_combination([dense, lexical], [1.0 - weight, weight])
         return Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
 
     def search(
