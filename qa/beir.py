@@ -193,6 +193,7 @@ def index_beir(
                 {
                     "dataset": str(folder.resolve()),
                     "model": settings.model,
+                    "backend": settings.backend,
                     "chunk_size": settings.chunk_size,
                     "chunk_overlap": settings.chunk_overlap,
                 },

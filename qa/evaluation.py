@@ -522,9 +522,11 @@ def check_modes(modes: Sequence[str]) -> list[str]:
 def _settings_info(settings, snapshot, depth: int) -> dict:
     return {
         "model": settings.model,
+        "backend": settings.backend,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
-        "rrf_k": settings.rrf_k,
+        "fusion": settings.fusion,
+        **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
         "depth": depth,
         "lexical": {k: v for k, v in snapshot.lexical.params.items() if k not in ("library", "version")},
     }
@@ -606,7 +608,7 @@ def evaluate_beir(
     started = time.perf_counter()
     modes = check_modes(modes)
     dataset = load_beir(folder, split)
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or load_embedder(settings.model, settings.backend)
     index_settings, report = index_beir(dataset.folder, settings, embedder, cache_root, progress)
     timings = {"index": report.seconds}
     snapshot = Snapshot.open_current(IndexLayout(Path(index_settings.index_dir)))
@@ -867,9 +869,12 @@ def format_comparison(comparison: Comparison, limit: int = 20) -> str:
         if not items:
             continue
         lines += ["", f"{title}:"]
+        width = max(len(c.qid) for c in items[:limit])
         for c in items[:limit]:
             rank = f"first relevant {_rank(c.first_a)} -> {_rank(c.first_b)}"
-            lines.append(f"  {c.delta:+.3f}  {c.a:.3f} -> {c.b:.3f}  {rank:<28} {c.qid}  {_clip(c.question, 70)}")
+            lines.append(
+                f"  {c.delta:+.3f}  {c.a:.3f} -> {c.b:.3f}  {rank:<28} {c.qid:<{width}}  {_clip(c.question, 70)}"
+            )
         if len(items) > limit:
             lines.append(f"  ... and {len(items) - limit} more")
     return "\n".join(lines)

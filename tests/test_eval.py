@@ -15,6 +15,7 @@ from qa.cli import main
 from qa.embedding import load_embedder
 from qa.engine import open_index
 from qa.errors import QAError
+from qa.fusion import min_max
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -434,3 +435,39 @@ def test_compare_refuses_unrelated_files(tmp_path):
         ev.load_saved(tmp_path / "c.json")
     with pytest.raises(QAError, match="metric 'recall@7'"):
         ev.compare(ev.load_saved(a), ev.load_saved(a), metric="recall@7")
+
+
+# -- the fusion defaults that evaluation chose ----------------------------------------------
+
+
+def test_hybrid_fusion_setting(settings, monkeypatch):
+    from qa.config import Settings
+    from qa.search import Searcher
+
+    assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.4, 300)
+    engine = _engine(settings)
+    rankings = {}
+    for fusion in ("convex", "rrf"):
+        searcher = Searcher(engine.snapshot, engine.embedder, settings.with_(fusion=fusion))
+        ranking = searcher.rank("S-300V4 deployed to the islands", "hybrid", depth=50)
+        assert all(a > b for a, b in itertools.pairwise(ranking.scores))
+        assert set(ranking.ids) == set(ranking.dense) | set(ranking.lexical)
+        rankings[fusion] = ranking
+    # Convex: 0.6 * min-max(cosine) + 0.4 * min-max(BM25), an absent score counting 0.
+    convex = rankings["convex"]
+    dense = dict(zip(convex.dense, min_max(list(convex.dense.values()))))
+    lexical = dict(zip(convex.lexical, min_max(list(convex.lexical.values()))))
+    for chunk, score in zip(convex.ids, convex.scores):
+        assert score == pytest.approx(0.6 * dense.get(chunk, 0) + 0.4 * lexical.get(chunk, 0), abs=1e-6)
+    # RRF: the sum of 1 / (60 + rank) over the retrievers that found the chunk.
+    rrf = rankings["rrf"]
+    ranks = [{c: r for r, c in enumerate(run, 1)} for run in (rrf.dense, rrf.lexical)]
+    for chunk, score in zip(rrf.ids, rrf.scores):
+        assert score == pytest.approx(sum(1 / (60 + r[chunk]) for r in ranks if chunk in r), abs=1e-6)
+    monkeypatch.setenv("QA_FUSION", "max")
+    with pytest.raises(QAError, match="QA_FUSION must be convex or rrf"):
+        Settings.from_env()
+    monkeypatch.setenv("QA_FUSION", "rrf")
+    monkeypatch.setenv("QA_LEXICAL_WEIGHT", "1.5")
+    with pytest.raises(QAError, match="QA_LEXICAL_WEIGHT must be between 0 and 1"):
+        Settings.from_env()
