@@ -1,4 +1,4 @@
-"""Retrieval evaluation: labelled question sets and BEIR benchmarks, scored with ir-measures (trec_eval's definitions).
+"""Retrieval evaluation: labelled question sets and BEIR benchmarks.
 
 Two kinds of relevance:
 
@@ -10,7 +10,8 @@ Two kinds of relevance:
   best chunk's score.
 
 Every mode is ranked with Searcher.rank (the ranking without the relevance gate that
-`qa ask` applies) and the runs are scored with ir-measures (trec_eval's definitions).
+`qa ask` applies) and the runs are scored with ir-measures (trec_eval's definitions, so
+the numbers compare with published BEIR results).
 """
 
 from __future__ import annotations
