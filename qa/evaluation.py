@@ -681,7 +681,9 @@ def format_evaluation(evaluation: Evaluation) -> str:
     what = f"{evaluation.dataset}" + (f" ({evaluation.split})" if evaluation.split else "")
     lines = [
         f"{what}: {len(evaluation.queries)} queries, {evaluation.level}-level relevance, "
-        f"model {evaluation.settings.get('model')}, chunks of {evaluation.settings.get('chunk_size')} tokens",
+        f"model {evaluation.settings.get('model')}"
+        + (f" ({evaluation.settings['backend']})" if evaluation.settings.get("backend", "torch") != "torch" else "")
+        + f", chunks of {evaluation.settings.get('chunk_size')} tokens",
         "",
         format_table(evaluation.modes),
         "",
