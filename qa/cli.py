@@ -24,7 +24,7 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
         help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
     )
     group.add_argument(
-        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default torch)"
+        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
     )
 
 

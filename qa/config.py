@@ -38,7 +38,9 @@ class Settings:
     # How the model runs: "torch" (sentence-transformers, the reference), "onnx" or "onnx-int8"
     # (ONNX Runtime; no torch import when answering). Vectors differ slightly between
     # backends, so an index records which one built it.
-    backend: str = "torch"
+    # onnx-int8 is the default: on SciFact its hybrid nDCG@10 is 0.722 against torch's 0.721
+    # (dense alone: 0.685 against 0.693), it embeds ~2x faster, and answering needs no torch.
+    backend: str = "onnx-int8"
     # Chunks are measured in the embedding model's tokens (special tokens included),
     # so no chunk is ever truncated by the encoder. 128 tokens scored best for dense
     # retrieval on SciFact here (see RETRIEVAL-NOTES).

@@ -36,7 +36,7 @@ class Embedder(Protocol):
         ...
 
 
-def load_embedder(name: str, backend: str = "torch") -> Embedder:
+def load_embedder(name: str, backend: str = "onnx-int8") -> Embedder:
     """The embedder for a configured model name or path, on a backend (torch, onnx, onnx-int8)."""
     if name == "hash" or name.startswith("hash:"):
         dim = int(name.split(":", 1)[1]) if ":" in name else 1024
