@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -21,6 +22,8 @@ from qa.types import Answer, Document
 if TYPE_CHECKING:
     from qa.indexer import IndexReport
 
+log = logging.getLogger("qa")
+
 MAX_K = 50
 # Questions longer than this many characters are cut before tokenising, so that a
 # pasted 100 KB text cannot make a query slow; the model's window is far shorter anyway.
@@ -38,6 +41,7 @@ class QA:
         self._snapshot = snapshot
         self._searcher = Searcher(snapshot, embedder, settings)
         self._swap = threading.Lock()
+        self._unusable = ""  # a newer snapshot that could not be opened; reported once
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -54,12 +58,23 @@ class QA:
         if not name or name == self._snapshot.name:
             return False
         with self._swap:
-            if name == self._snapshot.name:
+            if name in (self._snapshot.name, self._unusable):
                 return False
-            snapshot = Snapshot.open_current(self.layout)
-            snapshot.manifest.check_compatible(
-                self.embedder.cache_key, self.settings.model, self.settings.chunk_size, self.settings.chunk_overlap
-            )
+            try:
+                snapshot = Snapshot.open_current(self.layout)
+                try:
+                    snapshot.manifest.check_compatible(
+                        self.embedder.cache_key,
+                        self.settings.model,
+                        self.settings.chunk_size,
+                        self.settings.chunk_overlap,
+                    )
+                except QAError:
+                    snapshot.close()
+                    raise
+            except QAError:
+                self._unusable = name
+                raise
             # Readers already holding the old searcher finish with it; new ones get the new one.
             self._snapshot, self._searcher = snapshot, Searcher(snapshot, self.embedder, self.settings)
         return True
@@ -136,7 +151,10 @@ class QA:
         filters = Filters(
             tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()
         )
-        self.refresh()
+        try:
+            self.refresh()
+        except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
+            log.warning("a newer index cannot be used; answering from %s: %s", self._snapshot.name, exc)
         searcher = self._searcher
         vector = searcher.embed_query(query) if mode != "lexical" else None
         hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)

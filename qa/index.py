@@ -30,7 +30,7 @@ from pathlib import Path
 
 from qa import __version__
 from qa.catalog import Catalog
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
 from qa.lexical import Bm25Index
 from qa.vectors import load_store
 
@@ -38,6 +38,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 TMP_SUFFIX = ".tmp"
 KEEP_SNAPSHOTS = 2  # the live one and the one before it, which a slow reader may still be opening
+OPEN_ATTEMPTS = 5  # readers opening a snapshot that updates removed meanwhile try the newer one
 
 
 class IndexLayout:
@@ -54,7 +55,7 @@ class IndexLayout:
             name = self.pointer.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise IndexCorruptError(f"cannot read {self.pointer}: {exc}; run `qa index --rebuild`") from None
         folder = self.snapshots / name
         if not name or "/" in name or not folder.is_dir():
@@ -66,11 +67,12 @@ class IndexLayout:
     def current_name(self) -> str:
         try:
             return self.pointer.read_text(encoding="utf-8").strip()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             return ""
 
     def new_temp(self) -> Path:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        # Microseconds: snapshot names sort in the order they were made (see clean_temporaries).
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         folder = self.snapshots / f"{stamp}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
         folder.mkdir(parents=True)
         return folder
@@ -80,14 +82,21 @@ class IndexLayout:
         final = temp.with_name(temp.name[: -len(TMP_SUFFIX)])
         _fsync_tree(temp)
         os.rename(temp, final)
-        _fsync_dir(self.snapshots)
         staged = self.root / f"CURRENT.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
-        with open(staged, "w", encoding="utf-8") as fh:
-            fh.write(final.name + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(staged, self.pointer)
-        _fsync_dir(self.root)
+        try:
+            _fsync_dir(self.snapshots)
+            with open(staged, "w", encoding="utf-8") as fh:
+                fh.write(final.name + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(staged, self.pointer)
+            _fsync_dir(self.root)
+        except BaseException:
+            # E.g. a full disk while writing the pointer: the previous snapshot stays live.
+            _remove(staged)
+            if self.current_name() != final.name:
+                _remove(final)
+            raise
         self._collect(keep=final.name)
         return final
 
@@ -98,6 +107,13 @@ class IndexLayout:
                 for item in folder.iterdir():
                     if item.name.endswith(TMP_SUFFIX):
                         _remove(item)
+        # A writer killed between renaming its snapshot and swapping CURRENT leaves a snapshot
+        # newer than the live one that nothing names: never published, so nobody reads it.
+        current = self.current_name()
+        if current and (self.snapshots / current).is_dir():
+            for item in self.snapshots.iterdir():
+                if item.is_dir() and item.name > current:
+                    _remove(item)
 
     def _collect(self, keep: str) -> None:
         names = sorted(p.name for p in self.snapshots.iterdir() if p.is_dir() and not p.name.endswith(TMP_SUFFIX))
@@ -108,8 +124,14 @@ class IndexLayout:
     @contextlib.contextmanager
     def writer_lock(self, wait: bool = False) -> Iterator[None]:
         """Exclusive right to write; fails at once (or waits) if another process holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield
+        except OSError as exc:
+            raise QAError(
+                f"cannot write in the index folder {self.root} ({exc.strerror or exc}); "
+                f"point QA_INDEX (--index) at a folder you can write to"
+            ) from None
         try:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,10 +240,19 @@ class Snapshot:
 
     @classmethod
     def open_current(cls, layout: IndexLayout) -> Snapshot:
-        folder = layout.current()
-        if folder is None:
-            raise IndexMissingError(f"there is no index in {layout.root} yet; run `qa index`")
-        return cls(folder)
+        for attempt in range(OPEN_ATTEMPTS):
+            name = layout.current_name()
+            try:
+                folder = layout.current()
+                if folder is None:
+                    raise IndexMissingError(f"there is no index in {layout.root} yet; run `qa index`")
+                return cls(folder)
+            except IndexCorruptError:
+                # Writers keep only KEEP_SNAPSHOTS snapshots: if CURRENT moved on while this one
+                # was being opened, it may be gone already; the one now named is whole.
+                if attempt == OPEN_ATTEMPTS - 1 or layout.current_name() == name:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.catalog.close()

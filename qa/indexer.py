@@ -136,7 +136,8 @@ def _update(
     keep: set[str] = set()  # sources whose indexed version stays
     fresh: list[Document] = []
     taken_ids = {doc_id for doc_id, _ in previous.values()}
-    files = scan.files
+    # Indexed files first: when a new file copies an indexed one, the copy is the duplicate.
+    files = sorted(scan.files, key=lambda f: f.source not in previous)
     if progress and len(files) > 50:
         from tqdm import tqdm
 
@@ -179,8 +180,9 @@ def _update(
         return
 
     chunker = make_chunker(settings, embedder)
-    temp = layout.new_temp()
+    temp = None
     try:
+        temp = layout.new_temp()  # inside: a full disk can refuse even the folder
         if old is not None:
             catalog = old.catalog.copy_to(temp)
             vectors = load_store(old.folder, embedder.dim)
@@ -229,7 +231,8 @@ def _update(
         # Ctrl-C or an error: the previous snapshot stays live; the temporary one goes.
         import shutil
 
-        shutil.rmtree(temp, ignore_errors=True)
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
         if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():

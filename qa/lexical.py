@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +15,10 @@ from qa.errors import IndexCorruptError
 
 # bm25s's default token pattern: words of two or more characters.
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
+# across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
+# a new snapshot while an update loads the old one): one load at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 class LexicalIndex(Protocol):
@@ -225,14 +230,16 @@ class Bm25Index:
             index = cls(
                 k1=params["k1"], b=params["b"], stopwords=params["stopwords"], stemmer_language=params["stemmer"]
             )
-            index._row_ids = np.load(folder / "ids.npy")
+            with _LOAD_LOCK:
+                index._row_ids = np.load(folder / "ids.npy")
             with open(folder / "texts.jsonl", encoding="utf-8") as fh:
                 texts = [json.loads(line) for line in fh]
             if len(texts) != len(index._row_ids):
                 raise ValueError("texts and ids differ in length")
             index._texts = dict(zip(index._row_ids.tolist(), texts, strict=True))
             if len(index._row_ids):
-                index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+                with _LOAD_LOCK:
+                    index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
             else:
                 index._retriever = bm25s.BM25()
         except (OSError, ValueError, KeyError) as exc:

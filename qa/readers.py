@@ -99,7 +99,9 @@ def read_bytes(file: CorpusFile, max_bytes: int) -> bytes:
             f"set QA_MAX_FILE_MB to change it)"
         )
     try:
-        data = file.path.read_bytes()
+        # Never more than the limit in memory, even if the file grew since the scan.
+        with open(file.path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise ReadError("file disappeared while indexing") from None
     except OSError as exc:

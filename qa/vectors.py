@@ -299,10 +299,10 @@ def _read_index(file: Path, dim: int):
 
     try:
         index = faiss.read_index(str(file))
-    except (RuntimeError, OSError) as exc:
-        raise IndexCorruptError(
-            f"cannot read {file}: {str(exc).splitlines()[0][:160]}; run `qa index --rebuild`"
-        ) from None
+    except (RuntimeError, OSError):
+        # FAISS's own message is a C++ location; say what it means.
+        reason = "missing" if not file.is_file() else "truncated or not a FAISS index"
+        raise IndexCorruptError(f"cannot read {file} ({reason}); run `qa index --rebuild`") from None
     if index.d != dim:
         raise IndexCorruptError(
             f"{file} holds {index.d}-dim vectors, the manifest says {dim}; run `qa index --rebuild`"
