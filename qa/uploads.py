@@ -21,7 +21,8 @@ from qa.readers import SUPPORTED_SUFFIXES, ReadError, content_hash, parse_docume
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MAX_NAME_CHARS = 120
-_RESERVED = {"CON", "PRN", "AUX", "NUL", "CLOCK$"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes: 120 CJK characters would not fit
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CLOCK$"} | {f"{p}{i}" for p in ("COM", "LPT") for i in [*range(10), *"¹²³"]}
 _UNSAFE = re.compile(r"[^\w\s.\-()+,]", re.UNICODE)
 TEMP_PREFIX = ".upload-"
 
@@ -57,18 +58,20 @@ def sanitize_filename(name: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = _UNSAFE.sub("_", name)
     name = re.sub(r"\s+", " ", name).strip(" .")
-    name = name.lstrip(".-_ ")
     stem, dot, suffix = name.rpartition(".")
     if not dot:
         raise UploadError(f"no file type suffix; upload {_supported()}")
     suffix = "." + suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UploadError(f"unsupported file type '{suffix}'; upload {_supported()}")
-    stem = re.sub(r"[ _]*_[ _]*", "_", stem).strip(" ._") or "upload"
-    if stem.split(".")[0].upper() in _RESERVED:
-        stem = f"{stem}_"
-    stem = stem[: MAX_NAME_CHARS - len(suffix)].rstrip(" .")
-    return stem + suffix
+    stem = re.sub(r"[ _]*_[ _]*", "_", stem).strip(" ._").lstrip("-.") or "upload"
+    first, dot, rest = stem.partition(".")
+    if first.upper() in _RESERVED:  # Windows reserves CON.md and CON.tar.md alike
+        stem = f"{first}_{dot}{rest}"
+    stem = stem[: MAX_NAME_CHARS - len(suffix)]
+    while len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip(" .") + suffix
 
 
 def store_uploads(
@@ -94,6 +97,8 @@ def store_uploads(
             result = _store_one(root, name, Path(path), max_bytes, replace, by_hash, taken)
         except UploadError as exc:
             result = UploadResult(name, "", "rejected", str(exc))
+        except OSError as exc:  # one odd file must not cost the others their upload
+            result = UploadResult(name, "", "rejected", f"could not be saved ({exc.strerror or exc})")
         results.append(result)
     return results
 

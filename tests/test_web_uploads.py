@@ -29,6 +29,13 @@ MD = b"# Note\n\nThe islands were discussed again."
         ("-rf.md", "rf.md"),
         ("CON.md", "CON_.md"),
         ("lpt1.txt", "lpt1_.txt"),
+        ("NUL.txt", "NUL_.txt"),
+        ("nul.tar.md", "nul_.tar.md"),  # Windows reserves a device name whatever follows the dot
+        ("CON.backup.md", "CON_.backup.md"),
+        ("COM¹.md", "COM¹_.md"),
+        ("/etc/passwd.md", "passwd.md"),
+        ("\u202egpj.md", "gpj.md"),  # right-to-left override dropped
+        ("😀😀.md", "upload.md"),
         ("a<script>alert(1)</script>.md", "script.md"),  # "/" makes "script>.md" the last component
         ('a<b>&"quote" |pipe?.md', "a_b_quote_pipe.md"),
         ("%2e%2e%2fescape.md", "2e_2e_2fescape.md"),
@@ -145,3 +152,37 @@ def test_symlink_or_folder_in_the_way_is_not_followed(tmp_path):
     assert "points outside the corpus folder" in results[0].detail
     assert "not a regular file" in results[1].detail
     assert outside.read_bytes() == b"# Target\n\nOutside."
+
+
+def test_long_multibyte_names_fit_the_file_system(tmp_path):
+    """120 characters of CJK text are 360 bytes, over the usual 255-byte limit for a name."""
+    name = "東京" * 100 + ".md"
+    safe = sanitize_filename(name)
+    assert safe.endswith(".md") and safe.startswith("東京") and len(safe.encode("utf-8")) <= 200
+    [result] = store_uploads(tmp_path / "corpus", [(name, _received(tmp_path, MD))], max_bytes=10_000)
+    assert (result.status, result.saved_as) == ("added", safe)
+    assert (tmp_path / "corpus" / safe).read_bytes() == MD
+
+
+def test_a_file_system_error_rejects_only_that_file(tmp_path, monkeypatch):
+    import errno
+
+    import qa.uploads
+
+    real = qa.uploads._existing
+
+    def existing(target):
+        if target.name == "bad.md":
+            raise OSError(errno.EIO, "Input/output error")
+        return real(target)
+
+    monkeypatch.setattr(qa.uploads, "_existing", existing)
+    results = store_uploads(
+        tmp_path / "corpus",
+        [("bad.md", _received(tmp_path, MD)), ("good.md", _received(tmp_path, b"# Good\n\nOther text."))],
+        max_bytes=10_000,
+    )
+    assert [(r.status, r.detail) for r in results] == [
+        ("rejected", "could not be saved (Input/output error)"),
+        ("added", ""),
+    ]
