@@ -1,0 +1,252 @@
+"""Load test of the web chat's API: many gradio_client clients asking `/ask` at once.
+
+    python -m bench.load                          # the real bundled model on the bundled corpus, 50 x 20
+    python -m bench.load --model hash --clients 10 --questions 5    # a quick run without the model
+    python -m bench.load --url http://127.0.0.1:7860/               # a server that is already running
+    python -m bench.load --json results/load.json                   # also write the figures as JSON
+    python -m bench.load --json                                     # only the JSON, on stdout
+
+Starts `python app.py --port FREE` on 127.0.0.1 (unless --url is given) with its own index in
+a temporary folder (so the repository's index/ is never touched; --index to reuse one), waits
+until it answers, then runs --clients clients in parallel, each asking --questions questions
+one after the other. Every answer must be the JSON of `qa ask --json`; anything else counts as
+an error. Prints throughput (questions per second over the whole run) and p50/p95 latency of
+single questions as the clients saw them (queueing included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTIONS = (
+    "What did Russia deploy to the Kurils?",
+    "Why have Russia and Japan never signed a peace treaty?",
+    "What did Abe propose to Putin?",
+    "Why does Russia not want to return the islands?",
+    "What role does China play?",
+    "How did Japan respond to the deployment of missiles?",
+    "What is the Northern Territories dispute about?",
+    "Which islands are claimed by Japan?",
+)
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    questions_per_client: int
+    questions: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    throughput_qps: float = 0.0
+    latency_p50_s: float = 0.0
+    latency_p95_s: float = 0.0
+    latency_max_s: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
+    server: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.clients} clients x {self.questions_per_client} questions = {self.questions} questions "
+            f"in {self.seconds:.1f} s: {self.errors} errors",
+            f"throughput {self.throughput_qps:.1f} questions/s; latency p50 {self.latency_p50_s * 1000:.0f} ms, "
+            f"p95 {self.latency_p95_s * 1000:.0f} ms, max {self.latency_max_s * 1000:.0f} ms",
+        ]
+        if self.server:
+            lines.append("server: " + ", ".join(f"{k}={v}" for k, v in self.server.items()))
+        lines += [f"error: {sample}" for sample in self.error_samples]
+        return "\n".join(lines)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def run_load(url: str, clients: int = 50, questions: int = 20, k: int = 5, mode: str = "hybrid") -> LoadResult:
+    """`clients` gradio_client clients, started together, each asking `questions` questions in turn."""
+    from gradio_client import Client
+
+    result = LoadResult(clients, questions)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+
+    def client_run(index: int) -> None:
+        try:
+            client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        except Exception as exc:
+            with lock:
+                errors.extend([f"client {index} could not connect: {type(exc).__name__}: {exc}"] * questions)
+            ready.wait()
+            return
+        ready.wait()
+        for n in range(questions):
+            question = QUESTIONS[(index + n) % len(QUESTIONS)]
+            started = time.perf_counter()
+            try:
+                answer = client.predict(question, k, mode, api_name="/ask")
+                problem = _check(answer, question)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if problem:
+                    errors.append(f"client {index}, question {n}: {problem}")
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(client_run, i) for i in range(clients)]
+        ready.wait()  # every client connected: the clock starts now
+        started = time.perf_counter()
+        for future in futures:
+            future.result()
+        result.seconds = time.perf_counter() - started
+    result.questions = clients * questions
+    result.errors = len(errors)
+    result.error_samples = errors[:5]
+    if latencies:
+        result.throughput_qps = len(latencies) / result.seconds
+        result.latency_p50_s = statistics.median(latencies)
+        result.latency_p95_s = percentile(latencies, 0.95)
+        result.latency_max_s = max(latencies)
+    return result
+
+
+def _check(answer: object, question: str) -> str:
+    """'' if `answer` is the JSON of `qa ask --json` for `question`, else what is wrong."""
+    if not isinstance(answer, dict):
+        return f"not a JSON object: {str(answer)[:120]}"
+    missing = {"question", "answer", "passages", "mode", "searched_query", "notes"} - set(answer)
+    if missing:
+        return f"answer without {', '.join(sorted(missing))}"
+    if answer["question"] != question:
+        return f"answer to another question: {answer['question'][:80]!r}"
+    return ""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_server(
+    corpus: Path,
+    index: Path,
+    model: str | None,
+    backend: str | None,
+    concurrency: int | None,
+    log: Path,
+    timeout: float = 600.0,
+) -> Iterator[str]:
+    """`python app.py` on a free loopback port; yields its URL once it answers, stops it after."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
+    env.update(QA_CORPUS=str(corpus), QA_INDEX=str(index), GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    if model:
+        env["QA_MODEL"] = model
+    if backend:
+        env["QA_BACKEND"] = backend
+    command = [sys.executable, str(REPO / "app.py"), "--port", str(port)]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "config", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"app.py did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=50, help="clients asking at once (default 50)")
+    parser.add_argument("--questions", type=int, default=20, help="questions per client (default 20)")
+    parser.add_argument("-k", type=int, default=5, help="passages per answer (default 5)")
+    parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"])
+    parser.add_argument("--url", help="ask this running server instead of starting app.py")
+    parser.add_argument("--corpus", default=str(REPO / "corpus"), help="corpus folder (default the bundled one)")
+    parser.add_argument("--index", help="index folder (default: a new temporary one, built at start)")
+    parser.add_argument("--model", help="QA_MODEL for the server (default the bundled model; 'hash' for a dry run)")
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], help="QA_BACKEND for the server")
+    parser.add_argument("--concurrency", type=int, help="app.py --concurrency (default: the app's own default)")
+    parser.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE", help="write the figures as JSON to FILE (stdout if no FILE)"
+    )
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.questions < 1:
+        parser.error("--clients and --questions must be at least 1")
+
+    with contextlib.ExitStack() as stack:
+        server: dict = {}
+        url = args.url
+        if url is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-load-")))
+            index = Path(args.index) if args.index else work / "index"
+            log = work / "app.log"
+            server = {
+                "model": args.model or "default",
+                "backend": args.backend or "default",
+                "concurrency": args.concurrency or "default",
+                "corpus": args.corpus,
+            }
+            print(f"starting app.py ({server['model']} model, index {index})…", file=sys.stderr)
+            url = stack.enter_context(
+                app_server(Path(args.corpus), index, args.model, args.backend, args.concurrency, log)
+            )
+        print(f"{args.clients} clients x {args.questions} questions against {url}ask …", file=sys.stderr)
+        result = run_load(url, args.clients, args.questions, args.k, args.mode)
+        result.server = server
+        if result.errors and server:
+            print(f"server log (last lines):\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+    data = asdict(result)
+    if args.json == "-":
+        print(json.dumps(data, indent=2))
+    else:
+        print(result.summary())
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 1 if result.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
