@@ -196,6 +196,19 @@ def app_server(
             proc.wait(timeout=5)
 
 
+def resolved_server(args: argparse.Namespace) -> dict:
+    """Model, backend and concurrency the started server runs with (its defaults resolved)."""
+    from qa.config import Settings
+    from qa.web import add_serve_arguments
+
+    chosen = {"QA_MODEL": args.model or "", "QA_BACKEND": args.backend or ""}
+    settings = Settings.from_env(chosen)
+    serve = argparse.ArgumentParser()
+    add_serve_arguments(serve)
+    concurrency = args.concurrency or serve.parse_args([]).concurrency
+    return {"model": settings.model, "backend": settings.backend, "concurrency": concurrency, "corpus": args.corpus}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50, help="clients asking at once (default 50)")
@@ -222,12 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-load-")))
             index = Path(args.index) if args.index else work / "index"
             log = work / "app.log"
-            server = {
-                "model": args.model or "default",
-                "backend": args.backend or "default",
-                "concurrency": args.concurrency or "default",
-                "corpus": args.corpus,
-            }
+            server = resolved_server(args)
             print(f"starting app.py ({server['model']} model, index {index})…", file=sys.stderr)
             url = stack.enter_context(
                 app_server(Path(args.corpus), index, args.model, args.backend, args.concurrency, log)
