@@ -18,7 +18,8 @@ from qa.config import Settings
 from qa.engine import open_index
 from qa.index import IndexLayout
 from qa.web import ChatHandlers, new_context
-from tests.web_helpers import running_app, write_corpus
+from tests.test_hardening import HOSTILE_QUESTIONS
+from tests.web_helpers import assert_inert, running_app, write_corpus
 
 QUESTION = "What did Russia deploy to the Kuril islands?"
 PASSWORD = "hardening-test-password"
@@ -29,6 +30,28 @@ def _upload(folder: Path, name: str, text: str) -> dict:
     path = folder / uuid.uuid4().hex
     path.write_text(text, encoding="utf-8")
     return {"path": str(path), "orig_name": name}
+
+
+@pytest.fixture(scope="module")
+def handlers(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hardening-handlers")
+    settings = Settings(
+        corpus_dir=write_corpus(folder / "corpus"), index_dir=folder / "index", model="hash", min_similarity=0.2
+    )
+    return ChatHandlers(open_index(settings=settings))
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_QUESTIONS))
+def test_hostile_questions_in_the_chat(handlers, name):
+    question = HOSTILE_QUESTIONS[name]
+    history, box, context, _ = handlers.respond(question, [], new_context())
+    asked, reply = history[-2]["content"], history[-1]["content"]
+    assert history[-1]["role"] == "assistant" and box == "" and context["turn"] == 1
+    assert "qa-error" not in reply  # an answer or "nothing found", never a failure
+    assert_inert(asked)
+    assert_inert(reply)
+    if len(question) > 2000:
+        assert "the question was cut to its first 2000 characters" in reply
 
 
 def test_readers_keep_answering_while_updates_swap_in(tmp_path):
@@ -195,6 +218,18 @@ def test_uploads_over_the_limit_are_refused_by_the_server(server):
     assert response.status_code == 413
     assert f"{UPLOAD_LIMIT_BYTES} bytes" in response.text
     assert not (corpus / "big.md").exists()
+
+
+def test_hostile_questions_through_the_api(server):
+    gradio_client = pytest.importorskip("gradio_client")
+    url, *_ = server
+    client = gradio_client.Client(url, verbose=False, download_files=False)
+    for question in HOSTILE_QUESTIONS.values():
+        answer = client.predict(question, 3, "hybrid", api_name="/ask")
+        assert len(answer["question"]) <= 2000 and "\x00" not in answer["question"]
+    answer = client.predict("crab quotas " * 10_000, api_name="/ask")  # 120 KB
+    assert answer["notes"] == ["the question was cut to its first 2000 characters"]
+    assert answer["passages"][0]["source"] == "fishing.txt"
 
 
 def test_load_10_clients_x_5_questions_without_errors(server):
