@@ -19,19 +19,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from qa.appserver import running_app, server_env
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = (
@@ -142,12 +140,6 @@ def _check(answer: object, question: str) -> str:
     return ""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def app_server(
     corpus: Path,
@@ -159,41 +151,11 @@ def app_server(
     timeout: float = 600.0,
 ) -> Iterator[str]:
     """`python app.py` on a free loopback port; yields its URL once it answers, stops it after."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
-    env.update(QA_CORPUS=str(corpus), QA_INDEX=str(index), GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    if model:
-        env["QA_MODEL"] = model
-    if backend:
-        env["QA_BACKEND"] = backend
-    command = [sys.executable, str(REPO / "app.py"), "--port", str(port)]
-    if concurrency:
-        command += ["--concurrency", str(concurrency)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "config", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"app.py did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.25)
+    extra = {"QA_MODEL": model or "", "QA_BACKEND": backend or ""}
+    env = server_env(corpus, index, **{k: v for k, v in extra.items() if v})
+    args = ["--concurrency", str(concurrency)] if concurrency else []
+    with running_app(env, log, args, timeout=timeout, poll=0.25) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def resolved_server(args: argparse.Namespace) -> dict:

@@ -240,38 +240,20 @@ def bench_cold_start(backend: str, work: Path, runs: int = 3) -> dict:
         times.append(time.perf_counter() - t)
     out = {"backend": backend, "qa_ask_s": statistics.median(times)}
     if (REPO / "app.py").exists():
-        out["app_first_answer_s"] = app_first_answer(env)
+        out["app_first_answer_s"] = app_first_answer(env, work)
     return out
 
 
-def app_first_answer(env: dict) -> float | None:
-    import socket
+def app_first_answer(env: dict, work: Path) -> float:
+    """Seconds from starting `python app.py` to the first answer through the /ask API."""
+    from gradio_client import Client
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from qa.appserver import running_app
+
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        from gradio_client import Client
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                client.predict("what did Russia deploy to the Kurils?", api_name="/ask")
-                return time.perf_counter() - started
-            except Exception:
-                time.sleep(0.2)
-        return None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with running_app(env, work / "app.log", timeout=300, poll=0.05) as url:
+        Client(url, verbose=False).predict("what did Russia deploy to the Kurils?", api_name="/ask")
+        return time.perf_counter() - started
 
 
 # -- the usual alternative ----------------------------------------------------------------------

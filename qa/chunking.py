@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -38,7 +39,8 @@ class Chunker:
                 f"chunk size {chunk_size} is longer than the model's window of {max_tokens} tokens; "
                 f"set QA_CHUNK_SIZE to {max_tokens} or less"
             )
-        self.count_tokens = count_tokens
+        # The splitter measures every piece twice (to split, then to merge): remember counts.
+        self.count_tokens = functools.lru_cache(maxsize=16384)(count_tokens)
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self._splitter = RecursiveCharacterTextSplitter(
@@ -47,7 +49,7 @@ class Chunker:
             keep_separator=True,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
-            length_function=count_tokens,
+            length_function=self.count_tokens,
             strip_whitespace=True,
         )
 

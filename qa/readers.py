@@ -176,7 +176,9 @@ def _parse_front_matter(block: str) -> dict:
     import yaml
 
     try:
-        meta = yaml.safe_load(block) if block.strip() else {}
+        # libyaml's C loader when PyYAML has it: ~10x faster than the pure-Python one.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        meta = yaml.load(block, Loader=loader) if block.strip() else {}
     except yaml.YAMLError as exc:
         raise ReadError(f"invalid YAML front matter: {str(exc).splitlines()[0]}") from None
     if meta is None:

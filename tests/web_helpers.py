@@ -4,16 +4,13 @@ hash-model engine over it, an HTML checker, and a real app server on a free port
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+
+from qa import appserver
+from qa.appserver import server_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -111,59 +108,14 @@ def assert_inert(fragment: str) -> TagCollector:
     return parsed
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def app_env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
-    env.update(
-        QA_MODEL="hash",
-        QA_CORPUS=str(corpus),
-        QA_INDEX=str(index),
-        GRADIO_ANALYTICS_ENABLED="False",
-        PYTHONUNBUFFERED="1",
-        **extra,
-    )
-    return env
+    return server_env(corpus, index, **{"QA_MODEL": "hash", **extra})
 
 
 @contextlib.contextmanager
 def running_app(
     corpus: Path, index: Path, log: Path, args: tuple[str, ...] = (), timeout: float = 90.0, **env: str
 ) -> Iterator[str]:
-    """`python app.py --port N` in a subprocess; yields its URL once it answers HTTP."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py"), "--port", str(port), *args],
-            cwd=REPO,
-            env=app_env(corpus, index, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                with urllib.request.urlopen(url + "config", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"app.py did not answer within {timeout} s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)  # polling the server until it is up
+    """`python app.py --port N` in a subprocess (hash model); yields its URL once it answers HTTP."""
+    with appserver.running_app(app_env(corpus, index, **env), log, args, timeout) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
