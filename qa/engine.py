@@ -61,17 +61,7 @@ class QA:
             if name in (self._snapshot.name, self._unusable):
                 return False
             try:
-                snapshot = Snapshot.open_current(self.layout)
-                try:
-                    snapshot.manifest.check_compatible(
-                        self.embedder.cache_key,
-                        self.settings.model,
-                        self.settings.chunk_size,
-                        self.settings.chunk_overlap,
-                    )
-                except QAError:
-                    snapshot.close()
-                    raise
+                snapshot = Snapshot.open_compatible(self.layout, self.embedder.cache_key, self.settings)
             except QAError:
                 self._unusable = name
                 raise
@@ -225,13 +215,12 @@ def open_index(
     embedder = embedder or load_embedder(settings.model, settings.backend)
     layout = IndexLayout(Path(settings.index_dir))
     try:
-        snapshot = Snapshot.open_current(layout)
+        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
     except IndexMissingError:
         if not build:
             raise
         from qa.indexer import update_index
 
         update_index(settings, progress=progress, embedder=embedder, wait=True)
-        snapshot = Snapshot.open_current(layout)
-    snapshot.manifest.check_compatible(embedder.cache_key, settings.model, settings.chunk_size, settings.chunk_overlap)
+        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
     return QA(settings, embedder, snapshot)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from qa import __version__
 from qa.catalog import Catalog
+from qa.config import Settings
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
 from qa.lexical import Bm25Index
 from qa.vectors import load_store
@@ -253,6 +254,17 @@ class Snapshot:
                 if attempt == OPEN_ATTEMPTS - 1 or layout.current_name() == name:
                     raise
         raise AssertionError("unreachable")
+
+    @classmethod
+    def open_compatible(cls, layout: IndexLayout, model_key: str, settings: Settings) -> Snapshot:
+        """The live snapshot, refused (and closed) if built with another model or chunker."""
+        snapshot = cls.open_current(layout)
+        try:
+            snapshot.manifest.check_compatible(model_key, settings.model, settings.chunk_size, settings.chunk_overlap)
+        except QAError:
+            snapshot.close()
+            raise
+        return snapshot
 
     def close(self) -> None:
         self.catalog.close()

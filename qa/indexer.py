@@ -20,7 +20,7 @@ from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint
 from qa.lexical import Bm25Index
 from qa.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
 from qa.types import Document
-from qa.vectors import FaissFlatStore, fit_store, load_store
+from qa.vectors import FaissFlatStore, fit_store
 
 
 @dataclass
@@ -103,20 +103,14 @@ def update_index(
 
 def _open_previous(layout: IndexLayout, settings: Settings, embedder: Embedder, report: IndexReport) -> Snapshot | None:
     try:
-        snapshot = Snapshot.open_current(layout)
+        return Snapshot.open_compatible(layout, embedder.cache_key, settings)
+    except IndexMismatchError:
+        raise
     except IndexCorruptError as exc:
         report.notes.append(f"the previous index could not be read ({exc}); rebuilt from scratch")
         return None
-    except QAError:
+    except QAError:  # no index yet
         return None
-    try:
-        snapshot.manifest.check_compatible(
-            embedder.cache_key, settings.model, settings.chunk_size, settings.chunk_overlap
-        )
-    except IndexMismatchError:
-        snapshot.close()
-        raise
-    return snapshot
 
 
 def _update(
@@ -185,8 +179,8 @@ def _update(
         temp = layout.new_temp()  # inside: a full disk can refuse even the folder
         if old is not None:
             catalog = old.catalog.copy_to(temp)
-            vectors = load_store(old.folder, embedder.dim)
-            lexical = Bm25Index.load(old.folder)
+            # This snapshot is the indexer's own (readers open theirs): update its stores in place.
+            vectors, lexical = old.vectors, old.lexical
         else:
             catalog = Catalog.create(temp)
             vectors = FaissFlatStore(embedder.dim)
@@ -293,7 +287,7 @@ def _manifest(
                 "chunk_overlap": chunker.chunk_overlap,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
-            "vectors": _vector_params(vectors),
+            "vectors": vectors.params,
             "lexical": lexical.params,
             "corpus": {
                 "dir": str(Path(settings.corpus_dir).resolve()),
@@ -313,16 +307,3 @@ def _dist_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return ""
-
-
-def _vector_params(vectors) -> dict:
-    if vectors.kind == "ivf":
-        return {
-            "library": "faiss",
-            "type": "IndexIVFFlat",
-            "count": len(vectors),
-            "nprobe": vectors.nprobe,
-            "recall_at_10": vectors.recall,
-            "trained_on": vectors.trained_on,
-        }
-    return {"library": "faiss", "type": "IndexIDMap2(IndexFlatIP)", "count": len(vectors)}

@@ -112,6 +112,11 @@ class FaissFlatStore:
     def kind(self) -> str:
         return "flat"
 
+    @property
+    def params(self) -> dict:
+        """What the manifest records about this store."""
+        return {"library": "faiss", "kind": "flat", "type": "IndexIDMap2(IndexFlatIP)", "count": len(self)}
+
 
 class FaissIvfStore:
     """Approximate inner-product search (IVF): clusters probed per query instead of a full scan.
@@ -134,6 +139,20 @@ class FaissIvfStore:
     @property
     def kind(self) -> str:
         return "ivf"
+
+    @property
+    def params(self) -> dict:
+        """What the manifest records about this store; `nprobe` and `trained_on` are read back on load."""
+        return {
+            "library": "faiss",
+            "kind": "ivf",
+            "type": "IndexIVFFlat",
+            "count": len(self),
+            "nprobe": self.nprobe,
+            "nlist": self._index.nlist,
+            "trained_on": self.trained_on,
+            "recall_at_10": self.recall,
+        }
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, seed: int = 0) -> FaissIvfStore:
@@ -230,17 +249,7 @@ class FaissIvfStore:
         import faiss
 
         faiss.write_index(self._index, str(path / self.FILE))
-        (path / self.PARAMS).write_text(
-            json.dumps(
-                {
-                    "kind": "ivf",
-                    "nprobe": self.nprobe,
-                    "nlist": self._index.nlist,
-                    "trained_on": self.trained_on,
-                    "recall_at_10": self.recall,
-                }
-            )
-        )
+        (path / self.PARAMS).write_text(json.dumps(self.params))
 
     @classmethod
     def load(cls, path: Path, dim: int) -> FaissIvfStore:
