@@ -19,7 +19,7 @@ from qa.engine import open_index
 from qa.index import IndexLayout
 from qa.web import ChatHandlers, new_context
 from tests.test_hardening import HOSTILE_QUESTIONS
-from tests.web_helpers import assert_inert, running_app, write_corpus
+from tests.web_helpers import assert_inert, running_app, web_settings, write_corpus
 
 QUESTION = "What did Russia deploy to the Kuril islands?"
 PASSWORD = "hardening-test-password"
@@ -58,14 +58,7 @@ def test_readers_keep_answering_while_updates_swap_in(tmp_path):
     """Chat readers, the document viewer and freshly opened engines (as `qa ask` opens one)
     keep working while an analyst publishes twelve updates in a row; each publish removes
     the snapshot before the previous one, which slow readers may still be opening."""
-    settings = Settings(
-        corpus_dir=write_corpus(tmp_path / "corpus"),
-        index_dir=tmp_path / "index",
-        model="hash",
-        chunk_size=48,
-        chunk_overlap=8,
-        min_similarity=0.2,
-    )
+    settings = web_settings(tmp_path)
     engine = open_index(settings=settings)
     admin = ChatHandlers(engine, admin_password=PASSWORD)
     stop = threading.Event()

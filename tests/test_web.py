@@ -15,21 +15,15 @@ from qa.index import IndexLayout
 from qa.render import render_reply
 from qa.types import Answer, Highlight, Passage
 from qa.web import AdminGate, ChatHandlers, new_context
-from tests.web_helpers import assert_inert, parse_html, write_corpus
+from tests.web_helpers import assert_inert, parse_html
+from tests.web_helpers import web_settings as make_web_settings
 
 QUESTION = "What did Russia deploy to the Kuril islands?"
 
 
 @pytest.fixture
 def web_settings(tmp_path) -> Settings:
-    return Settings(
-        corpus_dir=write_corpus(tmp_path / "corpus"),
-        index_dir=tmp_path / "index",
-        model="hash",
-        chunk_size=48,
-        chunk_overlap=8,
-        min_similarity=0.2,
-    )
+    return make_web_settings(tmp_path)
 
 
 @pytest.fixture

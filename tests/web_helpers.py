@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qa import appserver
 from qa.appserver import server_env
+from qa.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,6 +107,18 @@ def assert_inert(fragment: str) -> TagCollector:
             if name == "href":
                 assert value and (value.startswith("#") or value.startswith(("http://", "https://"))), value
     return parsed
+
+
+def web_settings(folder: Path) -> Settings:
+    """Settings for handler tests: the web test corpus in folder, the hash embedder, small chunks."""
+    return Settings(
+        corpus_dir=write_corpus(folder / "corpus"),
+        index_dir=folder / "index",
+        model="hash",
+        chunk_size=48,
+        chunk_overlap=8,
+        min_similarity=0.2,
+    )
 
 
 def app_env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
