@@ -2,7 +2,7 @@
 
 import sys
 
-from qa.web import main
+from qa.web.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qa.appserver import running_app, server_env
+from qa.web.server import running_app, server_env
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = (
@@ -161,7 +161,7 @@ def app_server(
 def resolved_server(args: argparse.Namespace) -> dict:
     """Model, backend and concurrency the started server runs with (its defaults resolved)."""
     from qa.config import Settings
-    from qa.web import add_serve_arguments
+    from qa.web.app import add_serve_arguments
 
     chosen = {"QA_MODEL": args.model or "", "QA_BACKEND": args.backend or ""}
     settings = Settings.from_env(chosen)

@@ -72,9 +72,9 @@ def write_corpus(folder: Path, docs: list[dict]) -> None:
 # -- indexing -----------------------------------------------------------------------------------
 def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
     from qa.config import Settings
-    from qa.embedding import load_embedder
-    from qa.indexer import make_chunker, update_index
-    from qa.readers import parse_document
+    from qa.embedding.models import load_embedder
+    from qa.ingest.indexer import make_chunker, update_index
+    from qa.ingest.readers import parse_document
 
     docs = scifact_docs(n_docs + 1)
     corpus = work / f"corpus-{backend}"
@@ -111,12 +111,12 @@ def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
 # -- latency at scale ---------------------------------------------------------------------------
 def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
     """A published index of n synthetic chunks: Zipf-distributed words, clustered unit vectors."""
-    from qa.catalog import Catalog
-    from qa.chunking import text_hash
-    from qa.index import FORMAT, IndexLayout, Manifest
-    from qa.lexical import Bm25Index
+    from qa.ingest.chunking import text_hash
+    from qa.storage.catalog import Catalog
+    from qa.storage.lexical import Bm25Index
+    from qa.storage.snapshot import FORMAT, IndexLayout, Manifest
+    from qa.storage.vectors import FaissFlatStore, fit_store
     from qa.types import Chunk, Document
-    from qa.vectors import FaissFlatStore, fit_store
 
     rng = np.random.default_rng(seed)
     vocab = np.array(
@@ -183,9 +183,9 @@ def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> 
 
 def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30) -> list[dict]:
     from qa.config import Settings
-    from qa.embedding import load_embedder
-    from qa.index import IndexLayout, Snapshot
-    from qa.search import Searcher
+    from qa.embedding.models import load_embedder
+    from qa.retrieval.search import Searcher
+    from qa.storage.snapshot import IndexLayout, Snapshot
 
     embedder = load_embedder("all-MiniLM-L6-v2", backend)
     embedder.encode(["warm up"])
@@ -248,7 +248,7 @@ def app_first_answer(env: dict, work: Path) -> float:
     """Seconds from starting `python app.py` to the first answer through the /ask API."""
     from gradio_client import Client
 
-    from qa.appserver import running_app
+    from qa.web.server import running_app
 
     started = time.perf_counter()
     with running_app(env, work / "app.log", timeout=300, poll=0.05) as url:
@@ -266,9 +266,9 @@ def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     from qa.config import Settings
-    from qa.embedding import load_embedder
+    from qa.embedding.models import load_embedder
     from qa.engine import open_index
-    from qa.indexer import update_index
+    from qa.ingest.indexer import update_index
 
     docs = scifact_docs(n_docs)
     embeddings = HuggingFaceEmbeddings(

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from qa import evaluation as ev
-from qa.beir import beir_id, index_beir, load_beir
 from qa.config import Settings
-from qa.embedding import load_embedder
-from qa.fusion import convex_combination, reciprocal_rank_fusion, strictly_decreasing
-from qa.index import IndexLayout, Snapshot
-from qa.lexical import Bm25Index
-from qa.search import Searcher
+from qa.embedding.models import load_embedder
+from qa.evaluation.beir import beir_id, index_beir, load_beir
+from qa.retrieval.fusion import convex_combination, reciprocal_rank_fusion, strictly_decreasing
+from qa.retrieval.search import Searcher
+from qa.storage.lexical import Bm25Index
+from qa.storage.snapshot import IndexLayout, Snapshot
 
 DEPTH = 1000
 METRICS = ["ndcg@10", "recall@100"]

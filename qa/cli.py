@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
     add_path_arguments(p)
-    from qa.web import add_serve_arguments
+    from qa.web.app import add_serve_arguments
 
     add_serve_arguments(p)
 
@@ -136,7 +136,7 @@ def _open(args: argparse.Namespace, build: bool = True):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from qa.indexer import update_index
+    from qa.ingest.indexer import update_index
 
     progress = not args.quiet and sys.stderr.isatty()
     report = update_index(_settings(args), rebuild=args.rebuild, progress=progress)
@@ -185,7 +185,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.web import serve
+    from qa.web.app import serve
 
     return serve(args)
 
@@ -270,8 +270,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from qa import evaluation
-    from qa.plots import plot_comparison, plot_recall
+    from qa import evaluation as evaluation
+    from qa.evaluation.plots import plot_comparison, plot_recall
 
     given = [
         name

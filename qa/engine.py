@@ -10,17 +10,17 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.catalog import DocumentInfo
 from qa.config import Settings
-from qa.embedding import Embedder, load_embedder
+from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
-from qa.index import IndexLayout, Snapshot, corpus_fingerprint
-from qa.readers import scan_corpus
-from qa.search import MODES, Filters, Searcher
+from qa.ingest.readers import scan_corpus
+from qa.retrieval.search import MODES, Filters, Searcher
+from qa.storage.catalog import DocumentInfo
+from qa.storage.snapshot import IndexLayout, Snapshot, corpus_fingerprint
 from qa.types import Answer, Document
 
 if TYPE_CHECKING:
-    from qa.indexer import IndexReport
+    from qa.ingest.indexer import IndexReport
 
 log = logging.getLogger("qa")
 
@@ -72,7 +72,7 @@ class QA:
     def stale_files(self) -> list[str]:
         """Corpus files added, changed or removed since this index was built."""
         indexed: dict[str, str] = self.manifest["corpus"].get("files", {})
-        from qa.readers import content_hash
+        from qa.ingest.readers import content_hash
 
         current: dict[str, str] = {}
         for file in scan_corpus(Path(self.settings.corpus_dir)).files:
@@ -105,7 +105,7 @@ class QA:
 
     # -- actions ----------------------------------------------------------------------
     def update(self, rebuild: bool = False, progress: bool = False) -> IndexReport:
-        from qa.indexer import update_index  # indexing imports the splitter: not needed to answer
+        from qa.ingest.indexer import update_index  # indexing imports the splitter: not needed to answer
 
         report = update_index(self.settings, rebuild=rebuild, progress=progress, embedder=self.embedder)
         self.refresh()
@@ -153,7 +153,7 @@ class QA:
             doc_id = hit.record.chunk.doc_id
             if doc_id not in texts:
                 texts[doc_id] = searcher.snapshot.catalog.document(doc_id).text
-        from qa.answer import build_answer
+        from qa.answering.answer import build_answer
 
         return build_answer(
             question,
@@ -219,7 +219,7 @@ def open_index(
     except IndexMissingError:
         if not build:
             raise
-        from qa.indexer import update_index
+        from qa.ingest.indexer import update_index
 
         update_index(settings, progress=progress, embedder=embedder, wait=True)
         snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)

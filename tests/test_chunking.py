@@ -4,11 +4,11 @@ import random
 
 import pytest
 
-from qa.chunking import Chunker
-from qa.embedding import HashEmbedder
+from qa.embedding.models import HashEmbedder
 from qa.errors import QAError
-from qa.readers import parse_document
-from qa.sentences import split_sentences
+from qa.ingest.chunking import Chunker
+from qa.ingest.readers import parse_document
+from qa.ingest.sentences import split_sentences
 
 EMB = HashEmbedder()
 

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from qa.answer import NOTHING_FOUND
+from qa.answering.answer import NOTHING_FOUND
 from qa.engine import MAX_QUESTION_CHARS, open_index
 from qa.errors import IndexMissingError, QAError
-from qa.indexer import update_index
+from qa.ingest.indexer import update_index
 
 
 @pytest.fixture

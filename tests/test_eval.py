@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from qa import evaluation as ev
-from qa.beir import index_folder, load_beir, read_qrels
 from qa.cli import main
-from qa.embedding import load_embedder
+from qa.embedding.models import load_embedder
 from qa.engine import open_index
 from qa.errors import QAError
-from qa.fusion import min_max
+from qa.evaluation.beir import index_folder, load_beir, read_qrels
+from qa.retrieval.fusion import min_max
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -442,7 +442,7 @@ def test_compare_refuses_unrelated_files(tmp_path):
 
 def test_hybrid_fusion_setting(settings, monkeypatch):
     from qa.config import Settings
-    from qa.search import Searcher
+    from qa.retrieval.search import Searcher
 
     assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.4, 300)
     engine = _engine(settings)

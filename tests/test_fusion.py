@@ -4,7 +4,13 @@ import itertools
 
 import pytest
 
-from qa.fusion import convex_combination, merge_overlapping, min_max, reciprocal_rank_fusion, strictly_decreasing
+from qa.retrieval.fusion import (
+    convex_combination,
+    merge_overlapping,
+    min_max,
+    reciprocal_rank_fusion,
+    strictly_decreasing,
+)
 
 
 def test_rrf_scores_and_order():
@@ -54,8 +60,8 @@ def test_merge_overlapping_spans():
 def test_stores_build_search_remove_save_load(tmp_path):
     import numpy as np
 
-    from qa.lexical import Bm25Index
-    from qa.vectors import FaissFlatStore
+    from qa.storage.lexical import Bm25Index
+    from qa.storage.vectors import FaissFlatStore
 
     vectors = np.eye(4, dtype=np.float32)
     store = FaissFlatStore.build(np.array([10, 20, 30, 40]), vectors, 4)
@@ -84,7 +90,7 @@ def test_stores_build_search_remove_save_load(tmp_path):
 def test_batched_terms_match_bm25s_tokenization():
     import bm25s
 
-    from qa.lexical import Bm25Index
+    from qa.storage.lexical import Bm25Index
 
     index = Bm25Index()
     texts = ["What did Russia deploy to the Kurils?", "Café naïve «hopes», über-fast S-300V4 deployments!", "the of"]
@@ -99,7 +105,7 @@ def test_lexical_scores_match_bm25s_retrieve():
 
     import numpy as np
 
-    from qa.lexical import Bm25Index
+    from qa.storage.lexical import Bm25Index
 
     rng = random.Random(3)
     words = [

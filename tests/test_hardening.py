@@ -24,18 +24,18 @@ from pathlib import Path
 
 import pytest
 
-import qa.index
-import qa.indexer
-import qa.readers
-from qa.answer import NOTHING_FOUND
+import qa.ingest.indexer
+import qa.ingest.readers
+import qa.storage.snapshot
+from qa.answering.answer import NOTHING_FOUND
 from qa.cli import main
-from qa.embedding import EmbeddingCache
+from qa.embedding.models import EmbeddingCache
 from qa.engine import MAX_QUESTION_CHARS, open_index
 from qa.errors import IndexMismatchError, QAError
-from qa.index import KEEP_SNAPSHOTS, IndexLayout, Snapshot
-from qa.indexer import update_index
-from qa.lexical import Bm25Index
-from qa.readers import scan_corpus
+from qa.ingest.indexer import update_index
+from qa.ingest.readers import scan_corpus
+from qa.storage.lexical import Bm25Index
+from qa.storage.snapshot import KEEP_SNAPSHOTS, IndexLayout, Snapshot
 from tests.conftest import REPO
 
 RUSSIAN = "kurily-ru.md"
@@ -239,7 +239,7 @@ def test_hostile_corpus_files_are_reported_by_name_and_the_rest_indexed(cli_env,
     (corpus / "vanishing.md").write_text("This file is deleted between the scan and the read.", encoding="utf-8")
 
     opened: list[str] = []
-    real_open, real_scan = open, qa.indexer.scan_corpus
+    real_open, real_scan = open, qa.ingest.indexer.scan_corpus
 
     def recording_open(file, *args, **kwargs):
         opened.append(Path(file).name)
@@ -250,8 +250,8 @@ def test_hostile_corpus_files_are_reported_by_name_and_the_rest_indexed(cli_env,
         (corpus / "vanishing.md").unlink()
         return scan
 
-    monkeypatch.setattr(qa.readers, "open", recording_open, raising=False)
-    monkeypatch.setattr(qa.indexer, "scan_corpus", scan_then_delete)
+    monkeypatch.setattr(qa.ingest.readers, "open", recording_open, raising=False)
+    monkeypatch.setattr(qa.ingest.indexer, "scan_corpus", scan_then_delete)
     code, out, err = run_cli(capsys, "index")
     assert code == 0, err
     failed = {}
@@ -289,7 +289,7 @@ def test_hostile_corpus_files_are_reported_by_name_and_the_rest_indexed(cli_env,
 
 def test_a_file_that_vanishes_while_indexing_keeps_its_indexed_version(settings, corpus, monkeypatch):
     update_index(settings)
-    real_scan = qa.indexer.scan_corpus
+    real_scan = qa.ingest.indexer.scan_corpus
 
     def scan_then_delete(root):
         scan = real_scan(root)
@@ -297,7 +297,7 @@ def test_a_file_that_vanishes_while_indexing_keeps_its_indexed_version(settings,
         return scan
 
     (corpus / "fishing.txt").write_text("Fishing\n\nCrab quotas were cut in 2021.", encoding="utf-8")
-    monkeypatch.setattr(qa.indexer, "scan_corpus", scan_then_delete)
+    monkeypatch.setattr(qa.ingest.indexer, "scan_corpus", scan_then_delete)
     report = update_index(settings)
     assert report.failed == [
         {"path": "fishing.txt", "reason": "file disappeared while indexing; the previously indexed version is kept"}
@@ -457,7 +457,7 @@ def test_full_disk_at_any_write_keeps_the_previous_index(settings, corpus, monke
     elif where == "lexical index":
         monkeypatch.setattr(Bm25Index, "save", _full)
     else:  # the new snapshot is complete and renamed into place; only the pointer swap fails
-        monkeypatch.setattr(qa.index, "open", open_failing_for_the_pointer, raising=False)
+        monkeypatch.setattr(qa.storage.snapshot, "open", open_failing_for_the_pointer, raising=False)
     with pytest.raises(QAError, match=r"disk is full.*previous index is untouched"):
         update_index(settings)
     monkeypatch.undo()
@@ -561,16 +561,16 @@ def test_kill_9_at_random_moments_20_times(settings, corpus):
 HOLD_THE_LOCK = """
 import sys, time
 from pathlib import Path
-import qa.indexer
+import qa.ingest.indexer
 from qa.cli import main
 entered, release = Path(sys.argv[1]), Path(sys.argv[2])
-embed = qa.indexer.embed_with_cache
+embed = qa.ingest.indexer.embed_with_cache
 def held(*args, **kwargs):
     entered.touch()
     while not release.exists():
         time.sleep(0.01)
     return embed(*args, **kwargs)
-qa.indexer.embed_with_cache = held
+qa.ingest.indexer.embed_with_cache = held
 sys.exit(main(["index", "--quiet"]))
 """
 

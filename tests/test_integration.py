@@ -13,7 +13,7 @@ import pytest
 from qa.config import Settings
 from qa.engine import open_index
 from qa.errors import IndexMismatchError
-from qa.indexer import update_index
+from qa.ingest.indexer import update_index
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

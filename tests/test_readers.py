@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from qa.readers import ReadError, normalise_date, parse_document, scan_corpus
+from qa.ingest.readers import ReadError, normalise_date, parse_document, scan_corpus
 
 
 def test_markdown_front_matter_and_verbatim_body():

@@ -7,14 +7,14 @@ import threading
 
 import pytest
 
-from qa.answer import NOTHING_FOUND
+from qa.answering.answer import NOTHING_FOUND
 from qa.config import Settings
-from qa.embedding import HashEmbedder
+from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
-from qa.index import IndexLayout
-from qa.render import render_reply
+from qa.storage.snapshot import IndexLayout
 from qa.types import Answer, Highlight, Passage
-from qa.web import AdminGate, ChatHandlers, new_context
+from qa.web.app import AdminGate, ChatHandlers, new_context
+from qa.web.render import render_reply
 from tests.web_helpers import assert_inert, parse_html
 from tests.web_helpers import web_settings as make_web_settings
 
@@ -230,9 +230,9 @@ def test_open_document_survives_any_request(handlers, request_):
 
 
 def test_large_document_is_shown_around_the_span(handlers, engine, monkeypatch):
-    import qa.render
+    import qa.web.render
 
-    monkeypatch.setattr(qa.render, "VIEWER_WINDOW_CHARS", 300)
+    monkeypatch.setattr(qa.web.render, "VIEWER_WINDOW_CHARS", 300)
     doc = engine.document("planted")
     start = doc.text.index("The garrison")
     html = handlers.open_document({"doc": "planted", "start": start, "end": start + 40})

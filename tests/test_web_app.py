@@ -10,7 +10,7 @@ from qa.cli import COMMANDS, build_parser, cmd_serve
 from qa.config import Settings
 from qa.engine import open_index
 from qa.errors import QAError
-from qa.web import (
+from qa.web.app import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     ChatHandlers,
@@ -106,7 +106,7 @@ def test_admin_app_adds_the_index_tab_with_private_actions(engine):
 
 
 def test_main_reports_a_bad_corpus_without_traceback(tmp_path, capsys, monkeypatch):
-    from qa.web import main
+    from qa.web.app import main
 
     monkeypatch.setenv("QA_MODEL", "hash")
     code = main(["--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "index"), "--port", "1"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.followup import MAX_CARRIED_TERMS, followup_query, is_followup, key_terms
+from qa.answering.followup import MAX_CARRIED_TERMS, followup_query, is_followup, key_terms
 
 FIRST = "what did Russia deploy to the Kurils?"
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from qa.readers import SUPPORTED_SUFFIXES, scan_corpus
-from qa.uploads import MAX_NAME_CHARS, UploadError, sanitize_filename, store_uploads
+from qa.ingest.readers import SUPPORTED_SUFFIXES, scan_corpus
+from qa.web.uploads import MAX_NAME_CHARS, UploadError, sanitize_filename, store_uploads
 
 MD = b"# Note\n\nThe islands were discussed again."
 
@@ -167,16 +167,16 @@ def test_long_multibyte_names_fit_the_file_system(tmp_path):
 def test_a_file_system_error_rejects_only_that_file(tmp_path, monkeypatch):
     import errno
 
-    import qa.uploads
+    import qa.web.uploads
 
-    real = qa.uploads._existing
+    real = qa.web.uploads._existing
 
     def existing(target):
         if target.name == "bad.md":
             raise OSError(errno.EIO, "Input/output error")
         return real(target)
 
-    monkeypatch.setattr(qa.uploads, "_existing", existing)
+    monkeypatch.setattr(qa.web.uploads, "_existing", existing)
     results = store_uploads(
         tmp_path / "corpus",
         [("bad.md", _received(tmp_path, MD)), ("good.md", _received(tmp_path, b"# Good\n\nOther text."))],

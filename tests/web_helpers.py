@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-from qa import appserver
-from qa.appserver import server_env
 from qa.config import Settings
+from qa.web import server as appserver
+from qa.web.server import server_env
 
 REPO = Path(__file__).resolve().parent.parent
 

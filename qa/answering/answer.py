@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qa.embedding import Embedder
-from qa.search import Hit
-from qa.sentences import split_sentences
+from qa.embedding.models import Embedder
+from qa.ingest.sentences import split_sentences
+from qa.retrieval.search import Hit
 from qa.types import Answer, Highlight, Passage
 
 NOTHING_FOUND = (

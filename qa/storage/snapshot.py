@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import __version__
-from qa.catalog import Catalog
 from qa.config import Settings
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
-from qa.lexical import Bm25Index
-from qa.vectors import load_store
+from qa.storage.catalog import Catalog
+from qa.storage.lexical import Bm25Index
+from qa.storage.vectors import load_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"

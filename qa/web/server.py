@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qa.errors import QAError
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def free_port() -> int:

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa.answering.followup import followup_query
 from qa.errors import IndexLockedError, QAError
-from qa.followup import followup_query
-from qa.render import (
+from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
     render_document,
@@ -39,12 +39,12 @@ from qa.render import (
     render_table,
     render_viewer_message,
 )
-from qa.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
+from qa.web.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
 
 if TYPE_CHECKING:
     from qa.engine import QA
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.web.app")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -242,7 +242,7 @@ class ChatHandlers:
         """Bring the index in line with the corpus; readers keep the old one until it is swapped."""
         if not self._allowed(unlocked):
             return render_message("Unlock the Index tab with the analyst password first.", "error")
-        from qa.indexer import update_index
+        from qa.ingest.indexer import update_index
 
         if not self._update_lock.acquire(blocking=False):
             return render_message("An index update is already running; wait for it to finish.", "error")
@@ -787,7 +787,7 @@ def serve(args: argparse.Namespace) -> int:
     """Open (building on first start) the index, then run the web chat until interrupted."""
     from qa.config import Settings
     from qa.engine import open_index
-    from qa.index import IndexLayout
+    from qa.storage.snapshot import IndexLayout
 
     options = resolve_options(args)
     settings = Settings.from_env(

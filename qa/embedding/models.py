@@ -44,7 +44,7 @@ def load_embedder(name: str, backend: str = "onnx-int8") -> Embedder:
     if backend == "torch":
         return SentenceTransformerEmbedder(name)
     if backend in ("onnx", "onnx-int8"):
-        from qa.onnx_backend import OnnxEmbedder
+        from qa.embedding.onnx import OnnxEmbedder
 
         return OnnxEmbedder(name, quantized=backend == "onnx-int8")
     raise QAError(f"unknown embedding backend '{backend}'; choose torch, onnx or onnx-int8 (QA_BACKEND)")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.readers import SUPPORTED_SUFFIXES, ReadError, content_hash, parse_document
+from qa.ingest.readers import SUPPORTED_SUFFIXES, ReadError, content_hash, parse_document
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 MAX_NAME_CHARS = 120

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.catalog import Catalog
-from qa.chunking import Chunker
 from qa.config import Settings
-from qa.embedding import Embedder, EmbeddingCache, embed_with_cache, load_embedder
+from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
-from qa.index import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
-from qa.lexical import Bm25Index
-from qa.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.chunking import Chunker
+from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.storage.catalog import Catalog
+from qa.storage.lexical import Bm25Index
+from qa.storage.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
+from qa.storage.vectors import FaissFlatStore, fit_store
 from qa.types import Document
-from qa.vectors import FaissFlatStore, fit_store
 
 
 @dataclass

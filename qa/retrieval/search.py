@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.catalog import ChunkRecord
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
-from qa.index import Snapshot
+from qa.retrieval.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
+from qa.storage.catalog import ChunkRecord
+from qa.storage.snapshot import Snapshot
 
 MODES = ("hybrid", "dense", "lexical")
 # A passage holding at least this idf-weighted share of the question's terms counts as

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embedding import _model_identity, _read_json, _resolve_model_path
+from qa.embedding.models import _model_identity, _read_json, _resolve_model_path
 from qa.errors import QAError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.index import FORMAT
-from qa.readers import CorpusFile, CorpusScan
+from qa.ingest.readers import CorpusFile, CorpusScan
+from qa.storage.snapshot import FORMAT
 
 SUFFIX = ".md"
 MAX_REPORTED_ERRORS = 10
@@ -181,7 +181,7 @@ def index_beir(
     The indexer only embeds text whose hash its embedding cache lacks, so a second run
     embeds nothing.
     """
-    from qa.indexer import update_index
+    from qa.ingest.indexer import update_index
 
     folder = Path(folder).expanduser()
     target = index_folder(folder, settings, embedder, cache_root)

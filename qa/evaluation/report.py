@@ -1,0 +1,244 @@
+"""Printing, saving and comparing evaluations: tables, --save files, TREC runs, --compare."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.evaluation.metrics import LABELS, RESULT_FORMAT
+from qa.evaluation.runner import Evaluation
+
+
+def metric_label(name: str) -> str:
+    base, _, k = name.partition("@")
+    return LABELS.get(base, base) + (f"@{k}" if k else "")
+
+
+def format_table(modes: Mapping[str, Mapping[str, float]], reference: Mapping[str, float] | None = None) -> str:
+    """Metrics as rows, modes side by side as columns."""
+    names = list(dict.fromkeys(m for values in modes.values() for m in values))
+    columns = list(modes)
+    header = f"{'metric':<12}" + "".join(f"{c:>10}" for c in columns)
+    lines = [header, "-" * len(header)]
+    for name in names:
+        row = f"{metric_label(name):<12}" + "".join(f"{modes[c].get(name, float('nan')):>10.4f}" for c in columns)
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    what = f"{evaluation.dataset}" + (f" ({evaluation.split})" if evaluation.split else "")
+    lines = [
+        f"{what}: {len(evaluation.queries)} queries, {evaluation.level}-level relevance, "
+        f"model {evaluation.settings.get('model')}"
+        + (f" ({evaluation.settings['backend']})" if evaluation.settings.get("backend", "torch") != "torch" else "")
+        + f", chunks of {evaluation.settings.get('chunk_size')} tokens",
+        "",
+        format_table(evaluation.modes),
+        "",
+    ]
+    for skipped in evaluation.skipped:
+        lines.append(f"skipped line {skipped.line}: {skipped.reason}")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in evaluation.timings.items())
+    lines.append(f"{evaluation.seconds:.1f} s ({timing})")
+    return "\n".join(lines)
+
+
+def save_evaluation(evaluation: Evaluation, path: str | Path) -> None:
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def write_runs(evaluation: Evaluation, folder: str | Path) -> list[Path]:
+    """TREC run files (`qid Q0 item rank score tag`), one per mode, and the qrels they are judged by."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(evaluation.dataset).stem) or "eval"
+    written = []
+    for mode, run in evaluation.runs.items():
+        path = folder / f"{stem}.{mode}.trec"
+        with open(path, "w", encoding="utf-8") as fh:
+            for qid, items in run.items():
+                for rank, (item, score) in enumerate(items.items(), start=1):
+                    fh.write(f"{qid} Q0 {item} {rank} {float(score)!r} qa-{mode}\n")
+        written.append(path)
+    path = folder / f"{stem}.qrels"
+    with open(path, "w", encoding="utf-8") as fh:
+        for qid, items in evaluation.qrels.items():
+            for item, grade in items.items():
+                fh.write(f"{qid} 0 {item} {grade}\n")
+    written.append(path)
+    return written
+
+
+# -- comparing saved results --------------------------------------------------------------
+
+
+def load_saved(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise QAError(f"saved result {path} not found (write one with `qa eval ... --save FILE`)") from None
+    except (OSError, ValueError) as exc:
+        raise QAError(f"cannot read saved result {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT or "per_query" not in data:
+        raise QAError(f"{path} is not a result saved by `qa eval --save`")
+    data["path"] = str(path)
+    return data
+
+
+@dataclass(frozen=True)
+class QueryChange:
+    qid: str
+    question: str
+    a: float
+    b: float
+    first_a: int | None
+    first_b: int | None
+
+    @property
+    def delta(self) -> float:
+        return self.b - self.a
+
+
+@dataclass
+class Comparison:
+    a: str
+    b: str
+    metric: str
+    mode: str
+    modes: dict[str, dict[str, tuple[float, float]]]  # mode -> metric -> (a, b)
+    changes: list[QueryChange]  # worst first
+    only_a: int = 0
+    only_b: int = 0
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # "a"/"b" -> mode -> curve
+
+    @property
+    def worse(self) -> list[QueryChange]:
+        return [c for c in self.changes if c.delta < 0]
+
+    @property
+    def better(self) -> list[QueryChange]:
+        return [c for c in self.changes if c.delta > 0]
+
+    def to_dict(self) -> dict:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "metric": self.metric,
+            "mode": self.mode,
+            "modes": {
+                mode: {m: {"a": a, "b": b, "delta": round(b - a, 4)} for m, (a, b) in metrics.items()}
+                for mode, metrics in self.modes.items()
+            },
+            "queries": len(self.changes),
+            "worse": len(self.worse),
+            "better": len(self.better),
+            "only_in_a": self.only_a,
+            "only_in_b": self.only_b,
+            "per_query": [
+                {
+                    "id": c.qid,
+                    "question": c.question,
+                    "a": c.a,
+                    "b": c.b,
+                    "delta": round(c.delta, 6),
+                    "first_relevant_a": c.first_a,
+                    "first_relevant_b": c.first_b,
+                }
+                for c in self.changes
+            ],
+        }
+
+
+def compare(a: dict, b: dict, metric: str = "ndcg@10", mode: str = "hybrid") -> Comparison:
+    """Two saved results side by side; per-query changes of `metric` in `mode`, worst first."""
+    shared_modes = [m for m in a["modes"] if m in b["modes"]]
+    if not shared_modes:
+        raise QAError(f"{a['path']} and {b['path']} have no retrieval mode in common")
+    if mode not in shared_modes:
+        raise QAError(f"mode '{mode}' is not in both results (both have: {', '.join(shared_modes)})")
+    if metric not in a["modes"][mode] or metric not in b["modes"][mode]:
+        raise QAError(f"metric '{metric}' is not in both results; both have: {', '.join(a['modes'][mode])}")
+    modes = {
+        m: {name: (a["modes"][m][name], b["modes"][m][name]) for name in a["modes"][m] if name in b["modes"][m]}
+        for m in shared_modes
+    }
+    in_a = {q["id"]: q for q in a["per_query"]}
+    in_b = {q["id"]: q for q in b["per_query"]}
+    changes = []
+    for qid, qa_ in in_a.items():
+        qb = in_b.get(qid)
+        if qb is None:
+            continue
+        ra, rb = qa_[mode], qb[mode]
+        changes.append(
+            QueryChange(
+                qid,
+                qa_.get("question", ""),
+                ra["metrics"][metric],
+                rb["metrics"][metric],
+                ra.get("first_relevant"),
+                rb.get("first_relevant"),
+            )
+        )
+    if not changes:
+        raise QAError(f"{a['path']} and {b['path']} share no query ids: were they run on the same question set?")
+    order = {qid: i for i, qid in enumerate(in_a)}
+    changes.sort(key=lambda c: (c.delta, order[c.qid]))
+    return Comparison(
+        a=a["path"],
+        b=b["path"],
+        metric=metric,
+        mode=mode,
+        modes=modes,
+        changes=changes,
+        only_a=len(set(in_a) - set(in_b)),
+        only_b=len(set(in_b) - set(in_a)),
+        curves={"a": a.get("curves", {}), "b": b.get("curves", {})},
+    )
+
+
+def format_comparison(comparison: Comparison, limit: int = 20) -> str:
+    lines = [f"A: {comparison.a}", f"B: {comparison.b}", ""]
+    header = f"{'mode':<9}{'metric':<12}{'A':>9}{'B':>9}{'B-A':>9}"
+    lines += [header, "-" * len(header)]
+    for mode, metrics in comparison.modes.items():
+        for name, (a, b) in metrics.items():
+            lines.append(f"{mode:<9}{metric_label(name):<12}{a:>9.4f}{b:>9.4f}{b - a:>+9.4f}")
+    worse, better = comparison.worse, comparison.better
+    same = len(comparison.changes) - len(worse) - len(better)
+    lines += [
+        "",
+        f"{comparison.mode}, {metric_label(comparison.metric)} per query: {len(worse)} worse, "
+        f"{len(better)} better, {same} unchanged (of {len(comparison.changes)} in both)",
+    ]
+    if comparison.only_a or comparison.only_b:
+        lines.append(f"({comparison.only_a} queries only in A, {comparison.only_b} only in B: not compared)")
+    for title, items in (("worse in B", worse), ("better in B", better[::-1])):
+        if not items:
+            continue
+        lines += ["", f"{title}:"]
+        width = max(len(c.qid) for c in items[:limit])
+        for c in items[:limit]:
+            rank = f"first relevant {_rank(c.first_a)} -> {_rank(c.first_b)}"
+            lines.append(
+                f"  {c.delta:+.3f}  {c.a:.3f} -> {c.b:.3f}  {rank:<28} {c.qid:<{width}}  {_clip(c.question, 70)}"
+            )
+        if len(items) > limit:
+            lines.append(f"  ... and {len(items) - limit} more")
+    return "\n".join(lines)
+
+
+def _rank(rank: int | None) -> str:
+    return str(rank) if rank else "none"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,321 @@
+"""Retrieval evaluation: labelled question sets and BEIR benchmarks.
+
+Two kinds of relevance:
+
+* A question set (JSONL, one question a line) is judged at passage level: a chunk is
+  relevant when it contains one of the question's answer strings (case- and
+  whitespace-insensitive) or overlaps one of its gold spans. Spans are character offsets
+  into a document's text, so they stay valid when the chunking changes.
+* A BEIR benchmark is judged at document level by its qrels; a document's score is its
+  best chunk's score.
+
+Every mode is ranked with Searcher.rank (the ranking without the relevance gate that
+`qa ask` applies) and the runs are scored with ir-measures (trec_eval's definitions, so
+the numbers compare with published BEIR results).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa import __version__
+from qa.errors import QAError
+from qa.evaluation.metrics import (
+    DEFAULT_DEPTH,
+    RESULT_FORMAT,
+    document_run,
+    evaluate_run,
+    mean,
+    metric_names,
+    passage_run,
+    recall_curve,
+)
+from qa.evaluation.questions import ChunkSpan, Question, Skipped, judge_questions
+from qa.retrieval.search import MODES
+
+
+@dataclass
+class Evaluation:
+    """What `qa eval` computes; `to_dict` is what --save writes."""
+
+    dataset: str
+    kind: str  # "questions" or "beir"
+    level: str  # "passage" or "document"
+    queries: dict[str, str]  # qid -> text, judged ones only
+    qrels: dict[str, dict[str, int]]
+    runs: dict[str, dict[str, dict[str, float]]]  # mode -> qid -> {item: score}
+    per_query: dict[str, dict[str, dict[str, float]]]  # mode -> metric -> qid -> value
+    curves: dict[str, list[float]]
+    settings: dict
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # qid -> line in the question file
+    split: str = ""
+
+    @property
+    def modes(self) -> dict[str, dict[str, float]]:
+        return {mode: {m: round(mean(v), 4) for m, v in metrics.items()} for mode, metrics in self.per_query.items()}
+
+    def summary(self) -> dict:
+        """The --json output."""
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "level": self.level,
+            "queries": len(self.queries),
+            "modes": self.modes,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "settings": self.settings,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def to_dict(self, top: int = 10) -> dict:
+        per_query = []
+        for qid, text in self.queries.items():
+            entry: dict = {"id": qid, "question": text, "relevant": sorted(self.qrels[qid])}
+            if qid in self.lines:
+                entry["line"] = self.lines[qid]
+            for mode in self.per_query:
+                ranked = list(self.runs[mode].get(qid, {}))
+                first = next((r for r, item in enumerate(ranked, 1) if item in self.qrels[qid]), None)
+                entry[mode] = {
+                    "metrics": {m: round(v[qid], 6) for m, v in self.per_query[mode].items()},
+                    "first_relevant": first,
+                    "top": ranked[:top],
+                }
+            per_query.append(entry)
+        return {
+            "format": RESULT_FORMAT,
+            "kind": self.kind,
+            **self.summary(),
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "curves": self.curves,
+            "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "qa_version": __version__,
+            "per_query": per_query,
+        }
+
+
+def chunk_table(catalog) -> list[ChunkSpan]:
+    """Every chunk of the index with its document and span."""
+    ids, _ = catalog.all_chunks()
+    records = catalog.chunk_records(ids.tolist())
+    return [ChunkSpan(i, r.chunk.doc_id, r.chunk.start, r.chunk.end) for i, r in sorted(records.items())]
+
+
+def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    """Query vectors in batches, through the index's embedding cache (a second run embeds nothing)."""
+    from qa.embedding.models import EmbeddingCache, embed_with_cache
+    from qa.ingest.chunking import text_hash
+    from qa.storage.snapshot import IndexLayout
+
+    cache = EmbeddingCache(IndexLayout(Path(searcher.settings.index_dir)).cache_path)
+    try:
+        vectors, _ = embed_with_cache(
+            searcher.embedder, cache, list(texts), [text_hash(t) for t in texts], progress=progress
+        )
+    finally:
+        cache.close()
+    return vectors
+
+
+def rank_queries(
+    searcher,
+    queries: Mapping[str, str],
+    mode: str,
+    depth: int,
+    vectors: Mapping[str, np.ndarray],
+    progress: bool = False,
+) -> dict[str, tuple[list[int], list[float]]]:
+    """qid -> (chunk ids, scores) best first, from Searcher.rank."""
+    from tqdm import tqdm
+
+    out = {}
+    for qid, text in tqdm(
+        queries.items(), desc=f"{mode:>7}", unit="query", disable=not progress, file=sys.stderr, dynamic_ncols=True
+    ):
+        ranking = searcher.rank(text, mode=mode, depth=depth, query_vector=vectors.get(qid))
+        out[qid] = (ranking.ids, ranking.scores)
+    return out
+
+
+def run_modes(
+    searcher,
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    to_run: Callable[[list[int], list[float]], dict[str, float]],
+    modes: Sequence[str],
+    metrics: Sequence[str],
+    depth: int = DEFAULT_DEPTH,
+    progress: bool = False,
+    timings: dict[str, float] | None = None,
+) -> tuple[dict, dict, dict]:
+    """(runs, per-query metrics, recall curves) per mode."""
+    timings = timings if timings is not None else {}
+    vectors: dict[str, np.ndarray] = {}
+    if any(m != "lexical" for m in modes):
+        started = time.perf_counter()
+        matrix = embed_queries(searcher, list(queries.values()), progress)
+        vectors = dict(zip(queries, matrix))
+        timings["embed queries"] = time.perf_counter() - started
+    runs, per_query, curves = {}, {}, {}
+    for mode in modes:
+        started = time.perf_counter()
+        ranked = rank_queries(searcher, queries, mode, depth, vectors, progress)
+        runs[mode] = {qid: to_run(*ranked[qid]) for qid in queries}
+        timings[mode] = time.perf_counter() - started
+        per_query[mode] = evaluate_run(qrels, runs[mode], metrics)
+        curves[mode] = recall_curve(qrels, runs[mode])
+    return runs, per_query, curves
+
+
+def check_modes(modes: Sequence[str]) -> list[str]:
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise QAError(f"unknown retrieval mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}")
+    return [m for m in ("lexical", "dense", "hybrid") if m in modes]
+
+
+def _settings_info(settings, snapshot, depth: int) -> dict:
+    return {
+        "model": settings.model,
+        "backend": settings.backend,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "fusion": settings.fusion,
+        **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
+        "depth": depth,
+        "lexical": {k: v for k, v in snapshot.lexical.params.items() if k not in ("library", "version")},
+    }
+
+
+def evaluate_questions(
+    engine,
+    questions: Sequence[Question],
+    name: str,
+    modes: Sequence[str] = MODES,
+    depth: int = DEFAULT_DEPTH,
+    progress: bool = False,
+) -> Evaluation:
+    """Score a question set on an opened index (qa.engine.QA) at passage level."""
+    from qa.retrieval.search import Searcher
+
+    started = time.perf_counter()
+    modes = check_modes(modes)
+    snapshot = engine.snapshot
+    catalog = snapshot.catalog
+    chunks = chunk_table(catalog)
+
+    def document(key: str) -> tuple[str, str] | None:
+        doc = catalog.document(key)
+        return (doc.doc_id, doc.text) if doc else None
+
+    judgements = judge_questions(questions, chunks, document)
+    if not judgements.questions:
+        reasons = "; ".join(f"line {s.line}: {s.reason}" for s in judgements.skipped[:5])
+        raise QAError(f"no question of {name} can be judged on this index ({reasons})")
+    passage_of = {c.id: c.passage_id for c in chunks}
+    queries = {q.qid: q.text for q in judgements.questions}
+    timings: dict[str, float] = {}
+    searcher = Searcher(snapshot, engine.embedder, engine.settings)
+    runs, per_query, curves = run_modes(
+        searcher,
+        queries,
+        judgements.qrels,
+        lambda ids, scores: passage_run(ids, scores, passage_of),
+        modes,
+        metric_names(passages=True),
+        depth,
+        progress,
+        timings,
+    )
+    return Evaluation(
+        dataset=name,
+        kind="questions",
+        level="passage",
+        queries=queries,
+        qrels=judgements.qrels,
+        runs=runs,
+        per_query=per_query,
+        curves=curves,
+        settings=_settings_info(engine.settings, snapshot, depth),
+        seconds=time.perf_counter() - started,
+        timings=timings,
+        skipped=judgements.skipped,
+        lines={q.qid: q.line for q in judgements.questions},
+    )
+
+
+def evaluate_beir(
+    folder: str | Path,
+    settings,
+    split: str = "test",
+    modes: Sequence[str] = MODES,
+    depth: int = DEFAULT_DEPTH,
+    cache_root: Path | None = None,
+    progress: bool = False,
+    embedder=None,
+) -> Evaluation:
+    """Index a BEIR folder in its cache folder (once) and score it at document level."""
+    from qa.embedding.models import load_embedder
+    from qa.evaluation.beir import beir_id, index_beir, load_beir
+    from qa.retrieval.search import Searcher
+    from qa.storage.snapshot import IndexLayout, Snapshot
+
+    started = time.perf_counter()
+    modes = check_modes(modes)
+    dataset = load_beir(folder, split)
+    embedder = embedder or load_embedder(settings.model, settings.backend)
+    index_settings, report = index_beir(dataset.folder, settings, embedder, cache_root, progress)
+    timings = {"index": report.seconds}
+    snapshot = Snapshot.open_current(IndexLayout(Path(index_settings.index_dir)))
+    try:
+        sources = {doc_id: source for source, (doc_id, _) in snapshot.catalog.sources().items()}
+        doc_of = {c.id: beir_id(sources[c.doc_id]) for c in chunk_table(snapshot.catalog)}
+        searcher = Searcher(snapshot, embedder, index_settings)
+        runs, per_query, curves = run_modes(
+            searcher,
+            dataset.queries,
+            dataset.qrels,
+            lambda ids, scores: document_run(ids, scores, doc_of),
+            modes,
+            metric_names(passages=False),
+            depth,
+            progress,
+            timings,
+        )
+        info = _settings_info(index_settings, snapshot, depth)
+        info["index"] = str(index_settings.index_dir)
+        info["chunks_embedded"] = report.chunks_embedded
+        info["documents"] = report.documents_total
+        info["chunks"] = report.chunks_total
+        judged_docs = {doc for rel in dataset.qrels.values() for doc in rel}
+        missing = judged_docs - {beir_id(source) for source in sources.values()}
+        if missing:  # they still count as relevant: recall cannot reach 1 for their queries
+            info["judged_documents_not_in_index"] = len(missing)
+        if report.failed:
+            info["documents_not_indexed"] = len(report.failed)
+    finally:
+        snapshot.close()
+    return Evaluation(
+        dataset=dataset.name,
+        kind="beir",
+        level="document",
+        queries=dataset.queries,
+        qrels=dataset.qrels,
+        runs=runs,
+        per_query=per_query,
+        curves=curves,
+        settings=info,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+        split=split,
+    )

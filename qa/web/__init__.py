@@ -1,0 +1,15 @@
+"""The web chat (Gradio): handlers and layout, escaped HTML, safe uploads, and a runner for tests."""
+
+from qa._lazy import lazy_exports
+
+_EXPORTS = {
+    "main": "qa.web.app",
+    "ChatHandlers": "qa.web.app",
+    "build_app": "qa.web.app",
+    "add_serve_arguments": "qa.web.app",
+    "running_app": "qa.web.server",
+    "server_env": "qa.web.server",
+    "free_port": "qa.web.server",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
