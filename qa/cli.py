@@ -26,6 +26,12 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
     )
+    group.add_argument(
+        "--chunk-context",
+        choices=["none", "title", "title+headings"],
+        help="what each chunk's embedded and indexed text carries besides its own words "
+        "(QA_CHUNK_CONTEXT; default title+headings)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,25 +127,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _settings(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace):
+    """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
     from qa.config import Settings
 
     return Settings.from_env(
-        corpus_dir=args.corpus, index_dir=args.index, model=args.model, backend=getattr(args, "backend", None)
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index", None),
+        model=getattr(args, "model", None),
+        backend=getattr(args, "backend", None),
+        chunk_context=getattr(args, "chunk_context", None),
     )
 
 
 def _open(args: argparse.Namespace, build: bool = True):
     from qa.engine import open_index
 
-    return open_index(settings=_settings(args), build=build, progress=sys.stderr.isatty())
+    return open_index(settings=settings_from_args(args), build=build, progress=sys.stderr.isatty())
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.ingest.indexer import update_index
 
     progress = not args.quiet and sys.stderr.isatty()
-    report = update_index(_settings(args), rebuild=args.rebuild, progress=progress)
+    report = update_index(settings_from_args(args), rebuild=args.rebuild, progress=progress)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -296,7 +307,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     modes = args.mode or ["lexical", "dense", "hybrid"]
     if args.beir:
         cache = Path(args.cache).expanduser() if args.cache else None
-        result = evaluation.evaluate_beir(args.beir, _settings(args), args.split, modes, args.depth, cache, progress)
+        result = evaluation.evaluate_beir(
+            args.beir, settings_from_args(args), args.split, modes, args.depth, cache, progress
+        )
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
         engine = _open(args)

@@ -162,9 +162,10 @@ def default_cache_root() -> Path:
 
 def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Path | None = None) -> Path:
     """One index folder per dataset location, model and chunker settings."""
-    key = json.dumps(
-        [str(Path(folder).resolve()), embedder.cache_key, settings.chunk_size, settings.chunk_overlap, FORMAT]
-    )
+    parts = [str(Path(folder).resolve()), embedder.cache_key, settings.chunk_size, settings.chunk_overlap, FORMAT]
+    if settings.chunk_context != "none":  # indexes made before the setting carried no context: same folder
+        parts.append(settings.chunk_context)
+    key = json.dumps(parts)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
@@ -196,6 +197,7 @@ def index_beir(
                     "backend": settings.backend,
                     "chunk_size": settings.chunk_size,
                     "chunk_overlap": settings.chunk_overlap,
+                    "chunk_context": settings.chunk_context,
                 },
                 indent=2,
             )

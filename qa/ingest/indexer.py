@@ -14,8 +14,9 @@ import numpy as np
 from qa.config import Settings
 from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
-from qa.ingest.chunking import Chunker
+from qa.ingest.chunking import Chunker, text_hash
 from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.representation import Representer
 from qa.storage.catalog import Catalog
 from qa.storage.lexical import Bm25Index
 from qa.storage.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
@@ -61,6 +62,11 @@ class IndexReport:
 
 def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     return Chunker(embedder.count_tokens, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens)
+
+
+def make_representer(settings: Settings, chunker: Chunker, embedder: Embedder) -> Representer:
+    """What is embedded and indexed for each chunk (its context prefix, then its text)."""
+    return Representer(settings.chunk_context, chunker.count_tokens, embedder.max_tokens)
 
 
 def update_index(
@@ -191,24 +197,26 @@ def _update(
             lexical.remove(ids)
 
         next_id = catalog.next_chunk_id()
-        new_chunks, new_ids = [], []
+        representer = make_representer(settings, chunker, embedder)
+        new_texts, new_ids = [], []  # represented texts: context prefix + chunk text
         for doc in fresh:
             chunks = chunker.chunk(doc)
             ids = list(range(next_id, next_id + len(chunks)))
             next_id += len(chunks)
             catalog.add_document(doc, chunks, ids)
-            new_chunks.extend(chunks)
+            new_texts.extend(representer.texts(doc, chunks))
             new_ids.extend(ids)
         cache = EmbeddingCache(layout.cache_path)
         try:
+            # Cached by the text actually embedded: a new context re-embeds, an unchanged chunk does not.
             matrix, embedded = embed_with_cache(
-                embedder, cache, [c.text for c in new_chunks], [c.text_hash for c in new_chunks], progress=progress
+                embedder, cache, new_texts, [text_hash(t) for t in new_texts], progress=progress
             )
         finally:
             cache.close()
         ids_array = np.array(new_ids, dtype=np.int64)
         vectors.add(ids_array, matrix)
-        lexical.add(new_ids, [c.text for c in new_chunks])
+        lexical.add(new_ids, new_texts)
         catalog.commit()
 
         report.chunks_embedded = embedded
@@ -285,6 +293,7 @@ def _manifest(
                 "unit": "model tokens",
                 "chunk_size": chunker.chunk_size,
                 "chunk_overlap": chunker.chunk_overlap,
+                "context": settings.chunk_context,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
             "vectors": vectors.params,

@@ -193,7 +193,14 @@ class Manifest:
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    def check_compatible(self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int) -> None:
+    @property
+    def chunk_context(self) -> str:
+        """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
+        return str(self.chunker.get("context", "none"))
+
+    def check_compatible(
+        self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int, chunk_context: str = "none"
+    ) -> None:
         """Refuse an index built with another format, model or chunker settings."""
         if self.data["format"] != FORMAT:
             raise IndexMismatchError(
@@ -219,6 +226,12 @@ class Manifest:
                 f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
                 f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
                 f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+        if self.chunk_context != chunk_context:
+            raise IndexMismatchError(
+                f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
+                f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
+                f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
             )
 
 
@@ -260,7 +273,9 @@ class Snapshot:
         """The live snapshot, refused (and closed) if built with another model or chunker."""
         snapshot = cls.open_current(layout)
         try:
-            snapshot.manifest.check_compatible(model_key, settings.model, settings.chunk_size, settings.chunk_overlap)
+            snapshot.manifest.check_compatible(
+                model_key, settings.model, settings.chunk_size, settings.chunk_overlap, settings.chunk_context
+            )
         except QAError:
             snapshot.close()
             raise
