@@ -82,11 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_path_arguments(p)
     p.add_argument(
         "questions",
-        nargs="?",
-        metavar="QUESTIONS.jsonl",
-        help='question set over the corpus: lines {"question", "answers": [...]} and/or "spans": [...]',
+        nargs="*",
+        metavar="QUESTIONS",
+        help='question sets: a .jsonl file over the corpus (lines {"question", "answers": [...]} and/or '
+        '"spans": [...]), or a folder holding questions.jsonl and its own corpus/',
     )
-    p.add_argument("--beir", metavar="DIR", help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument(
+        "--beir",
+        metavar="DIR",
+        action="append",
+        help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/); repeatable",
+    )
     p.add_argument("--split", default="test", help="BEIR qrels split (default test; tune on train)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results saved with --save, side by side")
     p.add_argument(
@@ -284,14 +290,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa import evaluation as evaluation
     from qa.evaluation.plots import plot_comparison, plot_recall
 
-    given = [
-        name
-        for name, value in (("QUESTIONS", args.questions), ("--beir", args.beir), ("--compare", args.compare))
-        if value
-    ]
-    if len(given) != 1:
-        raise QAError("give one of: a QUESTIONS.jsonl file, --beir DIR, or --compare A B")
     if args.compare:
+        if args.questions or args.beir:
+            raise QAError("give question sets and --beir folders, or --compare A B, not both")
         if args.save or args.runs:
             raise QAError("--save and --runs go with an evaluation, not with --compare")
         a, b = (evaluation.load_saved(path) for path in args.compare)
@@ -301,39 +302,63 @@ def cmd_eval(args: argparse.Namespace) -> int:
         output = comparison.to_dict() if args.json else evaluation.format_comparison(comparison, args.top)
         print(json.dumps(output, ensure_ascii=False, indent=2) if args.json else output)
         return 0
+    if not args.questions and not args.beir:
+        raise QAError("give one of: question sets (QUESTIONS.jsonl, or a folder), --beir DIR, or --compare A B")
     if args.depth < 1:
         raise QAError("--depth must be at least 1 (several hundred for document-level Recall@100)")
+    collections = evaluation.collections_from(args.beir or [], args.questions)  # bad lines fail before any model
     progress = not args.quiet and sys.stderr.isatty()
     modes = args.mode or ["lexical", "dense", "hybrid"]
-    if args.beir:
-        cache = Path(args.cache).expanduser() if args.cache else None
-        result = evaluation.evaluate_beir(
-            args.beir, settings_from_args(args), args.split, modes, args.depth, cache, progress
-        )
-    else:
-        questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
-        engine = _open(args)
-        stale = engine.stale_files()
-        if stale:
-            print(
-                f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
-                file=sys.stderr,
+    cache = Path(args.cache).expanduser() if args.cache else None
+    settings = settings_from_args(args)
+    from qa.embedding.models import load_embedder
+
+    embedder = load_embedder(settings.model, settings.backend)
+    results = []
+    for collection in collections:
+        if collection.kind == "beir":
+            result = evaluation.evaluate_beir(
+                collection.path, settings, args.split, modes, args.depth, cache, progress, embedder
             )
-        result = evaluation.evaluate_questions(
-            engine, questions, Path(args.questions).name, modes, args.depth, progress
-        )
+        elif collection.kind == "folder":
+            result = evaluation.evaluate_question_folder(
+                collection, settings, modes, args.depth, cache, progress, embedder
+            )
+        else:
+            from qa.engine import open_index
+
+            engine = open_index(settings=settings, build=True, progress=progress, embedder=embedder)
+            stale = engine.stale_files()
+            if stale:
+                print(
+                    f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
+                    file=sys.stderr,
+                )
+            result = evaluation.evaluate_questions(
+                engine, collection.questions, collection.name, modes, args.depth, progress
+            )
+        results.append(result)
     if args.save:
-        evaluation.save_evaluation(result, args.save)
-        print(f"wrote {args.save}", file=sys.stderr)
-    if args.runs:
-        for path in evaluation.write_runs(result, args.runs):
+        for result, path in zip(results, evaluation.output_paths(args.save, results)):
+            evaluation.save_evaluation(result, path)
             print(f"wrote {path}", file=sys.stderr)
+    if args.runs:
+        for result in results:
+            for path in evaluation.write_runs(result, args.runs):
+                print(f"wrote {path}", file=sys.stderr)
     if args.plot:
-        print(f"wrote {plot_recall(result.curves, args.plot, f'{result.dataset}: Recall@k')}", file=sys.stderr)
+        for result, path in zip(results, evaluation.output_paths(args.plot, results)):
+            print(f"wrote {plot_recall(result.curves, path, f'{result.dataset}: Recall@k')}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+        summaries = [result.summary() for result in results]
+        output = (
+            summaries[0]
+            if len(summaries) == 1
+            else {"evaluations": summaries, "seconds": round(sum(r.seconds for r in results), 2)}
+        )
+        print(json.dumps(output, ensure_ascii=False, indent=2))
     else:
-        print(evaluation.format_evaluation(result))
+        print(evaluation.format_evaluations(results))
     return 0
 
 

@@ -31,6 +31,11 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def _opens_with(text: str, words: str) -> bool:
+    """`text` starts with `words`, ending at a word boundary."""
+    return text.startswith(words) and (len(text) == len(words) or not text[len(words)].isalnum())
+
+
 def heading_outline(document: Document) -> list[tuple[int, tuple[str, ...]]]:
     """For each heading in order: (its start, the heading path it opens, outermost first)."""
     outline: list[tuple[int, tuple[str, ...]]] = []
@@ -75,7 +80,7 @@ def context_parts(
     seen: set[str] = set()
     for part in parts:
         key = _norm(part)
-        if not key or key in seen or opening.startswith(key):
+        if not key or key in seen or _opens_with(opening, key):
             continue
         seen.add(key)
         out.append(" ".join(part.split()))
