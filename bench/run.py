@@ -3,6 +3,7 @@
     python -m bench.run                      # everything (about 15-25 minutes on 2 cores)
     python -m bench.run --only latency --scales 10000,100000
     python -m bench.run --json results/bench.json
+    python -m bench.run --only indexing --only latency --scales 100000 --baseline results/bench-main.json
 
 Figures are medians of repeated runs on a noisy machine; compare ratios, not absolutes.
 Text for indexing comes from the BEIR SciFact corpus (../shared/data/scifact, CC BY-NC 2.0);
@@ -73,7 +74,7 @@ def write_corpus(folder: Path, docs: list[dict]) -> None:
 def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
-    from qa.ingest.indexer import make_chunker, update_index
+    from qa.ingest.indexer import make_chunker, make_representer, update_index
     from qa.ingest.readers import parse_document
 
     docs = scifact_docs(n_docs + 1)
@@ -83,7 +84,11 @@ def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
     embedder = load_embedder(settings.model, backend)
     embedder.encode(["warm up the model once, so that loading is not counted"])
     chunker = make_chunker(settings, embedder)
-    texts = [c.text for p in sorted(corpus.iterdir()) for c in chunker.chunk(parse_document(p.name, p.read_bytes()))]
+    representer = make_representer(settings, chunker, embedder)
+    texts = []  # what the encoder is given: each chunk's context prefix and text
+    for path in sorted(corpus.iterdir()):
+        doc = parse_document(path.name, path.read_bytes())
+        texts += representer.texts(doc, chunker.chunk(doc))
 
     started = time.perf_counter()
     for i in range(0, len(texts), 256):  # the limit: the encoder alone on the same chunks, same batching
@@ -386,6 +391,34 @@ def print_report(results: dict) -> None:
         line("qa ask with highlights p50 ms", "", f"{r['qa_ask_with_highlights_p50_ms']:.1f}", "")
 
 
+# Figures compared with --baseline: (section, key that identifies a row, figure).
+COMPARED = [
+    ("indexing", "backend", "build_chunks_per_s"),
+    ("indexing", "backend", "full_build_s"),
+    ("indexing", "backend", "add_one_s"),
+    ("latency", "chunks", "lexical_p50_ms"),
+    ("latency", "chunks", "dense_p50_ms"),
+    ("latency", "chunks", "hybrid_p50_ms"),
+    ("latency", "chunks", "hybrid_p95_ms"),
+]
+
+
+def print_comparison(results: dict, baseline: dict, name: str) -> None:
+    """Each figure beside the baseline run's, as new / old."""
+    print(f"\n## Against the baseline {name} (new / old; noisy machine: 10-30 % spread)\n")
+    print("| part | row | figure | old | new | new / old |")
+    print("|---|---|---|---|---|---|")
+    for section, key, figure in COMPARED:
+        old_rows = {row[key]: row for row in baseline.get(section, [])}
+        for row in results.get(section, []):
+            old = old_rows.get(row[key])
+            if old is None or figure not in old or figure not in row or not old[figure]:
+                continue
+            label = f"{row[key]:,}" if isinstance(row[key], int) else str(row[key])
+            ratio = row[figure] / old[figure]
+            print(f"| {section} | {label} | {figure} | {old[figure]:.2f} | {row[figure]:.2f} | {ratio:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain"])
@@ -395,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=1000, help="documents for the indexing benchmark")
     parser.add_argument("--langchain-docs", type=int, default=500)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--baseline", metavar="FILE", help="a --json file of an earlier run: print each figure beside it"
+    )
     args = parser.parse_args(argv)
     parts = args.only or ["indexing", "latency", "cold", "langchain"]
     backends = args.backends.split(",")
@@ -412,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         if "langchain" in parts:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
     print_report(results)
+    if args.baseline:
+        print_comparison(results, json.loads(Path(args.baseline).read_text(encoding="utf-8")), args.baseline)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

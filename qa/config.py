@@ -19,12 +19,16 @@ ENV_VARS = {
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "chunk_context": "QA_CHUNK_CONTEXT",
+    "paragraph_size": "QA_PARAGRAPH_SIZE",
     "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
     "min_similarity": "QA_MIN_SIMILARITY",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
+    "candidates": "QA_CANDIDATES",
+    "bm25_k1": "QA_BM25_K1",
+    "bm25_b": "QA_BM25_B",
     "ann_threshold": "QA_ANN_THRESHOLD",
 }
 
@@ -47,6 +51,11 @@ class Settings:
     # retrieval on SciFact here (see RETRIEVAL-NOTES).
     chunk_size: int = 128
     chunk_overlap: int = 32
+    # A paragraph longer than a chunk but within this many tokens stays one chunk instead of
+    # being cut in two; chunk_size or less (0) turns this off. 224 leaves 32 of the model's 256
+    # for the context prefix; on squad-dev-a it lifts hybrid Hit@1 from 0.846 to 0.871, SciFact
+    # train nDCG@10 moves by -0.005 (bench/tune.py).
+    paragraph_size: int = 224
     # What a chunk's embedded and BM25-indexed text carries besides its own words, as a prefix:
     # "none", "title" (the document's title) or "title+headings" (and, for Markdown and HTML,
     # the headings above the chunk). The chunk's text and span stay the document's own.
@@ -58,13 +67,19 @@ class Settings:
     # or it holds most of the question's terms (see search.Searcher.is_relevant).
     min_similarity: float = 0.45
     # Hybrid fusion of the dense and lexical chunk rankings: "convex" scores a chunk
-    # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight; "rrf" is reciprocal
-    # rank fusion with rrf_k. Chosen on SciFact's train queries: convex with w = 0.4 over 300
-    # candidates per retriever gave nDCG@10 0.728 against RRF k=60's 0.710 (README, Evaluation).
+    # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight over the top
+    # `candidates` chunks of each retriever; "rrf" is reciprocal rank fusion with rrf_k. Chosen on
+    # SciFact train and squad-dev-a together (bench/tune.py): convex, w = 0.5, 1000 candidates
+    # (README, Evaluation).
     fusion: str = "convex"
-    lexical_weight: float = 0.4
+    lexical_weight: float = 0.5
     rrf_k: int = 60
-    candidates: int = 300  # per retriever, before fusion
+    candidates: int = 1000  # per retriever, before fusion
+    # BM25's term-frequency saturation and length normalisation. k1 = 0.9, b = 0.4 (Anserini's
+    # defaults for BEIR) beat 1.5 / 0.75 on both SciFact train and squad-dev-a (bench/tune.py).
+    # A change takes effect at the next `qa index`, which rebuilds the lexical index (no re-embedding).
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
     # From this many chunks on, vectors go in an approximate (IVF) index calibrated to
     # recall@10 >= 0.98 of exact search; below it, exact search is fast enough.
     ann_threshold: int = 50_000
@@ -103,6 +118,8 @@ class Settings:
 
         if self.chunk_context not in CONTEXTS:
             raise QAError(f"QA_CHUNK_CONTEXT must be {', '.join(CONTEXTS)} (got {self.chunk_context!r})")
+        if self.paragraph_size < 0:
+            raise QAError(f"QA_PARAGRAPH_SIZE must be 0 or more tokens (got {self.paragraph_size})")
         if self.batch_size < 1:
             raise QAError("batch size must be at least 1")
         if self.backend not in ("torch", "onnx", "onnx-int8"):
@@ -113,6 +130,12 @@ class Settings:
             raise QAError(f"QA_LEXICAL_WEIGHT must be between 0 and 1 (got {self.lexical_weight})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
+        if self.candidates < 1:
+            raise QAError("QA_CANDIDATES must be a positive integer")
+        if not 0.0 < self.bm25_k1 <= 10.0:
+            raise QAError(f"QA_BM25_K1 must be above 0 and at most 10 (got {self.bm25_k1})")
+        if not 0.0 <= self.bm25_b <= 1.0:
+            raise QAError(f"QA_BM25_B must be between 0 and 1 (got {self.bm25_b})")
 
 
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:

@@ -77,6 +77,27 @@ def test_long_paragraph_splits_at_sentences_with_overlap():
     assert any(chunks[i].end > chunks[i + 1].start for i in range(len(chunks) - 1)), "chunks overlap"
 
 
+def test_a_paragraph_within_the_paragraph_size_stays_whole():
+    medium = " ".join(f"Sentence {i} tells of the Kuril islands, Tōkyō and Moscow." for i in range(5))
+    short = "A short paragraph about crab quotas."
+    long = " ".join(f"Long sentence {i} about the treaty negotiations and the fishing quotas." for i in range(12))
+    text = "\n\n".join([short, medium, short.replace("crab", "salmon"), long])
+    assert 30 < EMB.count_tokens(medium) <= 60 < EMB.count_tokens(long)
+    cut = Chunker(EMB.count_tokens, 30, 8).chunk(_doc(text))
+    assert medium not in [c.text for c in cut]  # cut in pieces at sentences, as before
+    kept = Chunker(EMB.count_tokens, 30, 8, paragraph_size=60).chunk(_doc(text))
+    texts = [c.text for c in kept]
+    assert medium in texts  # one chunk, beyond chunk_size but within paragraph_size
+    # Everything else is chunked as without the setting: short paragraphs, and the long one in pieces.
+    assert texts[0] == short and texts[2] == short.replace("crab", "salmon")
+    assert [c.text for c in cut if long[:20] in c.text or c.start > text.index(long)] == texts[3:]
+    doc = _doc(text)
+    assert all(doc.text[c.start : c.end] == c.text for c in kept)
+    assert all(EMB.count_tokens(c.text) <= 60 for c in kept)
+    with pytest.raises(QAError, match="QA_PARAGRAPH_SIZE"):
+        Chunker(EMB.count_tokens, 128, 32, max_tokens=256, paragraph_size=300)
+
+
 def test_text_without_separators_is_cut_within_the_limit():
     text = "x" * 3000  # one "word": only the character cut can split it
     counter = lambda s: len(s) // 10 + 2  # noqa: E731 - a tokenizer counting ten characters a token

@@ -482,7 +482,7 @@ def test_hybrid_fusion_setting(settings, monkeypatch):
     from qa.config import Settings
     from qa.retrieval.search import Searcher
 
-    assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.4, 300)
+    assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.5, 1000)
     engine = _engine(settings)
     rankings = {}
     for fusion in ("convex", "rrf"):
@@ -491,12 +491,12 @@ def test_hybrid_fusion_setting(settings, monkeypatch):
         assert all(a > b for a, b in itertools.pairwise(ranking.scores))
         assert set(ranking.ids) == set(ranking.dense) | set(ranking.lexical)
         rankings[fusion] = ranking
-    # Convex: 0.6 * min-max(cosine) + 0.4 * min-max(BM25), an absent score counting 0.
+    # Convex: 0.5 * min-max(cosine) + 0.5 * min-max(BM25), an absent score counting 0.
     convex = rankings["convex"]
     dense = dict(zip(convex.dense, min_max(list(convex.dense.values()))))
     lexical = dict(zip(convex.lexical, min_max(list(convex.lexical.values()))))
     for chunk, score in zip(convex.ids, convex.scores):
-        assert score == pytest.approx(0.6 * dense.get(chunk, 0) + 0.4 * lexical.get(chunk, 0), abs=1e-6)
+        assert score == pytest.approx(0.5 * dense.get(chunk, 0) + 0.5 * lexical.get(chunk, 0), abs=1e-6)
     # RRF: the sum of 1 / (60 + rank) over the retrievers that found the chunk.
     rrf = rankings["rrf"]
     ranks = [{c: r for r, c in enumerate(run, 1)} for run in (rrf.dense, rrf.lexical)]

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
 from qa.retrieval.fusion import (
     convex_combination,
+    fuse_rankings,
     merge_overlapping,
     min_max,
     reciprocal_rank_fusion,
@@ -43,6 +45,26 @@ def test_min_max_and_convex():
     assert fused["a"] == pytest.approx(0.5)
     assert fused["b"] == pytest.approx(0.5 - 1e-9)  # tie with a, nudged below it
     assert fused["c"] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fused_head_is_the_same_at_any_depth():
+    rng = np.random.default_rng(7)
+    dense = dict(sorted(((f"c{i}", float(s)) for i, s in enumerate(rng.random(50))), key=lambda x: -x[1]))
+    lexical = dict(sorted(((f"c{i}", float(s)) for i, s in enumerate(rng.random(60) * 9)), key=lambda x: -x[1]))
+    shallow = fuse_rankings(dict(list(dense.items())[:10]), dict(list(lexical.items())[:10]), candidates=10)
+    deep = fuse_rankings(dense, lexical, candidates=10)
+    # The head fuses the top 10 of each list, whatever the depth; deeper entries follow below it.
+    assert deep[: len(shallow)] == shallow
+    assert len(deep) == len({*dense, *lexical})
+    assert all(a > b for a, b in itertools.pairwise(s for _, s in deep))
+    top_d, top_l = list(dense)[:10], list(lexical)[:10]
+    d, lx = dict(zip(top_d, min_max([dense[i] for i in top_d]))), dict(zip(top_l, min_max([lexical[i] for i in top_l])))
+    for item, score in shallow:
+        assert score == pytest.approx(0.5 * d.get(item, 0) + 0.5 * lx.get(item, 0), abs=1e-6)
+    rrf = fuse_rankings(dense, lexical, method="rrf", rrf_k=5, candidates=100)
+    assert rrf == reciprocal_rank_fusion([list(dense), list(lexical)], k=5)
+    assert fuse_rankings({}, {}) == []
+    assert [i for i, _ in fuse_rankings({"a": 0.9}, {}, candidates=1)] == ["a"]
 
 
 def test_strictly_decreasing_keeps_order():

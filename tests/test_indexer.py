@@ -184,6 +184,10 @@ def test_other_model_or_chunker_is_refused_with_the_fix(settings):
         open_index(settings=settings.with_(model="hash:128"))
     with pytest.raises(IndexMismatchError, match="chunks of 48"):
         open_index(settings=settings.with_(chunk_size=64))
+    with pytest.raises(IndexMismatchError, match=r"paragraphs of up to 224 tokens whole, not 64.*_SIZE=224"):
+        open_index(settings=settings.with_(paragraph_size=64))
+    with pytest.raises(IndexMismatchError, match=r"not 48"):  # 0: no paragraph longer than a chunk stays whole
+        open_index(settings=settings.with_(paragraph_size=0))
     with pytest.raises(IndexMismatchError):
         update_index(settings.with_(model="hash:128"))
     report = update_index(settings.with_(model="hash:128"), rebuild=True)
@@ -230,6 +234,20 @@ def test_embedding_cache_is_keyed_by_the_embedded_text(settings, corpus):
     for chunk_id, record in records.items():
         assert record.chunk.text == texts[list(ids).index(chunk_id)]
         assert lexical._texts[chunk_id].endswith(record.chunk.text)
+
+
+def test_other_bm25_parameters_rebuild_only_the_lexical_index(settings):
+    first = update_index(settings)
+    layout = IndexLayout(settings.index_dir)
+    assert Snapshot.open_current(layout).lexical.params["k1"] == 0.9
+    report = update_index(settings.with_(bm25_k1=1.2, bm25_b=0.75))
+    assert report.snapshot != first.snapshot and report.chunks_embedded == 0 and not report.modified
+    assert "BM25 k1=1.2, b=0.75" in " ".join(report.notes)
+    params = Snapshot.open_current(layout).lexical.params
+    assert (params["k1"], params["b"]) == (1.2, 0.75)
+    assert update_index(settings.with_(bm25_k1=1.2, bm25_b=0.75)).snapshot == report.snapshot
+    with pytest.raises(QAError, match="QA_BM25_B must be between 0 and 1"):
+        settings.with_(bm25_b=1.5).validate()
 
 
 def test_the_title_finds_chunks_that_do_not_say_it(settings, corpus):

@@ -32,8 +32,11 @@ def default_cache_root() -> Path:
 def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Path | None = None) -> Path:
     """One index folder per dataset location, model and chunker settings."""
     parts = [str(Path(folder).resolve()), embedder.cache_key, settings.chunk_size, settings.chunk_overlap, FORMAT]
-    if settings.chunk_context != "none":  # indexes made before the setting carried no context: same folder
+    # Settings added later join the key only when they differ from what indexes did before them.
+    if settings.chunk_context != "none":
         parts.append(settings.chunk_context)
+    if settings.paragraph_size > settings.chunk_size:
+        parts.append(["paragraph", settings.paragraph_size])
     key = json.dumps(parts)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -64,6 +67,7 @@ def cached_index(
                     "chunk_size": settings.chunk_size,
                     "chunk_overlap": settings.chunk_overlap,
                     "chunk_context": settings.chunk_context,
+                    "paragraph_size": max(settings.paragraph_size, settings.chunk_size),
                 },
                 indent=2,
             )

@@ -190,6 +190,7 @@ def _settings_info(settings, snapshot, depth: int) -> dict:
         "backend": settings.backend,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
+        "paragraph_size": max(settings.paragraph_size, settings.chunk_size),
         "chunk_context": settings.chunk_context,
         "fusion": settings.fusion,
         **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Callable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -24,21 +25,50 @@ _SEPARATORS = [
 ]
 
 
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph (text between blank lines), without surrounding whitespace."""
+    spans = []
+    start = 0
+    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = match.start() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        if match:
+            start = match.end()
+    return spans
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
 class Chunker:
-    """Split documents into chunks of at most `chunk_size` model tokens."""
+    """Split documents into chunks of at most `chunk_size` model tokens.
+
+    A paragraph longer than `chunk_size` but within `paragraph_size` tokens stays one chunk
+    rather than being cut in two (the default `paragraph_size` = `chunk_size` cuts it).
+    """
 
     def __init__(
-        self, count_tokens: Callable[[str], int], chunk_size: int, chunk_overlap: int, max_tokens: int | None = None
+        self,
+        count_tokens: Callable[[str], int],
+        chunk_size: int,
+        chunk_overlap: int,
+        max_tokens: int | None = None,
+        paragraph_size: int | None = None,
     ) -> None:
-        if max_tokens is not None and chunk_size > max_tokens:
+        paragraph_size = chunk_size if paragraph_size is None else paragraph_size
+        if max_tokens is not None and max(chunk_size, paragraph_size) > max_tokens:
             raise QAError(
-                f"chunk size {chunk_size} is longer than the model's window of {max_tokens} tokens; "
-                f"set QA_CHUNK_SIZE to {max_tokens} or less"
+                f"chunk size {max(chunk_size, paragraph_size)} is longer than the model's window of {max_tokens} "
+                f"tokens; set QA_CHUNK_SIZE and QA_PARAGRAPH_SIZE to {max_tokens} or less"
             )
+        self.paragraph_size = max(paragraph_size, chunk_size)
         # The splitter measures every piece twice (to split, then to merge): remember counts.
         self.count_tokens = functools.lru_cache(maxsize=16384)(count_tokens)
         self.chunk_size = chunk_size
@@ -81,6 +111,21 @@ class Chunker:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of each chunk of `text`; text[start:end] is the chunk, exactly."""
+        if self.paragraph_size <= self.chunk_size:
+            return self._split_spans(text)
+        # Paragraphs the splitter would cut (as long as a chunk or longer, as it measures) but
+        # that fit paragraph_size stay whole; the text between them is split as before.
+        spans: list[tuple[int, int]] = []
+        run = 0  # start of the text not yet chunked
+        for start, end in paragraph_spans(text):
+            if self.chunk_size <= self.count_tokens(text[start:end]) <= self.paragraph_size:
+                spans += [(run + a, run + b) for a, b in self._split_spans(text[run:start])]
+                spans.append((start, end))
+                run = end
+        spans += [(run + a, run + b) for a, b in self._split_spans(text[run:])]
+        return spans
+
+    def _split_spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
         cursor = 0
         for piece in self._splitter.split_text(text):

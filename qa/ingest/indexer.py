@@ -61,7 +61,13 @@ class IndexReport:
 
 
 def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
-    return Chunker(embedder.count_tokens, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens)
+    return Chunker(
+        embedder.count_tokens,
+        settings.chunk_size,
+        settings.chunk_overlap,
+        embedder.max_tokens,
+        settings.paragraph_size,
+    )
 
 
 def make_representer(settings: Settings, chunker: Chunker, embedder: Embedder) -> Representer:
@@ -173,7 +179,14 @@ def _update(
     gone = [s for s in previous if s not in keep and s not in report.changed]
     report.removed.extend(gone)
     replaced = set(gone) | set(report.changed)
-    if old is not None and not report.modified:
+    # Other BM25 parameters than the index's: a new snapshot with the lexical index rebuilt.
+    reparametrised = old is not None and old.lexical.set_parameters(settings.bm25_k1, settings.bm25_b)
+    if reparametrised:
+        report.notes.append(
+            f"the lexical index is rebuilt with BM25 k1={settings.bm25_k1:g}, b={settings.bm25_b:g} "
+            f"(nothing is re-embedded)"
+        )
+    if old is not None and not report.modified and not reparametrised:
         report.snapshot = old.name
         report.chunks_total = old.catalog.count_chunks()
         report.documents_total = len(previous)
@@ -190,7 +203,7 @@ def _update(
         else:
             catalog = Catalog.create(temp)
             vectors = FaissFlatStore(embedder.dim)
-            lexical = Bm25Index()
+            lexical = Bm25Index(k1=settings.bm25_k1, b=settings.bm25_b)
         for source in replaced:
             ids = catalog.remove_document(previous[source][0])
             vectors.remove(np.array(ids, dtype=np.int64))
@@ -293,6 +306,7 @@ def _manifest(
                 "unit": "model tokens",
                 "chunk_size": chunker.chunk_size,
                 "chunk_overlap": chunker.chunk_overlap,
+                "paragraph_size": chunker.paragraph_size,
                 "context": settings.chunk_context,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import itertools
+from collections.abc import Hashable, Mapping, Sequence
 
 
 def reciprocal_rank_fusion(
@@ -49,6 +50,43 @@ def convex_combination(runs: Sequence[dict[Hashable, float]], alphas: Sequence[f
             fused.setdefault(item, 0.0)
     order = sorted(fused, key=lambda item: -fused[item])
     return strictly_decreasing([(item, fused[item]) for item in order])
+
+
+def fuse_rankings(
+    dense: Mapping[Hashable, float],
+    lexical: Mapping[Hashable, float],
+    method: str = "convex",
+    lexical_weight: float = 0.5,
+    rrf_k: int = 60,
+    candidates: int = 300,
+) -> list[tuple[Hashable, float]]:
+    """Hybrid ranking from two rankings (score maps in best-first order), best first, strictly decreasing.
+
+    The top `candidates` of each retriever are fused (convex: (1 - w) * minmax(dense) +
+    w * minmax(lexical); rrf: reciprocal rank fusion). Deeper entries, which only evaluation asks
+    for, follow below them, fused the same way over the whole lists; so the head of the ranking
+    is the same at any depth, and what `qa eval` scores is what `qa ask` ranks.
+    """
+
+    def fuse(d: Mapping[Hashable, float], lx: Mapping[Hashable, float]) -> list[tuple[Hashable, float]]:
+        if method == "rrf":
+            return reciprocal_rank_fusion([list(d), list(lx)], k=rrf_k)
+        return convex_combination([d, lx], [1.0 - lexical_weight, lexical_weight])
+
+    head_dense, head_lexical = _top(dense, candidates), _top(lexical, candidates)
+    head = fuse(head_dense, head_lexical)
+    if len(head_dense) == len(dense) and len(head_lexical) == len(lexical):
+        return head
+    seen = {item for item, _ in head}
+    tail = [(item, score) for item, score in fuse(dense, lexical) if item not in seen]
+    if head and tail:  # below the head, in the order the whole lists give them
+        shift = head[-1][1] - tail[0][1] - 1.0
+        tail = [(item, score + shift) for item, score in tail]
+    return strictly_decreasing(head + tail)
+
+
+def _top(scores: Mapping[Hashable, float], n: int) -> dict[Hashable, float]:
+    return dict(itertools.islice(scores.items(), n)) if len(scores) > n else dict(scores)
 
 
 def strictly_decreasing(ranked: Sequence[tuple[Hashable, float]], eps: float = 1e-9) -> list[tuple[Hashable, float]]:

@@ -10,7 +10,7 @@ import numpy as np
 from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.retrieval.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
+from qa.retrieval.fusion import fuse_rankings, merge_overlapping
 from qa.storage.catalog import ChunkRecord
 from qa.storage.snapshot import Snapshot
 
@@ -103,11 +103,15 @@ class Searcher:
             ranked = list(dense.items())
         elif mode == "lexical":
             ranked = list(lexical.items())
-        elif self.settings.fusion == "rrf":
-            ranked = reciprocal_rank_fusion([list(dense), list(lexical)], k=self.settings.rrf_k)
         else:
-            weight = self.settings.lexical_weight
-            ranked = convex_combination([dense, lexical], [1.0 - weight, weight])
+            ranked = fuse_rankings(
+                dense,
+                lexical,
+                self.settings.fusion,
+                self.settings.lexical_weight,
+                self.settings.rrf_k,
+                self.settings.candidates,
+            )
         return Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
 
     def search(

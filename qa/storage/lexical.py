@@ -50,7 +50,7 @@ class Bm25Index:
     DIR = "bm25"
 
     def __init__(
-        self, k1: float = 1.5, b: float = 0.75, stopwords: str = "en_plus", stemmer_language: str = "english"
+        self, k1: float = 0.9, b: float = 0.4, stopwords: str = "en_plus", stemmer_language: str = "english"
     ) -> None:
         self.k1, self.b = k1, b
         self.stopwords = stopwords
@@ -82,6 +82,14 @@ class Bm25Index:
             "stopwords": self.stopwords,
             "stemmer": self.stemmer_language,
         }
+
+    def set_parameters(self, k1: float, b: float) -> bool:
+        """Use other BM25 parameters from the next build on; True if they changed."""
+        if (float(k1), float(b)) == (float(self.k1), float(self.b)):
+            return False
+        self.k1, self.b = float(k1), float(b)
+        self._stale = True
+        return True
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         for i, text in zip(ids, texts, strict=True):

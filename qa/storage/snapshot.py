@@ -198,8 +198,19 @@ class Manifest:
         """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
         return str(self.chunker.get("context", "none"))
 
+    @property
+    def paragraph_size(self) -> int:
+        """Paragraphs up to this many tokens stay whole; indexes from before the setting cut at the chunk size."""
+        return int(self.chunker.get("paragraph_size") or self.chunker.get("chunk_size") or 0)
+
     def check_compatible(
-        self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int, chunk_context: str = "none"
+        self,
+        model_key: str,
+        model_name: str,
+        chunk_size: int,
+        chunk_overlap: int,
+        chunk_context: str = "none",
+        paragraph_size: int | None = None,
     ) -> None:
         """Refuse an index built with another format, model or chunker settings."""
         if self.data["format"] != FORMAT:
@@ -226,6 +237,12 @@ class Manifest:
                 f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
                 f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
                 f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+        paragraph_size = max(chunk_size, paragraph_size or 0)
+        if self.paragraph_size != paragraph_size:
+            raise IndexMismatchError(
+                f"the index was built keeping paragraphs of up to {self.paragraph_size} tokens whole, not "
+                f"{paragraph_size}; run `qa index --rebuild`, or set QA_PARAGRAPH_SIZE={self.paragraph_size}"
             )
         if self.chunk_context != chunk_context:
             raise IndexMismatchError(
@@ -274,7 +291,12 @@ class Snapshot:
         snapshot = cls.open_current(layout)
         try:
             snapshot.manifest.check_compatible(
-                model_key, settings.model, settings.chunk_size, settings.chunk_overlap, settings.chunk_context
+                model_key,
+                settings.model,
+                settings.chunk_size,
+                settings.chunk_overlap,
+                settings.chunk_context,
+                settings.paragraph_size,
             )
         except QAError:
             snapshot.close()
