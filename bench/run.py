@@ -71,16 +71,23 @@ def write_corpus(folder: Path, docs: list[dict]) -> None:
 
 
 # -- indexing -----------------------------------------------------------------------------------
-def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
+# The chunk representation before title context and whole paragraphs (issue 10), measured in
+# the same run as the defaults so that the machine's noise falls on both alike.
+PREVIOUS_CHUNKS = {"chunk_context": "none", "paragraph_size": 0}
+
+
+def bench_indexing(backend: str, n_docs: int, work: Path, previous: bool = False) -> dict:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.ingest.indexer import make_chunker, make_representer, update_index
     from qa.ingest.readers import parse_document
 
     docs = scifact_docs(n_docs + 1)
-    corpus = work / f"corpus-{backend}"
+    variant = "previous chunks" if previous else "defaults"
+    corpus = work / f"corpus-{backend}-{previous}"
     write_corpus(corpus, docs[:n_docs])
-    settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{backend}", backend=backend)
+    settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{backend}-{previous}", backend=backend)
+    settings = settings.with_(**PREVIOUS_CHUNKS) if previous else settings
     embedder = load_embedder(settings.model, backend)
     embedder.encode(["warm up the model once, so that loading is not counted"])
     chunker = make_chunker(settings, embedder)
@@ -95,21 +102,66 @@ def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
         embedder.encode(sorted(texts[i : i + 256], key=len))
     raw = time.perf_counter() - started
 
+    # CPU seconds (all threads of this process) as well as wall time: on a shared machine the
+    # other processes stretch the wall time, hardly the CPU time the build itself needs.
+    cpu = time.process_time()
     report = update_index(settings, rebuild=True, embedder=embedder)
-    full = report.seconds
+    full, full_cpu = report.seconds, time.process_time() - cpu
     write_corpus(corpus, docs[n_docs : n_docs + 1])  # one more document
     added = update_index(settings, embedder=embedder)
     return {
         "backend": backend,
+        "settings": variant,
         "documents": n_docs,
         "chunks": report.chunks_total,
+        "tokens_embedded": sum(embedder.count_tokens(t) for t in texts),
         "raw_encoder_chunks_per_s": len(texts) / raw,
         "build_chunks_per_s": report.chunks_embedded / full,
         "build_vs_raw": (report.chunks_embedded / full) / (len(texts) / raw),
         "full_build_s": full,
+        "full_build_cpu_s": full_cpu,
         "add_one_s": added.seconds,
         "add_one_vs_rebuild": added.seconds / full,
         "add_one_chunks_embedded": added.chunks_embedded,
+    }
+
+
+def bench_encoder_cost(backend: str, n_docs: int, work: Path, rounds: int = 3) -> dict:
+    """Encoder seconds for the same documents as chunked and represented now and before issue 10,
+    batch by batch in alternation, so that the machine's noise falls on both alike."""
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
+    from qa.ingest.indexer import make_chunker, make_representer
+    from qa.ingest.readers import parse_document
+
+    corpus = work / f"corpus-encoder-{backend}"
+    write_corpus(corpus, scifact_docs(n_docs))
+    embedder = load_embedder("all-MiniLM-L6-v2", backend)
+    embedder.encode(["warm up the model once, so that loading is not counted"])
+    batches: dict[str, list[list[str]]] = {}
+    for name, settings in (("previous", Settings(**PREVIOUS_CHUNKS)), ("defaults", Settings())):
+        chunker = make_chunker(settings, embedder)
+        representer = make_representer(settings, chunker, embedder)
+        texts: list[str] = []
+        for path in sorted(corpus.iterdir()):
+            doc = parse_document(path.name, path.read_bytes())
+            texts += representer.texts(doc, chunker.chunk(doc))
+        texts.sort(key=len)  # as embed_with_cache does
+        batches[name] = [texts[i : i + 64] for i in range(0, len(texts), 64)]
+    seconds = dict.fromkeys(batches, 0.0)
+    for _ in range(rounds):
+        for i in range(max(len(b) for b in batches.values())):
+            for name, parts in batches.items():
+                if i < len(parts):
+                    t = time.perf_counter()
+                    embedder.encode(parts[i])
+                    seconds[name] += time.perf_counter() - t
+    return {
+        "backend": backend,
+        "documents": n_docs,
+        "chunks": {name: sum(len(b) for b in parts) for name, parts in batches.items()},
+        "encoder_s_per_document": {name: seconds[name] / rounds / n_docs for name in batches},
+        "defaults_vs_previous": seconds["defaults"] / seconds["previous"],
     }
 
 
@@ -206,19 +258,25 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
         loaded = rss_mb() - before
         row = {"chunks": n, "vectors": snapshot.vectors.kind, "synthetic_build_s": build_s, "index_memory_mb": loaded}
         queries = [f"{q} w{i} w{i * 7}" for i, q in enumerate(QUERIES * 4)]
-        for mode in ("lexical", "dense", "hybrid"):
+        # Hybrid with the fusion depth before issue 10 (300 candidates), interleaved with the
+        # default one query by query, so that the ratio between them is not the machine's noise.
+        previous = Searcher(snapshot, embedder, Settings(backend=backend, candidates=300))
+        runs = {"lexical": searcher, "dense": searcher, "hybrid": searcher, "hybrid_300": previous}
+        for name, by in runs.items():
             for q in queries[:3]:
-                searcher.search(q, k=5, mode=mode)  # warm caches (and numba's compile, when present)
-            times = []
-            for r in range(repeats):
-                q = queries[r % len(queries)]
+                by.search(q, k=5, mode=name.split("_")[0])  # warm caches (and numba's compile, when present)
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for r in range(repeats):
+            q = queries[r % len(queries)]
+            for name, by in runs.items():
                 t = time.perf_counter()
-                searcher.search(q, k=5, mode=mode)
-                times.append((time.perf_counter() - t) * 1000)
-            row[f"{mode}_p50_ms"], row[f"{mode}_p95_ms"] = statistics.median(times), pct(times, 0.95)
+                by.search(q, k=5, mode=name.split("_")[0])
+                times[name].append((time.perf_counter() - t) * 1000)
+        for name, values in times.items():
+            row[f"{name}_p50_ms"], row[f"{name}_p95_ms"] = statistics.median(values), pct(values, 0.95)
         rows.append(row)
         snapshot.close()
-        del searcher, snapshot
+        del searcher, previous, snapshot
         shutil.rmtree(folder, ignore_errors=True)
     return rows
 
@@ -333,8 +391,10 @@ def print_report(results: dict) -> None:
         print("\n## Indexing (SciFact abstracts; model already loaded)\n")
         line(
             "backend",
+            "chunks as",
             "docs",
             "chunks",
+            "tokens embedded",
             "raw encoder chunks/s",
             "full build chunks/s",
             "build / raw",
@@ -342,12 +402,14 @@ def print_report(results: dict) -> None:
             "add 1 doc s",
             "add 1 / rebuild",
         )
-        line(*["---"] * 9)
+        line(*["---"] * 11)
         for r in results["indexing"]:
             line(
                 r["backend"],
+                r.get("settings", "defaults"),
                 r["documents"],
                 r["chunks"],
+                f"{r.get('tokens_embedded', 0):,}",
                 f"{r['raw_encoder_chunks_per_s']:.1f}",
                 f"{r['build_chunks_per_s']:.1f}",
                 f"{r['build_vs_raw']:.2f}",
@@ -355,10 +417,39 @@ def print_report(results: dict) -> None:
                 f"{r['add_one_s']:.2f}",
                 f"{100 * r['add_one_vs_rebuild']:.1f}%",
             )
+        by = {(r["backend"], r.get("settings", "defaults")): r for r in results["indexing"]}
+        for backend in dict.fromkeys(r["backend"] for r in results["indexing"]):
+            new, old = by.get((backend, "defaults")), by.get((backend, "previous chunks"))
+            if new and old:
+                print(
+                    f"\n{backend}, defaults against the previous chunks (no context, paragraphs cut), same run: "
+                    f"documents indexed per second {old['full_build_s'] / new['full_build_s']:.2f}x, chunks per "
+                    f"second {new['build_chunks_per_s'] / old['build_chunks_per_s']:.2f}x; CPU seconds per document "
+                    f"{new['full_build_cpu_s'] / old['full_build_cpu_s']:.2f}x; tokens embedded "
+                    f"{new['tokens_embedded'] / old['tokens_embedded']:.2f}x"
+                )
+    for r in results.get("encoder", []):
+        per = r["encoder_s_per_document"]
+        print(
+            f"\n## Encoder time per document, chunks as now against before issue 10 ({r['backend']}, "
+            f"{r['documents']} SciFact abstracts, batches alternated)\n\n"
+            f"previous: {r['chunks']['previous']} chunks, {1000 * per['previous']:.1f} ms per document; "
+            f"defaults: {r['chunks']['defaults']} chunks, {1000 * per['defaults']:.1f} ms per document; "
+            f"defaults / previous {r['defaults_vs_previous']:.2f}x "
+            f"(documents per second {1 / r['defaults_vs_previous']:.2f}x)"
+        )
     if "latency" in results:
         print(f"\n## Query latency, one process (retrieval incl. query embedding, {results['latency_backend']})\n")
-        line("chunks", "vectors", "lexical p50/p95 ms", "dense p50/p95 ms", "hybrid p50/p95 ms", "index memory MB")
-        line(*["---"] * 6)
+        line(
+            "chunks",
+            "vectors",
+            "lexical p50/p95 ms",
+            "dense p50/p95 ms",
+            "hybrid p50/p95 ms",
+            "hybrid, 300 candidates p50/p95 ms",
+            "index memory MB",
+        )
+        line(*["---"] * 7)
         for r in results["latency"]:
             line(
                 f"{r['chunks']:,}",
@@ -366,8 +457,15 @@ def print_report(results: dict) -> None:
                 f"{r['lexical_p50_ms']:.1f} / {r['lexical_p95_ms']:.1f}",
                 f"{r['dense_p50_ms']:.1f} / {r['dense_p95_ms']:.1f}",
                 f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
+                f"{r['hybrid_300_p50_ms']:.1f} / {r['hybrid_300_p95_ms']:.1f}" if "hybrid_300_p50_ms" in r else "",
                 f"{r['index_memory_mb']:.0f}",
             )
+        for r in results["latency"]:
+            if "hybrid_300_p50_ms" in r:
+                print(
+                    f"\n{r['chunks']:,} chunks: hybrid p50 with 1000 candidates against 300 (interleaved): "
+                    f"{r['hybrid_p50_ms'] / r['hybrid_300_p50_ms']:.2f}x"
+                )
     if "cold_start" in results:
         print("\n## Cold start (process start to first answer, bundled corpus)\n")
         line("backend", "`qa ask` s", "`python app.py` to first answer s")
@@ -395,6 +493,7 @@ def print_report(results: dict) -> None:
 COMPARED = [
     ("indexing", "backend", "build_chunks_per_s"),
     ("indexing", "backend", "full_build_s"),
+    ("indexing", "backend", "full_build_cpu_s"),
     ("indexing", "backend", "add_one_s"),
     ("latency", "chunks", "lexical_p50_ms"),
     ("latency", "chunks", "dense_p50_ms"),
@@ -409,9 +508,9 @@ def print_comparison(results: dict, baseline: dict, name: str) -> None:
     print("| part | row | figure | old | new | new / old |")
     print("|---|---|---|---|---|---|")
     for section, key, figure in COMPARED:
-        old_rows = {row[key]: row for row in baseline.get(section, [])}
+        old_rows = {row[key]: row for row in baseline.get(section, []) if row.get("settings", "defaults") == "defaults"}
         for row in results.get(section, []):
-            old = old_rows.get(row[key])
+            old = old_rows.get(row[key]) if row.get("settings", "defaults") == "defaults" else None
             if old is None or figure not in old or figure not in row or not old[figure]:
                 continue
             label = f"{row[key]:,}" if isinstance(row[key], int) else str(row[key])
@@ -421,7 +520,7 @@ def print_comparison(results: dict, baseline: dict, name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain"])
+    parser.add_argument("--only", action="append", choices=["indexing", "encoder", "latency", "cold", "langchain"])
     parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
     parser.add_argument("--latency-backend", default="onnx-int8")
     parser.add_argument("--scales", default="10000,100000,1000000")
@@ -432,14 +531,18 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", metavar="FILE", help="a --json file of an earlier run: print each figure beside it"
     )
     args = parser.parse_args(argv)
-    parts = args.only or ["indexing", "latency", "cold", "langchain"]
+    parts = args.only or ["indexing", "encoder", "latency", "cold", "langchain"]
     backends = args.backends.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         os.environ.setdefault("QA_CACHE_DIR", str(Path.home() / ".cache" / "qa"))
         if "indexing" in parts:
-            results["indexing"] = [bench_indexing(b, args.docs, work) for b in backends]
+            results["indexing"] = [
+                bench_indexing(b, args.docs, work, previous) for b in backends for previous in (True, False)
+            ]
+        if "encoder" in parts:
+            results["encoder"] = [bench_encoder_cost(b, min(args.docs, 300), work) for b in backends]
         if "latency" in parts:
             results["latency_backend"] = args.latency_backend
             results["latency"] = bench_latency([int(s) for s in args.scales.split(",")], args.latency_backend, work)

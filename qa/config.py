@@ -19,6 +19,7 @@ ENV_VARS = {
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "chunk_context": "QA_CHUNK_CONTEXT",
+    "context_tokens": "QA_CONTEXT_TOKENS",
     "paragraph_size": "QA_PARAGRAPH_SIZE",
     "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
@@ -60,6 +61,10 @@ class Settings:
     # "none", "title" (the document's title) or "title+headings" (and, for Markdown and HTML,
     # the headings above the chunk). The chunk's text and span stay the document's own.
     chunk_context: str = "title+headings"
+    # At most this many model tokens of context before a chunk. Each one costs encoder time:
+    # on SciFact (titles of ~22 tokens) 16 keeps indexing at 0.88x the speed without context
+    # (64: 0.76x) for 0.002 less nDCG@10 on train; squad-dev-a's short titles fit either way.
+    context_tokens: int = 16
     batch_size: int = 32
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
@@ -69,12 +74,12 @@ class Settings:
     # Hybrid fusion of the dense and lexical chunk rankings: "convex" scores a chunk
     # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight over the top
     # `candidates` chunks of each retriever; "rrf" is reciprocal rank fusion with rrf_k. Chosen on
-    # SciFact train and squad-dev-a together (bench/tune.py): convex, w = 0.5, 1000 candidates
-    # (README, Evaluation).
+    # SciFact train and squad-dev-a together (bench/tune.py): convex, w = 0.5. 1000 candidates
+    # scored 0.001-0.003 higher than 300 but cost 5-25 % of a hybrid query's time (README, Evaluation).
     fusion: str = "convex"
     lexical_weight: float = 0.5
     rrf_k: int = 60
-    candidates: int = 1000  # per retriever, before fusion
+    candidates: int = 300  # per retriever, before fusion
     # BM25's term-frequency saturation and length normalisation. k1 = 0.9, b = 0.4 (Anserini's
     # defaults for BEIR) beat 1.5 / 0.75 on both SciFact train and squad-dev-a (bench/tune.py).
     # A change takes effect at the next `qa index`, which rebuilds the lexical index (no re-embedding).
@@ -118,6 +123,8 @@ class Settings:
 
         if self.chunk_context not in CONTEXTS:
             raise QAError(f"QA_CHUNK_CONTEXT must be {', '.join(CONTEXTS)} (got {self.chunk_context!r})")
+        if not 1 <= self.context_tokens <= 128:
+            raise QAError(f"QA_CONTEXT_TOKENS must be between 1 and 128 (got {self.context_tokens})")
         if self.paragraph_size < 0:
             raise QAError(f"QA_PARAGRAPH_SIZE must be 0 or more tokens (got {self.paragraph_size})")
         if self.batch_size < 1:

@@ -482,7 +482,7 @@ def test_hybrid_fusion_setting(settings, monkeypatch):
     from qa.config import Settings
     from qa.retrieval.search import Searcher
 
-    assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.5, 1000)
+    assert (Settings().fusion, Settings().lexical_weight, Settings().candidates) == ("convex", 0.5, 300)
     engine = _engine(settings)
     rankings = {}
     for fusion in ("convex", "rrf"):

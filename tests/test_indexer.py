@@ -205,6 +205,8 @@ def test_another_chunk_context_is_refused_with_the_fix_and_old_indexes_carried_n
     assert "qa index --rebuild" in message and "QA_CHUNK_CONTEXT=title+headings" in message
     with pytest.raises(IndexMismatchError):
         update_index(settings.with_(chunk_context="title"))
+    with pytest.raises(IndexMismatchError, match=r"at most 16 tokens of context per chunk, not 32.*TOKENS=16"):
+        open_index(settings=settings.with_(context_tokens=32))
     # An index from before the setting (no "context" in its manifest) carried nothing.
     snapshot = Snapshot.open_current(layout)
     path = snapshot.folder / "manifest.json"

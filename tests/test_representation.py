@@ -7,7 +7,7 @@ import pytest
 from qa.embedding.models import HashEmbedder
 from qa.ingest.chunking import Chunker
 from qa.ingest.readers import markdown_headings, parse_document
-from qa.ingest.representation import MAX_PREFIX_TOKENS, Representer, context_parts, context_prefix
+from qa.ingest.representation import DEFAULT_CONTEXT_TOKENS, Representer, context_parts, context_prefix
 from qa.types import Chunk
 
 MARKDOWN = """\
@@ -98,7 +98,7 @@ def test_the_prefix_fits_the_window_and_its_own_budget():
     doc = type(doc)(**{**doc.__dict__, "title": "title " * 200})
     chunk = Chunk(doc.doc_id, 0, 0, 4, "body", "h")
     prefix = context_prefix(doc, chunk, "title", embedder.count_tokens, embedder.max_tokens)
-    assert prefix.endswith("\n\n") and embedder.count_tokens(prefix) - 2 <= MAX_PREFIX_TOKENS
+    assert prefix.endswith("\n\n") and embedder.count_tokens(prefix) - 2 <= DEFAULT_CONTEXT_TOKENS
     # A chunk filling the window leaves no room: no prefix rather than a truncated chunk.
     full = Chunk(doc.doc_id, 0, 0, 10, "x " * (embedder.max_tokens - 2), "h")
     assert context_prefix(doc, full, "title", embedder.count_tokens, embedder.max_tokens) == ""
@@ -106,3 +106,9 @@ def test_the_prefix_fits_the_window_and_its_own_budget():
     kept = context_prefix(doc, tight, "title", embedder.count_tokens, embedder.max_tokens)
     assert kept == "title title title\n\n"
     assert embedder.count_tokens(kept + tight.text) <= embedder.max_tokens
+
+
+def test_the_settings_default_is_the_representation_default():
+    from qa.config import Settings
+
+    assert Settings().context_tokens == DEFAULT_CONTEXT_TOKENS

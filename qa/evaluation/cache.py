@@ -37,6 +37,8 @@ def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Pat
         parts.append(settings.chunk_context)
     if settings.paragraph_size > settings.chunk_size:
         parts.append(["paragraph", settings.paragraph_size])
+    if settings.chunk_context != "none":
+        parts.append(["context tokens", settings.context_tokens])
     key = json.dumps(parts)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

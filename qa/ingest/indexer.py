@@ -72,7 +72,7 @@ def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
 
 def make_representer(settings: Settings, chunker: Chunker, embedder: Embedder) -> Representer:
     """What is embedded and indexed for each chunk (its context prefix, then its text)."""
-    return Representer(settings.chunk_context, chunker.count_tokens, embedder.max_tokens)
+    return Representer(settings.chunk_context, chunker.count_tokens, embedder.max_tokens, settings.context_tokens)
 
 
 def update_index(
@@ -308,6 +308,7 @@ def _manifest(
                 "chunk_overlap": chunker.chunk_overlap,
                 "paragraph_size": chunker.paragraph_size,
                 "context": settings.chunk_context,
+                "context_tokens": settings.context_tokens,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
             "vectors": vectors.params,

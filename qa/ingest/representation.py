@@ -19,9 +19,10 @@ from qa.types import Chunk, Document
 
 # QA_CHUNK_CONTEXT: nothing, the document's title, or the title and the headings above the chunk.
 CONTEXTS = ("none", "title", "title+headings")
-# A prefix never takes more than this many model tokens (a long title or deep heading path must
-# not crowd out the chunk's own words), nor more than the model's window leaves beside the chunk.
-MAX_PREFIX_TOKENS = 64
+# A prefix never takes more than `context_tokens` model tokens (QA_CONTEXT_TOKENS: a long title or
+# deep heading path must not crowd out the chunk's own words, and every token costs encoder time),
+# nor more than the model's window leaves beside the chunk.
+DEFAULT_CONTEXT_TOKENS = 16  # as Settings.context_tokens
 _SEPARATOR = "\n"  # between the title and each heading
 _END = "\n\n"  # between the prefix and the chunk's text
 _LEADING_MARKUP = re.compile(r"[#\s]*")
@@ -94,6 +95,7 @@ def context_prefix(
     count_tokens: Callable[[str], int],
     max_tokens: int,
     outline: Sequence[tuple[int, tuple[str, ...]]] | None = None,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
 ) -> str:
     """The prefix of `chunk`'s represented text ("" for none); `prefix + chunk.text` fits the model's window.
 
@@ -110,7 +112,7 @@ def context_prefix(
     def fits(n: int) -> bool:
         text = prefix(n)
         specials = count_tokens("")
-        return count_tokens(text) - specials <= MAX_PREFIX_TOKENS and count_tokens(text + chunk.text) <= max_tokens
+        return count_tokens(text) - specials <= context_tokens and count_tokens(text + chunk.text) <= max_tokens
 
     if fits(len(words)):
         return prefix(len(words))
@@ -127,16 +129,26 @@ def context_prefix(
 class Representer:
     """The represented texts of a document's chunks, for one context setting and one model's tokens."""
 
-    def __init__(self, context: str, count_tokens: Callable[[str], int], max_tokens: int) -> None:
+    def __init__(
+        self,
+        context: str,
+        count_tokens: Callable[[str], int],
+        max_tokens: int,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    ) -> None:
         if context not in CONTEXTS:
             raise ValueError(f"unknown chunk context {context!r}")
         self.context = context
+        self.context_tokens = context_tokens
         self.count_tokens = count_tokens
         self.max_tokens = max_tokens
 
     def prefixes(self, document: Document, chunks: Sequence[Chunk]) -> list[str]:
         outline = heading_outline(document) if self.context == "title+headings" else None
-        return [context_prefix(document, c, self.context, self.count_tokens, self.max_tokens, outline) for c in chunks]
+        return [
+            context_prefix(document, c, self.context, self.count_tokens, self.max_tokens, outline, self.context_tokens)
+            for c in chunks
+        ]
 
     def texts(self, document: Document, chunks: Sequence[Chunk]) -> list[str]:
         """`prefix + chunk.text` for each chunk: what is embedded and indexed."""

@@ -199,6 +199,12 @@ class Manifest:
         return str(self.chunker.get("context", "none"))
 
     @property
+    def context_tokens(self) -> int | None:
+        """The longest context prefix (in tokens) the index allowed; None without context."""
+        value = self.chunker.get("context_tokens")
+        return int(value) if value is not None and self.chunk_context != "none" else None
+
+    @property
     def paragraph_size(self) -> int:
         """Paragraphs up to this many tokens stay whole; indexes from before the setting cut at the chunk size."""
         return int(self.chunker.get("paragraph_size") or self.chunker.get("chunk_size") or 0)
@@ -211,6 +217,7 @@ class Manifest:
         chunk_overlap: int,
         chunk_context: str = "none",
         paragraph_size: int | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         """Refuse an index built with another format, model or chunker settings."""
         if self.data["format"] != FORMAT:
@@ -249,6 +256,11 @@ class Manifest:
                 f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
                 f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
                 f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
+            )
+        if chunk_context != "none" and context_tokens is not None and self.context_tokens != context_tokens:
+            raise IndexMismatchError(
+                f"the index was built with at most {self.context_tokens} tokens of context per chunk, not "
+                f"{context_tokens}; run `qa index --rebuild`, or set QA_CONTEXT_TOKENS={self.context_tokens}"
             )
 
 
@@ -297,6 +309,7 @@ class Snapshot:
                 settings.chunk_overlap,
                 settings.chunk_context,
                 settings.paragraph_size,
+                settings.context_tokens,
             )
         except QAError:
             snapshot.close()
