@@ -200,9 +200,13 @@ class Manifest:
 
     @property
     def context_tokens(self) -> int | None:
-        """The longest context prefix (in tokens) the index allowed; None without context."""
-        value = self.chunker.get("context_tokens")
-        return int(value) if value is not None and self.chunk_context != "none" else None
+        """The longest context prefix (in tokens) the index allowed; None without context.
+
+        Indexes with context from before the setting allowed 64 tokens.
+        """
+        if self.chunk_context == "none":
+            return None
+        return int(self.chunker.get("context_tokens", 64))
 
     @property
     def paragraph_size(self) -> int:
