@@ -25,6 +25,7 @@ ENV_VARS = {
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
     "ann_threshold": "QA_ANN_THRESHOLD",
+    "sentence_vectors": "QA_SENTENCE_VECTORS",
 }
 
 
@@ -63,6 +64,10 @@ class Settings:
     # From this many chunks on, vectors go in an approximate (IVF) index calibrated to
     # recall@10 >= 0.98 of exact search; below it, exact search is fast enough.
     ann_threshold: int = 50_000
+    # How each chunk's sentence vectors are made at indexing time (qa.embedding.evidence):
+    # "late" pools the chunk's own token embeddings over each sentence (free, in the chunk's
+    # forward pass); "alone" encodes each sentence by itself.
+    sentence_vectors: str = "late"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -102,6 +107,8 @@ class Settings:
             raise QAError(f"QA_FUSION must be convex or rrf (got {self.fusion!r})")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise QAError(f"QA_LEXICAL_WEIGHT must be between 0 and 1 (got {self.lexical_weight})")
+        if self.sentence_vectors not in ("late", "alone"):
+            raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
 

@@ -564,13 +564,13 @@ from pathlib import Path
 import qa.ingest.indexer
 from qa.cli import main
 entered, release = Path(sys.argv[1]), Path(sys.argv[2])
-embed = qa.ingest.indexer.embed_with_cache
+embed = qa.ingest.indexer.embed_with_evidence
 def held(*args, **kwargs):
     entered.touch()
     while not release.exists():
         time.sleep(0.01)
     return embed(*args, **kwargs)
-qa.ingest.indexer.embed_with_cache = held
+qa.ingest.indexer.embed_with_evidence = held
 sys.exit(main(["index", "--quiet"]))
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embedding.models import _model_identity, _read_json, _resolve_model_path
+from qa.embedding.models import _model_identity, _read_json, _resolve_model_path, pool_spans
 from qa.errors import QAError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -64,9 +64,21 @@ class OnnxEmbedder:
         return len(self._counter.encode(text).ids)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self._run(texts, None, batch_size)[0]
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of texts and, from the same forward pass, of character spans of each (late chunking)."""
+        return self._run(texts, spans, batch_size)
+
+    def _run(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None, batch_size: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self._dim), np.float32)] * len(texts)
         if not texts:
-            return out
+            return out, pooled
         session, names = self._loaded()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         for start in range(0, len(order), batch_size):
@@ -86,7 +98,11 @@ class OnnxEmbedder:
             if self._normalize:
                 vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
             out[rows] = vectors
-        return out
+            if spans is not None:
+                for j, row in enumerate(rows):
+                    offsets = np.array(encodings[j].offsets, dtype=np.int64).reshape(-1, 2)
+                    pooled[row] = pool_spans(hidden[j], offsets, mask[j], spans[row])
+        return out, pooled
 
     def _loaded(self):
         with self._lock:

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load_embedder
+from qa.embedding.evidence import SPLITTER_VERSION, embed_with_evidence
+from qa.embedding.models import Embedder, EmbeddingCache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
 from qa.ingest.chunking import Chunker
 from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.sentences import split_sentences
 from qa.storage.catalog import Catalog
 from qa.storage.lexical import Bm25Index
 from qa.storage.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
@@ -201,11 +203,21 @@ def _update(
             new_ids.extend(ids)
         cache = EmbeddingCache(layout.cache_path)
         try:
-            matrix, embedded = embed_with_cache(
-                embedder, cache, [c.text for c in new_chunks], [c.text_hash for c in new_chunks], progress=progress
+            matrix, evidence, embedded = embed_with_evidence(
+                embedder,
+                cache,
+                [c.text for c in new_chunks],
+                [c.text_hash for c in new_chunks],
+                split_sentences,
+                settings.sentence_vectors,
+                progress=progress,
             )
         finally:
             cache.close()
+        # Sentence spans are kept in document offsets, like every other span of the index.
+        catalog.add_sentences(
+            new_ids, [(spans + np.int32(c.start), vecs) for c, (spans, vecs) in zip(new_chunks, evidence, strict=True)]
+        )
         ids_array = np.array(new_ids, dtype=np.int64)
         vectors.add(ids_array, matrix)
         lexical.add(new_ids, [c.text for c in new_chunks])
@@ -287,6 +299,7 @@ def _manifest(
                 "chunk_overlap": chunker.chunk_overlap,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
+            "sentences": {"vectors": settings.sentence_vectors, "splitter": f"qa.ingest.sentences v{SPLITTER_VERSION}"},
             "vectors": vectors.params,
             "lexical": lexical.params,
             "corpus": {

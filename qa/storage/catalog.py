@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.embedding.models import pack_vectors, unpack_vectors
 from qa.errors import IndexCorruptError
 from qa.types import Chunk, Document
 
@@ -26,6 +27,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     text_hash TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id), spans BLOB NOT NULL, vectors BLOB NOT NULL
+);
 """
 
 
@@ -126,9 +130,22 @@ class Catalog:
             ],
         )
 
+    def add_sentences(self, ids: Sequence[int], evidence: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Each chunk's sentence spans (document offsets, (n, 2)) and unit vectors (n, dim)."""
+        self._conn.executemany(
+            "INSERT INTO sentences (chunk_id, spans, vectors) VALUES (?,?,?)",
+            [
+                (int(i), np.asarray(spans, np.int32).tobytes(), pack_vectors(vectors))
+                for i, (spans, vectors) in zip(ids, evidence, strict=True)
+            ],
+        )
+
     def remove_document(self, doc_id: str) -> list[int]:
         """Delete a document; returns the ids of its chunks."""
         ids = self.chunk_ids_of(doc_id)
+        self._conn.execute(
+            "DELETE FROM sentences WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", (doc_id,)
+        )
         self._conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         return ids
@@ -200,6 +217,20 @@ class Catalog:
             for r in rows:
                 chunk = Chunk(doc_id=r[1], ordinal=r[2], start=r[3], end=r[4], text=r[7], text_hash=r[6], page=r[5])
                 out[r[0]] = ChunkRecord(r[0], chunk, r[8], r[9], r[10], r[11])
+        return out
+
+    def sentences(self, ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """chunk id -> (sentence spans in document offsets (n, 2) int32, unit vectors (n, dim) float32)."""
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for chunk_id, spans, vectors in self._query(
+                f"SELECT chunk_id, spans, vectors FROM sentences WHERE chunk_id IN ({marks})", part
+            ):
+                span_array = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
+                out[chunk_id] = (span_array, unpack_vectors(vectors, len(span_array)))
         return out
 
     def filtered_chunk_ids(

@@ -35,7 +35,7 @@ from qa.storage.catalog import Catalog
 from qa.storage.lexical import Bm25Index
 from qa.storage.vectors import load_store
 
-FORMAT = 1
+FORMAT = 2  # 2: sentence evidence (spans and vectors) stored with every chunk
 MANIFEST = "manifest.json"
 TMP_SUFFIX = ".tmp"
 KEEP_SNAPSHOTS = 2  # the live one and the one before it, which a slow reader may still be opening
@@ -193,7 +193,9 @@ class Manifest:
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    def check_compatible(self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int) -> None:
+    def check_compatible(
+        self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int, sentence_vectors: str = "late"
+    ) -> None:
         """Refuse an index built with another format, model or chunker settings."""
         if self.data["format"] != FORMAT:
             raise IndexMismatchError(
@@ -219,6 +221,12 @@ class Manifest:
                 f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
                 f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
                 f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+        built = self.data.get("sentences", {}).get("vectors")
+        if built != sentence_vectors:
+            raise IndexMismatchError(
+                f"the index holds sentence vectors made '{built}', not '{sentence_vectors}'; "
+                f"run `qa index --rebuild`, or set QA_SENTENCE_VECTORS={built}"
             )
 
 
@@ -260,7 +268,9 @@ class Snapshot:
         """The live snapshot, refused (and closed) if built with another model or chunker."""
         snapshot = cls.open_current(layout)
         try:
-            snapshot.manifest.check_compatible(model_key, settings.model, settings.chunk_size, settings.chunk_overlap)
+            snapshot.manifest.check_compatible(
+                model_key, settings.model, settings.chunk_size, settings.chunk_overlap, settings.sentence_vectors
+            )
         except QAError:
             snapshot.close()
             raise
