@@ -89,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["hybrid", "dense", "lexical"],
         help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query",
     )
+    p.add_argument(
+        "--unanswerable",
+        metavar="FILE",
+        help="off-topic questions, one a line, that `ask` should refuse (with a question set)",
+    )
+    p.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="with a question set: rankings only, without asking each question through `ask`",
+    )
     p.add_argument("--depth", type=int, default=1000, help="chunks retrieved per retriever (default 1000)")
     p.add_argument("--metric", default="ndcg@10", help="with --compare: the per-query metric (default ndcg@10)")
     p.add_argument("--top", type=int, default=20, help="with --compare: changed queries listed each way (default 20)")
@@ -296,9 +306,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     modes = args.mode or ["lexical", "dense", "hybrid"]
     if args.beir:
         cache = Path(args.cache).expanduser() if args.cache else None
+        if args.unanswerable:
+            raise QAError("--unanswerable goes with a question set, not with --beir")
         result = evaluation.evaluate_beir(args.beir, _settings(args), args.split, modes, args.depth, cache, progress)
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
+        if args.unanswerable and args.no_answers:
+            raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
+        offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
         engine = _open(args)
         stale = engine.stale_files()
         if stale:
@@ -307,7 +322,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         result = evaluation.evaluate_questions(
-            engine, questions, Path(args.questions).name, modes, args.depth, progress
+            engine,
+            questions,
+            Path(args.questions).name,
+            modes,
+            args.depth,
+            progress,
+            answers=not args.no_answers,
+            unanswerable=offtopic,
+            unanswerable_name=Path(args.unanswerable).name if args.unanswerable else "",
         )
     if args.save:
         evaluation.save_evaluation(result, args.save)

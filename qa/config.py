@@ -20,7 +20,7 @@ ENV_VARS = {
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
-    "min_similarity": "QA_MIN_SIMILARITY",
+    "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
@@ -50,9 +50,11 @@ class Settings:
     batch_size: int = 32
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
-    # A passage is reported only if its cosine similarity to the question reaches this,
-    # or it holds most of the question's terms (see search.Searcher.is_relevant).
-    min_similarity: float = 0.45
+    # The relevance gate answers a question only when its fitted probability that the corpus
+    # holds an answer reaches this; None uses the threshold fitted with the answer models
+    # (qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers
+    # every question with whatever passages come closest.
+    min_relevance: float | None = None
     # Hybrid fusion of the dense and lexical chunk rankings: "convex" scores a chunk
     # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight; "rrf" is reciprocal
     # rank fusion with rrf_k. Chosen on SciFact's train queries: convex with w = 0.4 over 300
@@ -107,6 +109,8 @@ class Settings:
             raise QAError(f"QA_FUSION must be convex or rrf (got {self.fusion!r})")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise QAError(f"QA_LEXICAL_WEIGHT must be between 0 and 1 (got {self.lexical_weight})")
+        if self.min_relevance is not None and not 0.0 <= self.min_relevance <= 1.0:
+            raise QAError(f"QA_MIN_RELEVANCE must be a probability between 0 and 1 (got {self.min_relevance})")
         if self.sentence_vectors not in ("late", "alone"):
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.rrf_k < 1:
@@ -118,7 +122,7 @@ def _convert(name: str, type_name: object, raw: str, var: str) -> object:
     try:
         if kind in ("int", "<class 'int'>"):
             return int(raw)
-        if kind in ("float", "<class 'float'>"):
+        if kind in ("float", "<class 'float'>", "float | None"):
             return float(raw)
     except ValueError:
         raise QAError(f"{var}={raw!r} is not a valid number for {name}") from None

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.answering.about import (
+    AboutQuestion,
+    author_sentence,
+    date_sentence,
+    documents_sentence,
+    list_sentence,
+    match_title,
+    parse_about,
+)
+from qa.answering.features import Stems
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
 from qa.ingest.readers import scan_corpus
+from qa.ingest.sentences import split_sentences
 from qa.retrieval.search import MODES, Filters, Searcher
 from qa.storage.catalog import DocumentInfo
 from qa.storage.snapshot import IndexLayout, Snapshot, corpus_fingerprint
-from qa.types import Answer, Document
+from qa.types import Answer, Document, Highlight, Passage
 
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
@@ -25,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("qa")
 
 MAX_K = 50
+# Candidates the answer models re-rank: the fused top 30 hold the answer for 99.5 % of
+# squad-dev-a's questions (the top 5 for 96 %).
+POOL = 30
 # Questions longer than this many characters are cut before tokenising, so that a
 # pasted 100 KB text cannot make a query slow; the model's window is far shorter anyway.
 MAX_QUESTION_CHARS = 2000
@@ -42,6 +58,7 @@ class QA:
         self._searcher = Searcher(snapshot, embedder, settings)
         self._swap = threading.Lock()
         self._unusable = ""  # a newer snapshot that could not be opened; reported once
+        self._stem_cache: tuple[object, Stems] | None = None
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -146,27 +163,126 @@ class QA:
         except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
             log.warning("a newer index cannot be used; answering from %s: %s", self._snapshot.name, exc)
         searcher = self._searcher
-        vector = searcher.embed_query(query) if mode != "lexical" else None
-        hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
-        texts = {}
-        for hit in hits:
-            doc_id = hit.record.chunk.doc_id
-            if doc_id not in texts:
-                texts[doc_id] = searcher.snapshot.catalog.document(doc_id).text
-        from qa.answering.answer import build_answer
+        return self._answer(searcher, question, query, k, mode, filters, notes)
 
-        return build_answer(
+    def _answer(
+        self, searcher: Searcher, question: str, query: str, k: int, mode: str, filters: Filters, notes: tuple[str, ...]
+    ) -> Answer:
+        from qa.answering.answer import build_answer
+        from qa.answering.features import question_terms
+        from qa.answering.scorer import load_models, score
+
+        models = load_models()
+        lexical = searcher.snapshot.lexical
+        about = parse_about(question) if query == question else None
+        if about is not None and about.kind != "documents":
+            answer = self._about_catalog(searcher, question, about, k, mode, filters, notes)
+            if answer is not None:
+                return answer
+            about = None
+        if about is not None and about.subject:
+            query = about.subject  # "which documents discuss Y": search for Y
+        # The answer models weigh cosines in every mode: the question is embedded even for lexical search.
+        vector = searcher.embed_query(query)
+        candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector)
+        q = question_terms(query, vector, lexical)
+        scored = score(models, query, q, candidates, self._stems(lexical), lexical.stopword_set())
+        texts = {c.doc_id: searcher.snapshot.catalog.document(c.doc_id).text for c in candidates}
+        answer = build_answer(
             question,
-            hits,
+            scored,
+            models,
             texts,
-            self.embedder,
-            vector,
-            searcher.snapshot.lexical.coverage(query),
+            k,
             mode,
-            self.settings.min_similarity,
+            threshold=self._gate_threshold(models),
             searched_query=query if query != question else "",
             notes=notes,
         )
+        if about is not None and answer.passages:
+            first: dict[str, Passage] = {}
+            for passage in answer.passages:
+                first.setdefault(passage.doc_id, passage)
+            text = documents_sentence(about.subject, [(p.title or p.source, p.rank) for p in first.values()])
+            answer = replace(answer, answer=text)
+        return answer
+
+    def _about_catalog(
+        self,
+        searcher: Searcher,
+        question: str,
+        about: AboutQuestion,
+        k: int,
+        mode: str,
+        filters: Filters,
+        notes: tuple[str, ...],
+    ) -> Answer | None:
+        """Who wrote X, when was X published, which documents are there: from the catalog."""
+        catalog = searcher.snapshot.catalog
+        allowed = searcher.allowed_ids(filters)
+        docs = [
+            d
+            for d in catalog.documents()
+            if allowed is None or set(catalog.chunk_ids_of(d.doc_id)) & set(allowed.tolist())
+        ]
+        if about.kind == "list":
+            shown = docs[:k]
+            passages = tuple(self._document_passage(catalog, d.doc_id, rank) for rank, d in enumerate(shown, 1))
+            text = list_sentence(len(docs), [(p.title or p.source, p.rank) for p in passages])
+            return Answer(question, text, passages, mode, "", notes)
+        doc_id = match_title(about.subject, [(d.doc_id, d.title) for d in docs], searcher.snapshot.lexical.query_terms)
+        if doc_id is None:
+            return None
+        info = next(d for d in docs if d.doc_id == doc_id)
+        passage = self._document_passage(catalog, doc_id, 1)
+        title = info.title or info.source
+        if about.kind == "author":
+            text = author_sentence(title, info.author, info.publisher)
+        else:
+            text = date_sentence(title, info.date)
+        return Answer(question, f"{text} [1]", (passage,), mode, "", notes)
+
+    @staticmethod
+    def _document_passage(catalog, doc_id: str, rank: int) -> Passage:
+        """A document's opening chunk as a citation of the document itself."""
+        ids = catalog.chunk_ids_of(doc_id)
+        doc = catalog.document(doc_id)
+        record = catalog.chunk_records(ids[:1]).get(ids[0]) if ids else None
+        start, end = (record.chunk.start, record.chunk.end) if record else (0, min(len(doc.text), 500))
+        spans = split_sentences(doc.text[start:end])
+        s, e = (start + spans[0][0], start + spans[0][1]) if spans else (start, end)
+        return Passage(
+            rank=rank,
+            score=1.0,
+            text=doc.text[start:end],
+            doc_id=doc_id,
+            title=doc.title,
+            author=doc.author,
+            source=doc.source,
+            start=start,
+            end=end,
+            page=record.chunk.page if record else None,
+            highlight=Highlight(s, e, doc.text[s:e]),
+            date=doc.date,
+            chunk_id=record.id if record else -1,
+            scores={"catalog": 1.0},
+        )
+
+    def _gate_threshold(self, models) -> float:
+        """The gate's logit threshold: the fitted one, or QA_MIN_RELEVANCE's probability."""
+        p = self.settings.min_relevance
+        if p is None:
+            return models.gate_threshold
+        if p <= 0.0:
+            return -math.inf
+        if p >= 1.0:
+            return math.inf
+        return math.log(p / (1.0 - p))
+
+    def _stems(self, lexical) -> Stems:
+        if self._stem_cache is None or self._stem_cache[0] is not lexical:
+            self._stem_cache = (lexical, Stems(lexical.stem_words))
+        return self._stem_cache[1]
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""

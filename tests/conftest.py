@@ -73,5 +73,5 @@ def settings(tmp_path, corpus) -> Settings:
         model="hash",
         chunk_size=48,
         chunk_overlap=8,
-        min_similarity=0.2,
+        min_relevance=0.0,
     )

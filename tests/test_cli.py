@@ -14,7 +14,7 @@ def cli_env(settings, monkeypatch):
     monkeypatch.setenv("QA_MODEL", "hash")
     monkeypatch.setenv("QA_CHUNK_SIZE", "48")
     monkeypatch.setenv("QA_CHUNK_OVERLAP", "8")
-    monkeypatch.setenv("QA_MIN_SIMILARITY", "0.2")
+    monkeypatch.setenv("QA_MIN_RELEVANCE", "0")
     return settings
 
 

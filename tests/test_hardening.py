@@ -20,6 +20,7 @@ import sys
 import time
 import tracemalloc
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def qa_env(settings, **extra: str) -> dict[str, str]:
         QA_MODEL="hash",
         QA_CHUNK_SIZE=str(settings.chunk_size),
         QA_CHUNK_OVERLAP=str(settings.chunk_overlap),
-        QA_MIN_SIMILARITY=str(settings.min_similarity),
+        QA_MIN_RELEVANCE=str(settings.min_relevance),
         PYTHONPATH=str(REPO),
     )
     env.update(extra)
@@ -163,8 +164,9 @@ def test_another_language_finds_text_in_that_language(engine):
         answer = engine.ask(HOSTILE_QUESTIONS["russian"], mode=mode)
         assert answer.passages[0].doc_id == "kurily-ru", mode
         assert "«Бастион»" in answer.passages[0].text
-    # Japanese has no spaces and nothing in the corpus matches it: nothing found, said plainly.
-    assert engine.ask(HOSTILE_QUESTIONS["japanese"]).answer == NOTHING_FOUND
+    # Japanese has no spaces and nothing in the corpus matches it: the relevance gate says so plainly.
+    gated = open_index(settings=replace(engine.settings, min_relevance=None))
+    assert gated.ask(HOSTILE_QUESTIONS["japanese"]).answer == NOTHING_FOUND
 
 
 def test_html_question_stays_plain_text_in_the_cli(cli_env, capsys):

@@ -36,7 +36,7 @@ def _upload(folder: Path, name: str, text: str) -> dict:
 def handlers(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hardening-handlers")
     settings = Settings(
-        corpus_dir=write_corpus(folder / "corpus"), index_dir=folder / "index", model="hash", min_similarity=0.2
+        corpus_dir=write_corpus(folder / "corpus"), index_dir=folder / "index", model="hash", min_relevance=0.0
     )
     return ChatHandlers(open_index(settings=settings))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -119,8 +120,9 @@ def test_standalone_question_is_searched_as_typed(handlers):
     assert "qa-searched" not in last(history)
 
 
-def test_nothing_found_is_said_plainly(handlers):
-    history, *_ = ask(handlers, "zebra quantum pancake")
+def test_nothing_found_is_said_plainly(web_settings):
+    gated = ChatHandlers(open_index(settings=replace(web_settings, min_relevance=None)))  # the fitted gate
+    history, *_ = ask(gated, "zebra quantum pancake")
     reply = last(history)
     assert NOTHING_FOUND in reply and "qa-card" not in reply
 

@@ -22,11 +22,11 @@ def format_table(modes: Mapping[str, Mapping[str, float]], reference: Mapping[st
     """Metrics as rows, modes side by side as columns."""
     names = list(dict.fromkeys(m for values in modes.values() for m in values))
     columns = list(modes)
-    header = f"{'metric':<12}" + "".join(f"{c:>10}" for c in columns)
+    header = f"{'metric':<16}" + "".join(f"{c:>10}" for c in columns)
     lines = [header, "-" * len(header)]
     for name in names:
-        row = f"{metric_label(name):<12}" + "".join(f"{modes[c].get(name, float('nan')):>10.4f}" for c in columns)
-        lines.append(row)
+        cells = "".join(f"{modes[c][name]:>10.4f}" if name in modes[c] else f"{'—':>10}" for c in columns)
+        lines.append(f"{metric_label(name):<16}" + cells)
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from qa import __version__
 from qa.errors import QAError
+from qa.evaluation.answers import ASK, AnswerResults, evaluate_answers
 from qa.evaluation.metrics import (
     DEFAULT_DEPTH,
     RESULT_FORMAT,
@@ -59,10 +60,29 @@ class Evaluation:
     skipped: list[Skipped] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # qid -> line in the question file
     split: str = ""
+    answers: AnswerResults | None = None  # the "ask" column: answers through `ask`, gate included
 
     @property
     def modes(self) -> dict[str, dict[str, float]]:
-        return {mode: {m: round(mean(v), 4) for m, v in metrics.items()} for mode, metrics in self.per_query.items()}
+        out = {mode: {m: round(mean(v), 4) for m, v in metrics.items()} for mode, metrics in self.per_query.items()}
+        if self.answers is not None:
+            out[ASK] = self.answers.means()
+        return out
+
+    def _query_modes(self) -> dict[str, tuple[dict, dict, dict]]:
+        """mode -> (metric -> qid -> value, qid -> first relevant rank, qid -> top items)."""
+        out = {}
+        for mode in self.per_query:
+            first, top = {}, {}
+            for qid in self.queries:
+                ranked = list(self.runs[mode].get(qid, {}))
+                first[qid] = next((r for r, item in enumerate(ranked, 1) if item in self.qrels[qid]), None)
+                top[qid] = ranked
+            out[mode] = (self.per_query[mode], first, top)
+        if self.answers is not None:
+            top = {qid: list(items) for qid, items in self.answers.shown.items()}
+            out[ASK] = (self.answers.per_query, self.answers.first_relevant, top)
+        return out
 
     def summary(self) -> dict:
         """The --json output."""
@@ -79,17 +99,16 @@ class Evaluation:
 
     def to_dict(self, top: int = 10) -> dict:
         per_query = []
+        modes = self._query_modes()
         for qid, text in self.queries.items():
             entry: dict = {"id": qid, "question": text, "relevant": sorted(self.qrels[qid])}
             if qid in self.lines:
                 entry["line"] = self.lines[qid]
-            for mode in self.per_query:
-                ranked = list(self.runs[mode].get(qid, {}))
-                first = next((r for r, item in enumerate(ranked, 1) if item in self.qrels[qid]), None)
+            for mode, (metrics, first, ranked) in modes.items():
                 entry[mode] = {
-                    "metrics": {m: round(v[qid], 6) for m, v in self.per_query[mode].items()},
-                    "first_relevant": first,
-                    "top": ranked[:top],
+                    "metrics": {m: round(v[qid], 6) for m, v in metrics.items() if qid in v},
+                    "first_relevant": first.get(qid),
+                    "top": ranked.get(qid, [])[:top],
                 }
             per_query.append(entry)
         return {
@@ -101,6 +120,7 @@ class Evaluation:
             "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             "qa_version": __version__,
             "per_query": per_query,
+            **({"offtopic": self.answers.offtopic} if self.answers is not None and self.answers.offtopic else {}),
         }
 
 
@@ -204,8 +224,16 @@ def evaluate_questions(
     modes: Sequence[str] = MODES,
     depth: int = DEFAULT_DEPTH,
     progress: bool = False,
+    answers: bool = True,
+    unanswerable: Sequence[str] = (),
+    unanswerable_name: str = "",
 ) -> Evaluation:
-    """Score a question set on an opened index (qa.engine.QA) at passage level."""
+    """Score a question set on an opened index (qa.engine.QA) at passage level.
+
+    With `answers`, every question also goes through `ask` with its defaults (the "ask"
+    column: false "nothing found", hit@1/5, highlight and short answer holding the answer),
+    and so do the `unanswerable` (off-topic) questions, which `ask` should refuse.
+    """
     from qa.retrieval.search import Searcher
 
     started = time.perf_counter()
@@ -237,7 +265,15 @@ def evaluate_questions(
         progress,
         timings,
     )
+    results = None
+    if answers:
+        started_answers = time.perf_counter()
+        results = evaluate_answers(
+            engine, judgements.questions, judgements.targets, unanswerable, unanswerable_name, progress
+        )
+        timings[ASK] = time.perf_counter() - started_answers
     return Evaluation(
+        answers=results,
         dataset=name,
         kind="questions",
         level="passage",

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.retrieval.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
+from qa.retrieval.fusion import convex_combination, reciprocal_rank_fusion
 from qa.storage.catalog import ChunkRecord
 from qa.storage.snapshot import Snapshot
 
 MODES = ("hybrid", "dense", "lexical")
-# A passage holding at least this idf-weighted share of the question's terms counts as
-# relevant when its embedding is only loosely close (names, codes such as "S-300V4")...
-MIN_TERM_COVERAGE = 0.5
-# ...which means within this much below the similarity threshold. Measured on the seed
-# corpus: answering passages had cosine 0.39-0.70; off-topic questions up to 0.40.
-COVERAGE_SLACK = 0.2
 
 
 @dataclass(frozen=True)
@@ -36,18 +30,25 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A ranked passage: one chunk, or two overlapping chunks merged."""
+class Candidate:
+    """A retrieved chunk with its retrieval scores and its sentence evidence."""
 
-    records: tuple[ChunkRecord, ...]
-    score: float
+    chunk_id: int
+    doc_id: str
     start: int
     end: int
-    scores: dict[str, float] = field(default_factory=dict)
+    text: str
+    title: str
+    rank: int  # 0-based, in the fused ranking
+    fused: float
+    cosine: float
+    lexical: float  # BM25, 0 when the lexical retriever did not return it
+    sentence_spans: np.ndarray  # (n, 2) int32, document offsets
+    sentence_vectors: np.ndarray  # (n, dim) float32, unit length
+    record: ChunkRecord | None = None  # the stored chunk with its document's metadata
 
-    @property
-    def record(self) -> ChunkRecord:
-        return self.records[0]
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentence_spans]
 
 
 @dataclass(frozen=True)
@@ -110,59 +111,52 @@ class Searcher:
             ranked = convex_combination([dense, lexical], [1.0 - weight, weight])
         return Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
 
-    def search(
+    def candidates(
         self,
         query: str,
-        k: int = 5,
         mode: str = "hybrid",
+        pool: int = 30,
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
-    ) -> list[Hit]:
-        """The top k distinct relevant passages; fewer (or none) when fewer are relevant."""
-        needs_vector = mode in ("dense", "hybrid")
-        if needs_vector and query_vector is None:
+    ) -> list[Candidate]:
+        """The top `pool` chunks of the fused ranking, with their scores and sentence evidence."""
+        if mode in ("dense", "hybrid") and query_vector is None:
             query_vector = self.embed_query(query)
-        ranking = self.rank(query, mode, max(self.settings.candidates, 5 * k), filters, query_vector)
-        pool = ranking.ids[: max(4 * k, 20)]
-        records = self.snapshot.catalog.chunk_records(pool)
-        cosines = self._cosines(pool, ranking.dense, query_vector) if needs_vector else {}
-        coverage_of = self.snapshot.lexical.coverage(query)
-        fused = dict(zip(ranking.ids, ranking.scores, strict=True))
-        relevant = []
-        for chunk_id in pool:
+        ranking = self.rank(query, mode, max(self.settings.candidates, pool), filters, query_vector)
+        ids = ranking.ids[:pool]
+        catalog = self.snapshot.catalog
+        records = catalog.chunk_records(ids)
+        evidence = catalog.sentences(ids)
+        cosines = self._cosines(ids, ranking.dense, query_vector) if query_vector is not None else {}
+        lexical = ranking.lexical
+        if mode == "dense":  # the answer models weigh both scores, whatever retrieved the chunk
+            lexical = dict(zip(ids, self.snapshot.lexical.scores_for(query, ids).tolist(), strict=True))
+        no_spans = np.zeros((0, 2), np.int32)
+        no_vectors = np.zeros((0, self.snapshot.vectors.dim), np.float32)
+        out = []
+        for rank, (chunk_id, fused) in enumerate(zip(ids, ranking.scores, strict=False)):
             record = records.get(chunk_id)
             if record is None:
                 continue
-            coverage = coverage_of(record.chunk.text)
-            cosine = cosines.get(chunk_id)
-            if self.is_relevant(cosine, coverage):
-                relevant.append((chunk_id, coverage, cosine))
-        merged = merge_overlapping(
-            [
-                (cid, records[cid].chunk.doc_id, records[cid].chunk.start, records[cid].chunk.end)
-                for cid, _, _ in relevant
-            ]
-        )
-        details = {cid: (cov, cos) for cid, cov, cos in relevant}
-        hits = []
-        for ids, _, start, end in merged[:k]:
-            best = ids[0]
-            coverage, cosine = details[best]
-            scores = {"coverage": round(coverage, 4)}
-            if cosine is not None:
-                scores["dense"] = round(cosine, 6)
-            if best in ranking.lexical:
-                scores["lexical"] = round(ranking.lexical[best], 6)
-            hits.append(
-                Hit(
-                    tuple(records[i] for i in sorted(ids, key=lambda i: records[i].chunk.start)),
-                    fused[best],
-                    start,
-                    end,
-                    scores,
+            spans, vectors = evidence.get(chunk_id, (no_spans, no_vectors))
+            out.append(
+                Candidate(
+                    chunk_id=chunk_id,
+                    doc_id=record.chunk.doc_id,
+                    start=record.chunk.start,
+                    end=record.chunk.end,
+                    text=record.chunk.text,
+                    title=record.title,
+                    rank=rank,
+                    fused=float(fused),
+                    cosine=float(cosines.get(chunk_id, 0.0)),
+                    lexical=float(lexical.get(chunk_id, 0.0)),
+                    sentence_spans=spans,
+                    sentence_vectors=vectors,
+                    record=record,
                 )
             )
-        return hits
+        return out
 
     def _cosines(self, ids: Sequence[int], known: dict[int, float], vector: np.ndarray) -> dict[int, float]:
         out = {i: known[i] for i in ids if i in known}
@@ -171,10 +165,3 @@ class Searcher:
             sims = self.snapshot.vectors.vectors(np.array(missing, dtype=np.int64)) @ vector
             out.update({i: float(s) for i, s in zip(missing, sims, strict=True)})
         return out
-
-    def is_relevant(self, cosine: float | None, coverage: float) -> bool:
-        """Close in meaning, or holding most of the question's terms and not far in meaning."""
-        threshold = self.settings.min_similarity
-        if cosine is not None and cosine >= threshold:
-            return True
-        return coverage >= MIN_TERM_COVERAGE and (cosine is None or cosine >= threshold - COVERAGE_SLACK)

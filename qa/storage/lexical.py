@@ -62,6 +62,7 @@ class Bm25Index:
         self._stemmer = None
         self._df: np.ndarray | None = None
         self._stopword_set: frozenset[str] | None = None
+        self._row_of: dict[int, int] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -127,6 +128,39 @@ class Bm25Index:
             out.append(stemmer.stemWords(words) if words else [])
         return out
 
+    def stem_words(self, words: list[str]) -> list[str]:
+        """The stemmer on lower-case words, one stem per word, positions kept (stop words too)."""
+        return self._get_stemmer().stemWords(words)
+
+    def stopword_set(self) -> frozenset[str]:
+        if self._stopword_set is None:
+            self.terms([""])
+        return self._stopword_set
+
+    def knows(self, term: str) -> bool:
+        """Whether any indexed chunk holds this (stemmed) term."""
+        self._ensure_built()
+        return bool(len(self._row_ids)) and term in self._retriever.vocab_dict
+
+    def scores_for(self, query: str, ids: Sequence[int]) -> np.ndarray:
+        """BM25 score of the query for each given chunk id (0 for ids not in the index)."""
+        self._ensure_built()
+        out = np.zeros(len(ids), dtype=np.float32)
+        if not len(self._row_ids) or not len(ids):
+            return out
+        vocab = self._retriever.vocab_dict
+        tokens = [vocab[t] for t in self.query_terms(query) if t in vocab]
+        if not tokens:
+            return out
+        if self._row_of is None:
+            self._row_of = {int(i): row for row, i in enumerate(self._row_ids)}
+        rows = [self._row_of.get(int(i), -1) for i in ids]
+        scores = self.scores(tokens)
+        for j, row in enumerate(rows):
+            if row >= 0:
+                out[j] = scores[row]
+        return out
+
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each term; a term the index has never seen gets the largest idf."""
         self._ensure_built()
@@ -167,6 +201,7 @@ class Bm25Index:
             retriever.index(self._tokenize(list(self._texts.values())), show_progress=False)
         self._retriever = retriever
         self._df = None
+        self._row_of = None
         self._stale = False
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
