@@ -28,6 +28,18 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
+    """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
+    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
+    )
+    parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    parser.add_argument("--author", help="only documents whose author contains this text")
+    parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
+    parser.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Question answering over a document corpus, with passages that cite their source."
@@ -44,19 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
     add_path_arguments(p)
     p.add_argument("question", nargs="+", help="the question")
-    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
-    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
-    p.add_argument("--author", help="only documents whose author contains this text")
-    p.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
-    p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+    add_ask_arguments(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser(
+        "chat", help="a conversation in the terminal: answers with citations, follow-ups, /sources, /open, /save"
+    )
+    add_path_arguments(p)
+    add_ask_arguments(p)
+    p.add_argument(
+        "--no-context", action="store_true", help="search every question as typed (no follow-ups in context)"
+    )
 
     p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
     add_path_arguments(p)
-    from qa.web.app import add_serve_arguments
+    from qa.web.options import add_serve_arguments
 
     add_serve_arguments(p)
 
@@ -170,18 +184,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = engine.ask(
         question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
     )
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
-            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
-            file=sys.stderr,
-        )
+    _warn_if_stale(engine)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(format_answer(answer))
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qa.chat import TerminalChat, use_color
+
+    engine = _open(args)
+    _warn_if_stale(engine)
+    options = {
+        "k": args.k,
+        "mode": args.mode,
+        "doc": args.doc,
+        "author": args.author,
+        "date_from": args.since,
+        "date_to": args.until,
+        "use_context": not args.no_context,
+    }
+    chat = TerminalChat(engine, options, color=use_color(sys.stdout), width=min(100, _terminal_width()))
+    return chat.run(sys.stdin)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -198,25 +224,30 @@ def format_answer(answer, width: int | None = None) -> str:
     if answer.searched_query:
         lines.append(f"(searched for: {answer.searched_query})")
     for p in answer.passages:
-        author = p.author or "author unknown"
-        page = f", page {p.page}" if p.page else ""
-        lines += [
-            "",
-            f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
-            f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
-            f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
-        ]
-        for para in p.text.split("\n"):
-            if para.strip():
-                lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
-        lines.append(
-            textwrap.fill(
-                f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
-                width,
-                initial_indent="    » ",
-                subsequent_indent="      ",
-            )
+        lines += ["", format_passage(p, width)]
+    return "\n".join(lines)
+
+
+def format_passage(p, width: int) -> str:
+    """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
+    author = p.author or "author unknown"
+    page = f", page {p.page}" if p.page else ""
+    lines = [
+        f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
+        f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
+        f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
+    ]
+    for para in p.text.split("\n"):
+        if para.strip():
+            lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
+    lines.append(
+        textwrap.fill(
+            f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
+            width,
+            initial_indent="    » ",
+            subsequent_indent="      ",
         )
+    )
     return "\n".join(lines)
 
 
@@ -300,12 +331,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
         engine = _open(args)
-        stale = engine.stale_files()
-        if stale:
-            print(
-                f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
-                file=sys.stderr,
-            )
+        _warn_if_stale(engine)
         result = evaluation.evaluate_questions(
             engine, questions, Path(args.questions).name, modes, args.depth, progress
         )
@@ -324,6 +350,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_if_stale(engine) -> None:
+    stale = engine.stale_files()
+    if stale:
+        print(
+            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
+            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
+            file=sys.stderr,
+        )
+
+
 def _terminal_width() -> int:
     try:
         return os.get_terminal_size().columns
@@ -338,6 +374,7 @@ COMMANDS = {
     "show": cmd_show,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "chat": cmd_chat,
 }
 
 if __name__ == "__main__":  # pragma: no cover
