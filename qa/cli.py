@@ -28,6 +28,44 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
+    """The web server's flags (`qa serve`, `python app.py`); with paths, also the path and model flags."""
+    from qa import config
+
+    if paths:
+        add_path_arguments(parser)
+    group = parser.add_argument_group("web server")
+    group.add_argument(
+        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
+    )
+    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
+    group.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--max-upload-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    group.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on /api and /mcp ({config.API_TOKEN_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=config.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
+    )
+
+
 def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
     """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
     parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
@@ -70,8 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
     add_path_arguments(p)
-    from qa.web.options import add_serve_arguments
-
     add_serve_arguments(p)
 
     p = sub.add_parser("docs", help="list the indexed documents")
@@ -361,10 +397,12 @@ def _warn_if_stale(engine) -> None:
 
 
 def _terminal_width() -> int:
+    """The terminal's width, at least 40 (a terminal may report 0 columns, e.g. a fresh pty)."""
     try:
-        return os.get_terminal_size().columns
+        columns = os.get_terminal_size().columns
     except OSError:
         return 100
+    return columns if columns >= 40 else (100 if columns == 0 else 40)
 
 
 COMMANDS = {

@@ -429,3 +429,24 @@ def test_template_syntax_is_neutralised():
     html = render_reply(Answer("q", "Costs ${alert(1)} and {{constructor}} rose. [1]", (passage,)), 1)
     assert "${" not in html and "{{" not in html
     assert "".join(parse_html(html).text).count("${alert(1)}") == 2  # still shown as text
+
+
+# -- saving the chat ----------------------------------------------------------------------------
+def test_save_writes_the_conversation_as_markdown_with_its_citations(handlers, engine, tmp_path):
+    handlers.export_dir = tmp_path / "exports"
+    assert handlers.export(new_context()) is None and handlers.export(None) is None  # nothing to save yet
+    history, _, context, _ = ask(handlers, QUESTION)
+    history, _, context, _ = ask(handlers, "and how did Japan respond?", history, context)
+    _, _, context, _ = ask(handlers, QUESTION, history, context, mode="bogus")  # an error: no turn
+    path = handlers.export(context)
+    assert path and path.startswith(str(tmp_path / "exports")) and re.search(r"qa-chat-\d{8}-\d{6}\.md$", path)
+    with open(path, encoding="utf-8") as saved:
+        markdown = saved.read()
+    assert "## 1. What did Russia deploy to the Kuril islands?" in markdown
+    assert "## 2. and how did Japan respond?" in markdown and "## 3." not in markdown
+    for turn in context.turns:
+        for passage in turn.answer.passages:
+            assert f"`{passage.source}`, characters {passage.start}–{passage.end}" in markdown
+            assert f"`qa show {passage.doc_id} --span {passage.start}:{passage.end}`" in markdown
+    assert re.findall(r"\[\d\]", context.turns[0].answer.answer)[0] in markdown
+    assert handlers.export(context) != path  # each save is its own file

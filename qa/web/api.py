@@ -5,9 +5,10 @@ too large, 503 no index can answer). OpenAPI at /api/v1/openapi.json, docs at /a
 
 The app is mounted at /api beside the web chat (see `qa.web.asgi`), so every path under /api
 is answered here, in JSON. It has no route that changes the corpus or the index.
-"""
 
-from __future__ import annotations
+(No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time,
+and the token dependency's refers to a local.)
+"""
 
 import hmac
 import json
@@ -71,7 +72,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def create_api(service: CorpusService, token: str | None = None) -> FastAPI:
+def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
     """The API as an ASGI app to mount at /api."""
     api = FastAPI(
         title="qa: questions over the corpus, with cited passages",
@@ -194,8 +195,8 @@ def create_api(service: CorpusService, token: str | None = None) -> FastAPI:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error_response(500, "something went wrong while answering; the error was logged on the server")
 
-    api.add_middleware(DeclaredSizeLimit, max_bytes=MAX_BODY_BYTES)
-    return api
+    # Outside FastAPI's own limit, whose 413 for a declared length is plain text.
+    return DeclaredSizeLimit(api, MAX_BODY_BYTES)
 
 
 def validation_message(errors: list[Any]) -> str:
@@ -227,7 +228,7 @@ def validation_message(errors: list[Any]) -> str:
 class DeclaredSizeLimit:
     """413 in JSON for a body whose Content-Length is over the limit, before any of it is read.
 
-    (FastAPI's own `max_body_size` also stops bodies sent without a length, as they arrive.)
+    (FastAPI's own `max_body_size` stops bodies sent without a length as they arrive.)
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:

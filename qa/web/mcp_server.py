@@ -46,7 +46,6 @@ def create_mcp(service: CorpusService) -> MCPServer:
         log_level="WARNING",  # the SDK configures the root logger when nothing else has
     )
 
-    @server.tool(name="ask", title="Ask the corpus", annotations=_READ_ONLY)
     def ask(
         question: Annotated[str, Field(description="The question, in plain words.")],
         k: Annotated[int, Field(ge=1, le=schemas.MAX_K, description="How many passages at most.")] = 5,
@@ -79,7 +78,6 @@ def create_mcp(service: CorpusService) -> MCPServer:
         )
         return schemas.Answer.model_validate(answer)
 
-    @server.tool(name="read_document", title="Read a document or a cited span", annotations=_READ_ONLY)
     def read_document(
         doc_id: Annotated[str, Field(description="A document id (a passage's doc_id, or from list_documents).")],
         start: Annotated[int | None, Field(ge=0, description="Start of the span (a passage's start).")] = None,
@@ -89,11 +87,17 @@ def create_mcp(service: CorpusService) -> MCPServer:
         (a passage's start and end give back the cited text)."""
         return schemas.Document.model_validate(_call(service.document, doc_id, start, end))
 
-    @server.tool(name="list_documents", title="List the documents", annotations=_READ_ONLY)
     def list_documents() -> list[schemas.DocumentInfo]:
         """The documents in the corpus: id, title, author, date, source file, chunks and length."""
         return [schemas.DocumentInfo.model_validate(d) for d in _call(service.documents)]
 
+    for tool, title in (
+        (ask, "Ask the corpus"),
+        (read_document, "Read a document or a cited span"),
+        (list_documents, "List the documents"),
+    ):
+        description = " ".join((tool.__doc__ or "").split())
+        server.add_tool(tool, name=tool.__name__, title=title, description=description, annotations=_READ_ONLY)
     return server
 
 

@@ -1,55 +1,25 @@
-"""The web server's flags and environment (shared by `python app.py` and `qa serve`).
-
-Kept apart from the app so that `qa`'s argument parser can describe `qa serve` without
-importing the web chat (`qa ask` and `qa chat` never load it).
-"""
+"""The web server's options: its flags (`qa.cli.add_serve_arguments`) over its environment
+variables over its defaults (`qa.config`), checked."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from qa.cli import add_serve_arguments  # noqa: F401  (re-exported for app.py and the tests)
+from qa.config import (
+    ADMIN_PASSWORD_ENV,
+    API_TOKEN_ENV,
+    DEFAULT_HOST,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PORT,
+    HOST_ENV,
+    MAX_UPLOAD_ENV,
+    PORT_ENV,
+)
 from qa.errors import QAError
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
-DEFAULT_MAX_UPLOAD_MB = 20.0
-ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
-MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
-API_TOKEN_ENV = "QA_API_TOKEN"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
-    """The web server's flags; with paths, also --corpus, --index, --model and --backend."""
-    if paths:
-        from qa.cli import add_path_arguments
-
-        add_path_arguments(parser)
-    group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port (GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({MAX_UPLOAD_ENV}; default {DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument(
-        "--api-token",
-        metavar="TOKEN",
-        help=f"require 'Authorization: Bearer TOKEN' on /api and /mcp ({API_TOKEN_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument("--concurrency", type=int, default=4, metavar="N", help="questions answered at once (default 4)")
 
 
 def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
@@ -57,13 +27,13 @@ def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
     if flag is not None:
         port, origin = flag, "--port"
     else:
-        raw = (env.get("GRADIO_SERVER_PORT") or "").strip()
+        raw = (env.get(PORT_ENV) or "").strip()
         if not raw:
             return DEFAULT_PORT
         try:
-            port, origin = int(raw), "GRADIO_SERVER_PORT"
+            port, origin = int(raw), PORT_ENV
         except ValueError:
-            raise QAError(f"GRADIO_SERVER_PORT={raw!r} is not a port number") from None
+            raise QAError(f"{PORT_ENV}={raw!r} is not a port number") from None
     if not 1 <= port <= 65535:
         raise QAError(f"{origin} must be a port number between 1 and 65535 (got {port})")
     return port
@@ -72,7 +42,7 @@ def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
 def resolve_options(args: argparse.Namespace, env: dict[str, str] | os._Environ | None = None) -> dict:
     """Flags over environment over defaults; QAError for a value that cannot work."""
     env = os.environ if env is None else env
-    host = args.host or (env.get("GRADIO_SERVER_NAME") or "").strip() or DEFAULT_HOST
+    host = args.host or (env.get(HOST_ENV) or "").strip() or DEFAULT_HOST
     password = args.admin_password if args.admin_password is not None else env.get(ADMIN_PASSWORD_ENV, "")
     raw_mb = args.max_upload_mb if args.max_upload_mb is not None else (env.get(MAX_UPLOAD_ENV) or "").strip()
     try:
