@@ -119,11 +119,15 @@ class TerminalChat:
         body = "\n".join(
             textwrap.fill(line, self.width) if line.strip() else "" for line in f"{before}{span}{after}".split("\n")
         )
+        where = textwrap.fill(
+            f"{doc.source}{page}: characters {passage.start}–{passage.end} of {len(text)} "
+            f"(the whole text: qa show {doc.doc_id})",
+            self.width,
+            break_on_hyphens=False,
+        )
         self.say(
             f"[{passage.rank}] {doc.title or doc.source} — {doc.author or 'author unknown'}"
-            f"{' (' + doc.date + ')' if doc.date else ''}\n"
-            f"{doc.source}{page}: characters {passage.start}–{passage.end} of {len(text)} "
-            f"(the whole text: qa show {doc.doc_id})\n\n{body}"
+            f"{' (' + doc.date + ')' if doc.date else ''}\n{where}\n\n{body}"
         )
 
     def save(self, argument: str, replace: bool = False) -> None:

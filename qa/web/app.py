@@ -408,6 +408,8 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
 #qa-tools { gap: .5rem; justify-content: flex-start; }
 #qa-tools > * { flex: none; width: auto; }
 @media (max-width: 640px) {
+  /* Gradio's message padding (and the page's, in PAGE_HEAD) take a sixth of a phone's width. */
+  #qa-chat .message-row { padding-left: 6px !important; padding-right: 6px !important; }
   .qa-header h1 { font-size: 1.3rem; }
   .qa-card { padding: .45rem .55rem; }
   .qa-passage { padding-left: .5rem !important; }
@@ -415,6 +417,12 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
   .qa-open { margin-left: 0; }
 }
 """
+
+# Gradio scopes CSS to the app's content; the page's own padding is styled from the head.
+PAGE_HEAD = (
+    "<style>@media (max-width: 640px) { .gradio-container .main.app "
+    "{ padding-left: 10px !important; padding-right: 10px !important; } }</style>"
+)
 
 # Runs once in the document viewer: opens cards' documents, follows citation markers,
 # and scrolls the viewer to the highlighted span whenever it shows a new document.
@@ -787,7 +795,7 @@ def serve(args: argparse.Namespace) -> int:
     app = asgi.create_server(handlers, options)
     sock = asgi.listen(options["host"], options["port"])
     where = asgi.urls(options["host"], options["port"])
-    token = "needs 'Authorization: Bearer $QA_API_TOKEN'" if options["api_token"] else "open (no QA_API_TOKEN)"
+    token = "needs 'Authorization: Bearer <QA_API_TOKEN>'" if options["api_token"] else "no token needed"
     print(
         f"qa: serving {engine.stats()['documents']} documents; analyst Index tab "
         f"{'enabled' if handlers.admin_enabled else f'disabled (set {ADMIN_PASSWORD_ENV} to enable it)'}\n"

@@ -29,7 +29,7 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> FastAPI:
     import gradio as gr
     from fastapi import FastAPI
 
-    from qa.web.app import CSS, build_app, theme
+    from qa.web.app import CSS, PAGE_HEAD, build_app, theme
 
     service = CorpusService(handlers.engine, options["concurrency"])
     mcp = create_mcp(service)
@@ -54,6 +54,7 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> FastAPI:
         max_file_size=int(options["max_upload_mb"] * 1_000_000),
         theme=theme(),
         css=CSS,
+        head=PAGE_HEAD,
         footer_links=["api"],
         ssr_mode=False,
         show_error=False,
