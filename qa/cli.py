@@ -314,20 +314,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         text = text[start:end]
     if args.json:
         print(
-            json.dumps(
-                {
-                    "doc_id": doc.doc_id,
-                    "source": doc.source,
-                    "title": doc.title,
-                    "author": doc.author,
-                    "publisher": doc.publisher,
-                    "date": doc.date,
-                    "url": doc.url,
-                    "text": text,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+            json.dumps({**doc.metadata(), "text": text}, ensure_ascii=False, indent=2)
         )
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

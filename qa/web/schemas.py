@@ -84,29 +84,25 @@ class Answer(_Open):
     notes: list[str]
 
 
-class DocumentInfo(_Open):
+class _DocumentMetadata(_Open):
     doc_id: str
-    source: str
+    source: str = Field(description="The corpus-relative path of the file.")
     title: str
     author: str
     publisher: str
-    date: str
+    date: str = Field(description="YYYY, YYYY-MM or YYYY-MM-DD, or empty when unknown.")
     url: str
-    content_hash: str
+
+
+class DocumentInfo(_DocumentMetadata):
+    content_hash: str = Field(description="sha256 of the file's bytes.")
     chunks: int
     chars: int
 
 
-class Document(_Open):
+class Document(_DocumentMetadata):
     """A document's metadata and its text, or text[start:end]."""
 
-    doc_id: str
-    source: str
-    title: str
-    author: str
-    publisher: str
-    date: str
-    url: str
     length: int = Field(description="The length of the document's whole text, in characters.")
     start: int
     end: int

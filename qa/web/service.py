@@ -108,13 +108,7 @@ class CorpusService:
             if not 0 <= lo <= hi <= length:
                 raise ServiceError(f"span {lo}:{hi} is outside the document '{doc.doc_id}' (0:{length})")
             return {
-                "doc_id": doc.doc_id,
-                "source": doc.source,
-                "title": doc.title,
-                "author": doc.author,
-                "publisher": doc.publisher,
-                "date": doc.date,
-                "url": doc.url,
+                **doc.metadata(),
                 "length": length,
                 "start": lo,
                 "end": hi,
