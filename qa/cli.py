@@ -313,9 +313,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise QAError(f"--span {start}:{end} is outside the document (0:{len(text)})")
         text = text[start:end]
     if args.json:
-        print(
-            json.dumps({**doc.metadata(), "text": text}, ensure_ascii=False, indent=2)
-        )
+        print(json.dumps({**doc.metadata(), "text": text}, ensure_ascii=False, indent=2))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
