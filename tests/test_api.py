@@ -246,6 +246,16 @@ def test_503_while_no_index_can_answer(tmp_path):
     assert response.status_code == 503 and "qa index --rebuild" in response.json()["error"]
 
 
+def test_an_empty_index_is_not_ready(tmp_path):
+    from qa.config import Settings
+
+    (tmp_path / "corpus").mkdir()
+    engine = open_index(settings=Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model="hash"))
+    with _client(CorpusService(engine)) as client:
+        health = client.get("/api/v1/health")
+    assert health.status_code == 503 and "the index is empty" in health.json()["error"]
+
+
 def test_an_unexpected_error_is_500_and_logged_not_shown(engine, caplog, monkeypatch):
     service = CorpusService(engine)
 
@@ -315,3 +325,45 @@ def test_openapi_lists_the_read_only_endpoints_and_nothing_else(client):
     for path in ("/api/v1/index", "/api/v1/upload", "/api/v1/documents"):
         for method in ("POST", "PUT", "DELETE"):
             assert client.request(method, path).status_code in (404, 405)
+
+
+def test_questions_wait_for_a_slot_without_holding_threads(engine):
+    """With concurrency 2, six questions at once: never more than 2 answered, and the waiting
+    ones take no worker thread (the chat's handlers share the pool)."""
+    import threading
+    import time
+
+    import anyio
+    import anyio.to_thread
+
+    service = CorpusService(engine, concurrency=2)
+    running, most, threads_used = 0, 0, []
+    lock = threading.Lock()
+    real_ask = service.ask
+
+    def slow_ask(*args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.15)
+        with lock:
+            running -= 1
+        return real_ask(*args, **kwargs)
+
+    service.ask = slow_ask
+
+    async def main():
+        async def watch():
+            for _ in range(20):
+                threads_used.append(anyio.to_thread.current_default_thread_limiter().borrowed_tokens)
+                await anyio.sleep(0.02)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            for _ in range(6):
+                group.start_soon(service.ask_async, QUESTION)
+
+    anyio.run(main)
+    assert most == 2
+    assert max(threads_used) <= 2

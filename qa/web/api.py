@@ -116,11 +116,11 @@ def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
         dependencies=guarded,
         summary="Ask a question",
     )
-    def ask(request: schemas.AskRequest) -> JSONResponse:
+    async def ask(request: schemas.AskRequest) -> JSONResponse:
         """The same JSON as `qa ask --json`: the short answer with citation markers [n] and the ranked
         passages. `history` (the earlier questions) makes follow-ups work: the answer's
         `searched_query` says what was searched."""
-        answer = service.ask(
+        answer = await service.ask_async(
             request.question,
             request.k,
             request.mode,

@@ -46,7 +46,7 @@ def create_mcp(service: CorpusService) -> MCPServer:
         log_level="WARNING",  # the SDK configures the root logger when nothing else has
     )
 
-    def ask(
+    async def ask(
         question: Annotated[str, Field(description="The question, in plain words.")],
         k: Annotated[int, Field(ge=1, le=schemas.MAX_K, description="How many passages at most.")] = 5,
         mode: Annotated[
@@ -65,8 +65,8 @@ def create_mcp(service: CorpusService) -> MCPServer:
         markers [n], and the ranked passages they cite, each with its document (doc_id, title, author,
         date, source) and exact character span (start, end). "No relevant passage found" (and no
         passages) when nothing in the corpus answers."""
-        answer = _call(
-            service.ask,
+        answer = await _call_async(
+            service.ask_async,
             question,
             k,
             mode,
@@ -120,6 +120,13 @@ def mcp_routes(server: MCPServer, host: str, max_body_bytes: int, token: str | N
     if token:
         routes = [Route(route.path, endpoint=BearerGuard(route.endpoint, token)) for route in routes]
     return routes
+
+
+async def _call_async(function, *args, **kwargs):
+    try:
+        return await function(*args, **kwargs)
+    except ServiceError as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _call(function, *args, **kwargs):

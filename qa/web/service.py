@@ -9,11 +9,14 @@ corpus or the index: the analysts' actions are only in the web chat's Index tab.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
 
 from qa.answering.conversation import Conversation
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
@@ -63,11 +66,18 @@ def check_filters(
 
 
 class CorpusService:
-    """The read-only operations on an open index, with at most `concurrency` answers at once."""
+    """The read-only operations on an open index; `ask_async` answers at most `concurrency` at once."""
 
     def __init__(self, engine: QA, concurrency: int = 4) -> None:
         self.engine = engine
-        self._answering = threading.BoundedSemaphore(max(1, concurrency))
+        # Requests wait for a slot without holding a worker thread, so a flood of API or MCP
+        # questions cannot take the threads the web chat's handlers run in.
+        self._answering = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def ask_async(self, question: str, k: int = 5, mode: str = "hybrid", **options: Any) -> dict[str, Any]:
+        """`ask` in a worker thread, once one of the `concurrency` slots is free."""
+        call = functools.partial(self.ask, question, k, mode, **options)
+        return await anyio.to_thread.run_sync(call, limiter=self._answering)
 
     def ask(
         self,
@@ -85,9 +95,7 @@ class CorpusService:
         with _statuses():
             filters = check_filters(doc, author, date_from, date_to)
             conversation = Conversation.from_history(self.engine, history or ())
-            with self._answering:
-                answer = conversation.ask(self.engine, question, k=k, mode=mode, **filters)
-            return answer.to_dict()
+            return conversation.ask(self.engine, question, k=k, mode=mode, **filters).to_dict()
 
     def documents(self) -> list[dict[str, Any]]:
         """The indexed documents as `qa docs --json` lists them."""
