@@ -106,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-context", action="store_true", help="search every question as typed (no follow-ups in context)"
     )
 
-    p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
+    p = sub.add_parser(
+        "serve",
+        help="the web chat, the REST API (/api/v1) and the MCP server (/mcp) on http://127.0.0.1:7860 "
+        "(builds the index if there is none)",
+    )
     add_path_arguments(p)
     add_serve_arguments(p)
 
