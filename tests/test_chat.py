@@ -159,7 +159,7 @@ def _env(engine, tmp_path) -> dict[str, str]:
         settings.index_dir,
         QA_CHUNK_SIZE=str(settings.chunk_size),
         QA_CHUNK_OVERLAP=str(settings.chunk_overlap),
-        QA_MIN_SIMILARITY=str(settings.min_similarity),
+        QA_MIN_RELEVANCE=str(settings.min_relevance),
         QA_CACHE_DIR=str(tmp_path / "cache"),
     )
 

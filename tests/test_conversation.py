@@ -32,7 +32,7 @@ def engine(tmp_path_factory):
         model="hash",
         chunk_size=48,
         chunk_overlap=8,
-        min_similarity=0.2,
+        min_relevance=0.0,
     )
     return open_index(settings=settings)
 
