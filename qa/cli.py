@@ -26,6 +26,12 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
     )
+    group.add_argument(
+        "--chunk-context",
+        choices=["none", "title", "title+headings"],
+        help="what each chunk's embedded and indexed text carries besides its own words "
+        "(QA_CHUNK_CONTEXT; default title+headings)",
+    )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
@@ -130,11 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_path_arguments(p)
     p.add_argument(
         "questions",
-        nargs="?",
-        metavar="QUESTIONS.jsonl",
-        help='question set over the corpus: lines {"question", "answers": [...]} and/or "spans": [...]',
+        nargs="*",
+        metavar="QUESTIONS",
+        help='question sets: a .jsonl file over the corpus (lines {"question", "answers": [...]} and/or '
+        '"spans": [...]), or a folder holding questions.jsonl and its own corpus/',
     )
-    p.add_argument("--beir", metavar="DIR", help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument(
+        "--beir",
+        metavar="DIR",
+        action="append",
+        help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/); repeatable",
+    )
     p.add_argument("--split", default="test", help="BEIR qrels split (default test; tune on train)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results saved with --save, side by side")
     p.add_argument(
@@ -185,25 +197,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _settings(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace):
+    """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
     from qa.config import Settings
 
     return Settings.from_env(
-        corpus_dir=args.corpus, index_dir=args.index, model=args.model, backend=getattr(args, "backend", None)
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index", None),
+        model=getattr(args, "model", None),
+        backend=getattr(args, "backend", None),
+        chunk_context=getattr(args, "chunk_context", None),
     )
 
 
 def _open(args: argparse.Namespace, build: bool = True):
     from qa.engine import open_index
 
-    return open_index(settings=_settings(args), build=build, progress=sys.stderr.isatty())
+    return open_index(settings=settings_from_args(args), build=build, progress=sys.stderr.isatty())
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.ingest.indexer import update_index
 
     progress = not args.quiet and sys.stderr.isatty()
-    report = update_index(_settings(args), rebuild=args.rebuild, progress=progress)
+    report = update_index(settings_from_args(args), rebuild=args.rebuild, progress=progress)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -339,14 +356,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa import evaluation as evaluation
     from qa.evaluation.plots import plot_comparison, plot_recall
 
-    given = [
-        name
-        for name, value in (("QUESTIONS", args.questions), ("--beir", args.beir), ("--compare", args.compare))
-        if value
-    ]
-    if len(given) != 1:
-        raise QAError("give one of: a QUESTIONS.jsonl file, --beir DIR, or --compare A B")
     if args.compare:
+        if args.questions or args.beir:
+            raise QAError("give question sets and --beir folders, or --compare A B, not both")
         if args.save or args.runs:
             raise QAError("--save and --runs go with an evaluation, not with --compare")
         a, b = (evaluation.load_saved(path) for path in args.compare)
@@ -356,45 +368,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
         output = comparison.to_dict() if args.json else evaluation.format_comparison(comparison, args.top)
         print(json.dumps(output, ensure_ascii=False, indent=2) if args.json else output)
         return 0
+    if not args.questions and not args.beir:
+        raise QAError("give one of: question sets (QUESTIONS.jsonl, or a folder), --beir DIR, or --compare A B")
     if args.depth < 1:
         raise QAError("--depth must be at least 1 (several hundred for document-level Recall@100)")
+    collections = evaluation.collections_from(args.beir or [], args.questions)  # bad lines fail before any model
     progress = not args.quiet and sys.stderr.isatty()
     modes = args.mode or ["lexical", "dense", "hybrid"]
-    if args.beir:
-        cache = Path(args.cache).expanduser() if args.cache else None
-        if args.unanswerable:
-            raise QAError("--unanswerable goes with a question set, not with --beir")
-        result = evaluation.evaluate_beir(args.beir, _settings(args), args.split, modes, args.depth, cache, progress)
-    else:
-        questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
-        if args.unanswerable and args.no_answers:
-            raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
-        offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
-        engine = _open(args)
-        _warn_if_stale(engine)
-        result = evaluation.evaluate_questions(
-            engine,
-            questions,
-            Path(args.questions).name,
-            modes,
-            args.depth,
-            progress,
-            answers=not args.no_answers,
-            unanswerable=offtopic,
-            unanswerable_name=Path(args.unanswerable).name if args.unanswerable else "",
-        )
+    if args.unanswerable and args.no_answers:
+        raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
+    if args.unanswerable and all(c.kind == "beir" for c in collections):
+        raise QAError("--unanswerable goes with a question set, not with --beir")
+    offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
+    answers = {
+        "answers": not args.no_answers,
+        "unanswerable": offtopic,
+        "unanswerable_name": Path(args.unanswerable).name if args.unanswerable else "",
+    }
+    cache = Path(args.cache).expanduser() if args.cache else None
+    settings = settings_from_args(args)
+    from qa.embedding.models import load_embedder
+
+    embedder = load_embedder(settings.model, settings.backend)
+    results = []
+    for collection in collections:
+        if collection.kind == "beir":
+            result = evaluation.evaluate_beir(
+                collection.path, settings, args.split, modes, args.depth, cache, progress, embedder
+            )
+        elif collection.kind == "folder":
+            result = evaluation.evaluate_question_folder(
+                collection, settings, modes, args.depth, cache, progress, embedder, **answers
+            )
+        else:
+            from qa.engine import open_index
+
+            engine = open_index(settings=settings, build=True, progress=progress, embedder=embedder)
+            _warn_if_stale(engine)
+            result = evaluation.evaluate_questions(
+                engine, collection.questions, collection.name, modes, args.depth, progress, **answers
+            )
+        results.append(result)
     if args.save:
-        evaluation.save_evaluation(result, args.save)
-        print(f"wrote {args.save}", file=sys.stderr)
-    if args.runs:
-        for path in evaluation.write_runs(result, args.runs):
+        for result, path in zip(results, evaluation.output_paths(args.save, results)):
+            evaluation.save_evaluation(result, path)
             print(f"wrote {path}", file=sys.stderr)
+    if args.runs:
+        for result in results:
+            for path in evaluation.write_runs(result, args.runs):
+                print(f"wrote {path}", file=sys.stderr)
     if args.plot:
-        print(f"wrote {plot_recall(result.curves, args.plot, f'{result.dataset}: Recall@k')}", file=sys.stderr)
+        for result, path in zip(results, evaluation.output_paths(args.plot, results)):
+            print(f"wrote {plot_recall(result.curves, path, f'{result.dataset}: Recall@k')}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+        summaries = [result.summary() for result in results]
+        output = (
+            summaries[0]
+            if len(summaries) == 1
+            else {"evaluations": summaries, "seconds": round(sum(r.seconds for r in results), 2)}
+        )
+        print(json.dumps(output, ensure_ascii=False, indent=2))
     else:
-        print(evaluation.format_evaluation(result))
+        print(evaluation.format_evaluations(results))
     return 0
 
 

@@ -18,6 +18,7 @@ ENV_VARS = {
     "backend": "QA_BACKEND",
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
+    "chunk_context": "QA_CHUNK_CONTEXT",
     "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
     "min_relevance": "QA_MIN_RELEVANCE",
@@ -47,6 +48,10 @@ class Settings:
     # retrieval on SciFact here (see RETRIEVAL-NOTES).
     chunk_size: int = 128
     chunk_overlap: int = 32
+    # What a chunk's embedded and BM25-indexed text carries besides its own words, as a prefix:
+    # "none", "title" (the document's title) or "title+headings" (and, for Markdown and HTML,
+    # the headings above the chunk). The chunk's text and span stay the document's own.
+    chunk_context: str = "title+headings"
     batch_size: int = 32
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
@@ -101,6 +106,10 @@ class Settings:
                 f"chunk overlap must be between 0 and half the chunk size "
                 f"(got {self.chunk_overlap} for size {self.chunk_size})"
             )
+        from qa.ingest.representation import CONTEXTS
+
+        if self.chunk_context not in CONTEXTS:
+            raise QAError(f"QA_CHUNK_CONTEXT must be {', '.join(CONTEXTS)} (got {self.chunk_context!r})")
         if self.batch_size < 1:
             raise QAError("batch size must be at least 1")
         if self.backend not in ("torch", "onnx", "onnx-int8"):

@@ -7,6 +7,15 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A section heading of a document: its title is `document.text[start:end]`, without markup."""
+
+    start: int
+    end: int
+    level: int  # 1 for a top-level heading (Markdown `#`, HTML h1), up to 6
+
+
+@dataclass(frozen=True)
 class Document:
     """One corpus file as read: its text is what every span indexes."""
 
@@ -22,6 +31,9 @@ class Document:
     # Character offset where each page starts (PDF only); page n (1-based) is
     # text[page_starts[n-1]:page_starts[n]].
     page_starts: tuple[int, ...] = ()
+    # Section headings in text order (Markdown and HTML), as found by the reader; chunk
+    # representations carry the headings above a chunk (qa.ingest.representation).
+    headings: tuple[Heading, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Id, source and the front matter fields, as `qa show --json` and the API print them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from qa.cli import main
 from qa.embedding.models import load_embedder
 from qa.engine import open_index
 from qa.errors import QAError
-from qa.evaluation.beir import index_folder, load_beir, read_qrels
+from qa.evaluation.beir import load_beir, read_qrels
+from qa.evaluation.cache import index_folder
 from qa.retrieval.fusion import min_max
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -365,9 +367,11 @@ def test_cli_eval_reports_bad_lines(cli_env, tmp_path, capsys):
     ("argv", "message"),
     [
         (["eval"], "give one of"),
-        (["eval", "q.jsonl", "--beir", "x"], "give one of"),
+        (["eval", "q.jsonl", "--compare", "a.json", "b.json"], "not both"),
         (["eval", "--compare", "a.json", "b.json", "--save", "c.json"], "go with an evaluation"),
         (["eval", "--beir", "nowhere"], "BEIR folder nowhere not found"),
+        (["eval", "missing.jsonl", "--beir", "nowhere"], "question set missing.jsonl not found"),
+        (["eval", "."], "is a folder without questions.jsonl and corpus/"),
     ],
 )
 def test_cli_eval_usage_errors(cli_env, capsys, argv, message):
@@ -382,6 +386,45 @@ def test_cli_eval_beir(cli_env, tmp_path, capsys):
     assert data["dataset"] == "tiny-beir" and data["split"] == "test" and data["level"] == "document"
     assert list(data["modes"]) == ["lexical"] and data["modes"]["lexical"]["recall@100"] == 1.0
     assert Path(data["settings"]["index"]).parent == tmp_path / "eval-cache"
+
+
+def test_cli_eval_several_collections_in_one_run(cli_env, tmp_path, capsys):
+    from tests.conftest import DOCS, write_docs
+
+    beir = make_beir(tmp_path)
+    own = tmp_path / "own-set"  # a question-set folder: questions over its own corpus
+    write_docs(own / "corpus", {"kurils.md": DOCS["kurils.md"], "tokyo.md": DOCS["tokyo.md"]})
+    jsonl(own / "questions.jsonl", [QUESTIONS[0], QUESTIONS[2]])
+    seed = jsonl(tmp_path / "seed.jsonl", QUESTIONS[:4])
+    argv = ["eval", "--beir", str(beir), str(own), str(seed), "--quiet"]
+    assert main([*argv, "--json", "--mode", "lexical", "--mode", "hybrid"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(e["dataset"], e["level"], e["queries"]) for e in data["evaluations"]] == [
+        ("tiny-beir", "document", 3),
+        ("own-set", "passage", 2),
+        ("seed.jsonl", "passage", 4),
+    ]
+    assert list(data["evaluations"][0]["modes"]) == ["lexical", "hybrid"]  # BEIR: rankings only
+    assert all(list(e["modes"]) == ["lexical", "hybrid", "ask"] for e in data["evaluations"][1:])
+    own_index = Path(data["evaluations"][1]["settings"]["index"])
+    assert own_index.parent == tmp_path / "eval-cache" and own_index != cli_env.index_dir
+    assert data["evaluations"][1]["modes"]["lexical"]["hit@10"] == 1.0
+
+    saved = tmp_path / "out" / "run.json"
+    assert main([*argv, "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("collection") :].splitlines()
+    assert table[0].split()[:4] == ["collection", "mode", "nDCG@10", "Recall@1"] and table[0].split()[-1] == "Hit@10"
+    rows = [re.match(r"(.+?)\s{2,}(\w+)((?:\s+[\d.]+)+)\s*$", line).groups() for line in table[2:11]]
+    names = ("tiny-beir (test)", "own-set", "seed.jsonl")
+    assert [r[:2] for r in rows] == [(name, mode) for name in names for mode in ("lexical", "dense", "hybrid")]
+    assert [len(r[2].split()) for r in rows] == [7] * 3 + [10] * 6  # Hit@k only for question sets
+    # Then the answers through `ask`, for the question sets only.
+    answers = table[table.index("answers through `ask` (its defaults, relevance gate included):") + 1 :]
+    assert answers[0].split()[:4] == ["collection", "mode", "NothingFound", "Hit@1"]
+    assert [line.split()[:2] for line in answers[2:4]] == [["own-set", "ask"], ["seed.jsonl", "ask"]]
+    for name in ("tiny-beir", "own-set", "seed"):
+        assert ev.load_saved(tmp_path / "out" / f"run-{name}.json")["per_query"]
 
 
 # -- comparing ------------------------------------------------------------------------------

@@ -190,6 +190,60 @@ def test_other_model_or_chunker_is_refused_with_the_fix(settings):
     assert report.rebuilt and report.chunks_embedded > 0
 
 
+def test_another_chunk_context_is_refused_with_the_fix_and_old_indexes_carried_none(settings):
+    update_index(settings)
+    layout = IndexLayout(settings.index_dir)
+    assert Snapshot.open_current(layout).manifest.data["chunker"]["context"] == "title+headings"
+    with pytest.raises(IndexMismatchError) as caught:
+        open_index(settings=settings.with_(chunk_context="none"))
+    message = str(caught.value)
+    assert "chunk context 'title+headings', not 'none'" in message
+    assert "qa index --rebuild" in message and "QA_CHUNK_CONTEXT=title+headings" in message
+    with pytest.raises(IndexMismatchError):
+        update_index(settings.with_(chunk_context="title"))
+    # An index from before the setting (no "context" in its manifest) carried nothing.
+    snapshot = Snapshot.open_current(layout)
+    path = snapshot.folder / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["chunker"]["context"]
+    path.write_text(json.dumps(data))
+    assert open_index(settings=settings.with_(chunk_context="none")).snapshot.manifest.chunk_context == "none"
+    with pytest.raises(IndexMismatchError, match="QA_CHUNK_CONTEXT=none"):
+        open_index(settings=settings)
+
+
+def test_embedding_cache_is_keyed_by_the_embedded_text(settings, corpus):
+    update_index(settings.with_(chunk_context="none"))
+    # The title prefix changes what is embedded for every chunk that does not open with the title...
+    titled = update_index(settings.with_(chunk_context="title"), rebuild=True)
+    engine = open_index(settings=settings.with_(chunk_context="title"))
+    ids, texts = engine.snapshot.catalog.all_chunks()
+    records = engine.snapshot.catalog.chunk_records(ids.tolist())
+    lexical = engine.snapshot.lexical
+    prefixed = [i for i, r in records.items() if lexical._texts[i] != r.chunk.text]
+    assert 0 < titled.chunks_embedded == len(prefixed)  # fishing.txt and kurils.md open with their titles
+    assert lexical._texts[prefixed[0]].startswith(records[prefixed[0]].title + "\n\n")
+    # ...and a change of settings back and forth embeds nothing: both are in the cache.
+    assert update_index(settings.with_(chunk_context="none"), rebuild=True).chunks_embedded == 0
+    assert update_index(settings.with_(chunk_context="title"), rebuild=True).chunks_embedded == 0
+    # The stored chunk stays the document's own text; the lexical index holds the represented text.
+    for chunk_id, record in records.items():
+        assert record.chunk.text == texts[list(ids).index(chunk_id)]
+        assert lexical._texts[chunk_id].endswith(record.chunk.text)
+
+
+def test_the_title_finds_chunks_that_do_not_say_it(settings, corpus):
+    (corpus / "warsaw.md").write_text(
+        "---\ntitle: Warsaw\n---\nThe city has 1.7 million inhabitants.\n\n" + "Its river is the Vistula. " * 12,
+        encoding="utf-8",
+    )
+    for context, found in (("none", False), ("title", True)):
+        engine = open_index(settings=settings.with_(chunk_context=context, index_dir=settings.index_dir / context))
+        hits = engine.snapshot.lexical.search("Warsaw", 5)[1].tolist()
+        records = engine.snapshot.catalog.chunk_records(hits)
+        assert any(records[i].chunk.doc_id == "warsaw" and "Warsaw" not in records[i].chunk.text for i in hits) is found
+
+
 def test_corrupt_index_is_reported_and_rebuilt(settings):
     update_index(settings)
     layout = IndexLayout(settings.index_dir)

@@ -14,7 +14,7 @@ the text embedded, so an incremental update embeds only new text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,38 +36,41 @@ def embed_with_evidence(
     cache: EmbeddingCache | None,
     texts: Sequence[str],
     hashes: Sequence[str],
-    split: Callable[[str], Spans],
+    spans: Sequence[Spans],
     method: str = "late",
     progress: bool = False,
     batch: int = 64,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
-    """Chunk vectors, and per chunk (sentence spans within its text, sentence vectors); plus how many were embedded."""
+    """Chunk vectors, and per chunk (its sentence spans within its text, their vectors); and how many were embedded.
+
+    `spans` are each text's sentences (character offsets into the text embedded).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown sentence vector method {method!r}")
     if method == "alone":
-        return _alone(embedder, cache, texts, hashes, split, progress)
+        return _alone(embedder, cache, texts, hashes, spans, progress)
     key = evidence_key(embedder, method)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     evidence: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
     chunk_cached = cache.get_many(embedder.cache_key, hashes) if cache else {}
     sentence_cached = cache.get_sentences(key, hashes) if cache else {}
-    missing: dict[str, str] = {}
+    missing: dict[str, int] = {}  # text hash -> the first row with that text
     for i, h in enumerate(hashes):
         if h in chunk_cached and h in sentence_cached:
             vectors[i] = chunk_cached[h]
             evidence[i] = sentence_cached[h]
         else:
-            missing.setdefault(h, texts[i])
+            missing.setdefault(h, i)
     if missing:
-        todo = sorted(missing.items(), key=lambda item: len(item[1]))  # less padding per batch
+        todo = sorted(missing.items(), key=lambda item: len(texts[item[1]]))  # less padding per batch
         fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         bar = _progress(len(todo), "embedding", progress)
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
-            spans = [split(text) for _, text in part]
-            encoded, pooled = embedder.encode_spans([t for _, t in part], spans)
+            part_spans = [spans[i] for _, i in part]
+            encoded, pooled = embedder.encode_spans([texts[i] for _, i in part], part_spans)
             rows = [
-                (h, encoded[j], np.array(spans[j], dtype=np.int32).reshape(-1, 2), pooled[j])
+                (h, encoded[j], np.array(part_spans[j], dtype=np.int32).reshape(-1, 2), pooled[j])
                 for j, (h, _) in enumerate(part)
             ]
             if cache:  # a killed run keeps what it embedded
@@ -89,17 +92,17 @@ def _alone(
     cache: EmbeddingCache | None,
     texts: Sequence[str],
     hashes: Sequence[str],
-    split: Callable[[str], Spans],
+    spans: Sequence[Spans],
     progress: bool,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
     from qa.ingest.chunking import text_hash
 
     vectors, embedded = embed_with_cache(embedder, cache, texts, hashes, progress=progress)
-    spans = [np.array(split(text), dtype=np.int32).reshape(-1, 2) for text in texts]
-    sentences = [text[s:e] for text, sp in zip(texts, spans) for s, e in sp]
+    arrays = [np.array(sp, dtype=np.int32).reshape(-1, 2) for sp in spans]
+    sentences = [text[s:e] for text, sp in zip(texts, arrays) for s, e in sp]
     flat, more = embed_with_cache(embedder, cache, sentences, [text_hash(t) for t in sentences], progress=progress)
     evidence, row = [], 0
-    for sp in spans:
+    for sp in arrays:
         evidence.append((sp, flat[row : row + len(sp)]))
         row += len(sp)
     return vectors, evidence, embedded + more

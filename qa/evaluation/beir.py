@@ -3,15 +3,13 @@
 A BEIR folder holds corpus.jsonl ({"_id", "title", "text"}), queries.jsonl ({"_id", "text"})
 and qrels/<split>.tsv (header, then query-id, corpus-id, score). Each corpus document is
 indexed as a small Markdown file held in memory, so the benchmark goes through the same
-reader, chunker, embedder and index as a real corpus.
+reader, chunker, embedder and index as a real corpus (qa.evaluation.cache).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,8 @@ from pathlib import Path
 from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
+from qa.evaluation.cache import cached_index
 from qa.ingest.readers import CorpusFile, CorpusScan
-from qa.storage.snapshot import FORMAT
 
 SUFFIX = ".md"
 MAX_REPORTED_ERRORS = 10
@@ -151,24 +149,6 @@ def corpus_scan(folder: Path) -> CorpusScan:
     return CorpusScan(tuple(files), ())
 
 
-def default_cache_root() -> Path:
-    """QA_EVAL_CACHE, else $XDG_CACHE_HOME/qa/beir, else ~/.cache/qa/beir."""
-    configured = os.environ.get("QA_EVAL_CACHE", "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or "~/.cache"
-    return Path(base).expanduser() / "qa" / "beir"
-
-
-def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Path | None = None) -> Path:
-    """One index folder per dataset location, model and chunker settings."""
-    key = json.dumps(
-        [str(Path(folder).resolve()), embedder.cache_key, settings.chunk_size, settings.chunk_overlap, FORMAT]
-    )
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
-    return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
 def index_beir(
     folder: str | os.PathLike,
     settings: Settings,
@@ -176,32 +156,6 @@ def index_beir(
     cache_root: Path | None = None,
     progress: bool = False,
 ):
-    """Bring the dataset's cached index up to date; returns (settings pointing at it, IndexReport).
-
-    The indexer only embeds text whose hash its embedding cache lacks, so a second run
-    embeds nothing.
-    """
-    from qa.ingest.indexer import update_index
-
+    """Bring the dataset's cached index up to date; returns (settings pointing at it, IndexReport)."""
     folder = Path(folder).expanduser()
-    target = index_folder(folder, settings, embedder, cache_root)
-    target.mkdir(parents=True, exist_ok=True)
-    about = target / "dataset.json"
-    if not about.exists():
-        about.write_text(
-            json.dumps(
-                {
-                    "dataset": str(folder.resolve()),
-                    "model": settings.model,
-                    "backend": settings.backend,
-                    "chunk_size": settings.chunk_size,
-                    "chunk_overlap": settings.chunk_overlap,
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-    index_settings = settings.with_(index_dir=target, corpus_dir=folder)
-    report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=corpus_scan(folder))
-    return index_settings, report
+    return cached_index(folder, settings, embedder, corpus_scan(folder), folder, cache_root, progress)

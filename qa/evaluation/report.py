@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import QAError
+from qa.evaluation.answers import ASK
 from qa.evaluation.metrics import LABELS, RESULT_FORMAT
 from qa.evaluation.runner import Evaluation
 
@@ -48,6 +49,62 @@ def format_evaluation(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def collection_label(evaluation: Evaluation) -> str:
+    return evaluation.dataset + (f" ({evaluation.split})" if evaluation.split else "")
+
+
+def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
+    """Several collections: what each is, then one table with a row per collection and mode."""
+    if len(evaluations) == 1:
+        return format_evaluation(evaluations[0])
+    first = evaluations[0].settings
+    lines = [
+        f"model {first.get('model')}"
+        + (f" ({first['backend']})" if first.get("backend", "torch") != "torch" else "")
+        + f", chunks of {first.get('chunk_size')} tokens, chunk context {first.get('chunk_context', 'none')}",
+    ]
+    for e in evaluations:
+        lines.append(f"{collection_label(e)}: {len(e.queries)} queries, {e.level}-level relevance")
+    width = max(len(collection_label(e)) for e in evaluations) + 2
+    rankings = [(e, {m: v for m, v in e.modes.items() if m != ASK}) for e in evaluations]
+    answers = [(e, {ASK: e.modes[ASK]}) for e in evaluations if ASK in e.modes]
+    lines += ["", *_rows_table(rankings, width)]
+    if answers:
+        lines += ["", "answers through `ask` (its defaults, relevance gate included):", *_rows_table(answers, width)]
+    lines.append("")
+    for e in evaluations:
+        for skipped in e.skipped:
+            lines.append(f"{e.dataset}: skipped line {skipped.line}: {skipped.reason}")
+    for e in evaluations:
+        timing = ", ".join(f"{k} {v:.1f} s" for k, v in e.timings.items())
+        lines.append(f"{collection_label(e)}: {e.seconds:.1f} s ({timing})")
+    return "\n".join(lines)
+
+
+def _rows_table(rows: Sequence[tuple[Evaluation, Mapping[str, Mapping[str, float]]]], width: int) -> list[str]:
+    """A row per collection and mode, a column per metric any row has."""
+    names = list(dict.fromkeys(m for _, modes in rows for values in modes.values() for m in values))
+    header = f"{'collection':<{width}}{'mode':<9}" + "".join(f"{metric_label(n):>11}" for n in names)
+    lines = [header, "-" * len(header)]
+    for e, modes in rows:
+        for mode, values in modes.items():
+            cells = "".join(f"{values[n]:>11.4f}" if n in values else f"{'':>11}" for n in names)
+            lines.append(f"{collection_label(e):<{width}}{mode:<9}{cells}")
+    return lines
+
+
+def output_paths(path: str | Path, evaluations: Sequence[Evaluation]) -> list[Path]:
+    """Where --save or --plot writes each evaluation: `path` for one, `<stem>-<collection><suffix>` for several."""
+    path = Path(path).expanduser()
+    if len(evaluations) == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{_slug(e.dataset)}{path.suffix}") for e in evaluations]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).stem).strip("-") or "eval"
+
+
 def save_evaluation(evaluation: Evaluation, path: str | Path) -> None:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +115,7 @@ def write_runs(evaluation: Evaluation, folder: str | Path) -> list[Path]:
     """TREC run files (`qid Q0 item rank score tag`), one per mode, and the qrels they are judged by."""
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(evaluation.dataset).stem) or "eval"
+    stem = _slug(evaluation.dataset)
     written = []
     for mode, run in evaluation.runs.items():
         path = folder / f"{stem}.{mode}.trec"

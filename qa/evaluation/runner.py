@@ -210,6 +210,7 @@ def _settings_info(settings, snapshot, depth: int) -> dict:
         "backend": settings.backend,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
+        "chunk_context": settings.chunk_context,
         "fusion": settings.fusion,
         **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
         "depth": depth,
@@ -355,3 +356,90 @@ def evaluate_beir(
         timings=timings,
         split=split,
     )
+
+
+# -- several collections in one run -------------------------------------------------------
+
+QUESTIONS_FILE = "questions.jsonl"
+CORPUS_FOLDER = "corpus"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One thing `qa eval` scores: a BEIR folder, a question set over the configured index, or a
+    question-set folder (questions.jsonl beside its own corpus/, indexed in the eval cache)."""
+
+    kind: str  # "beir", "questions" or "folder"
+    path: Path
+    questions: tuple[Question, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def collections_from(beir: Sequence[str], question_sets: Sequence[str]) -> list[Collection]:
+    """What to evaluate, in order: BEIR folders, then question sets; question files are parsed now,
+    so that a bad line stops the run before any model loads."""
+    from qa.evaluation.questions import load_questions
+
+    out = [Collection("beir", Path(path).expanduser()) for path in beir]
+    for given in question_sets:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            if not (path / QUESTIONS_FILE).is_file() or not (path / CORPUS_FOLDER).is_dir():
+                raise QAError(
+                    f"{path} is a folder without {QUESTIONS_FILE} and {CORPUS_FOLDER}/; give a .jsonl file, "
+                    f"a folder holding {QUESTIONS_FILE} and {CORPUS_FOLDER}/, or --beir for a BEIR folder"
+                )
+            out.append(Collection("folder", path, tuple(load_questions(path / QUESTIONS_FILE))))
+        else:
+            out.append(Collection("questions", path, tuple(load_questions(path))))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise QAError(f"two collections are both named {', '.join(twice)}: results are told apart by name")
+    return out
+
+
+def evaluate_question_folder(
+    collection: Collection,
+    settings,
+    modes: Sequence[str] = MODES,
+    depth: int = DEFAULT_DEPTH,
+    cache_root: Path | None = None,
+    progress: bool = False,
+    embedder=None,
+    **answers,
+) -> Evaluation:
+    """A question-set folder: its corpus/ indexed (once) in the eval cache, its questions scored on it.
+
+    `answers` are evaluate_questions' options for the answers through `ask`.
+    """
+    from qa.embedding.models import load_embedder
+    from qa.engine import open_index
+    from qa.evaluation.cache import cached_index
+    from qa.ingest.readers import scan_corpus
+
+    started = time.perf_counter()
+    corpus = collection.path / CORPUS_FOLDER
+    embedder = embedder or load_embedder(settings.model, settings.backend)
+    index_settings, report = cached_index(
+        collection.path, settings, embedder, scan_corpus(corpus), corpus, cache_root, progress
+    )
+    engine = open_index(settings=index_settings, build=False, embedder=embedder)
+    try:
+        result = evaluate_questions(engine, collection.questions, collection.name, modes, depth, progress, **answers)
+    finally:
+        engine.snapshot.close()
+    result.timings = {"index": report.seconds, **result.timings}
+    result.settings.update(
+        index=str(index_settings.index_dir),
+        chunks_embedded=report.chunks_embedded,
+        documents=report.documents_total,
+        chunks=report.chunks_total,
+    )
+    if report.failed:
+        result.settings["documents_not_indexed"] = len(report.failed)
+    result.seconds = time.perf_counter() - started
+    return result

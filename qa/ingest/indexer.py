@@ -15,8 +15,9 @@ from qa.config import Settings
 from qa.embedding.evidence import SPLITTER_VERSION, embed_with_evidence
 from qa.embedding.models import Embedder, EmbeddingCache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
-from qa.ingest.chunking import Chunker
+from qa.ingest.chunking import Chunker, text_hash
 from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.representation import Representer
 from qa.ingest.sentences import split_sentences
 from qa.storage.catalog import Catalog
 from qa.storage.lexical import Bm25Index
@@ -63,6 +64,11 @@ class IndexReport:
 
 def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     return Chunker(embedder.count_tokens, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens)
+
+
+def make_representer(settings: Settings, chunker: Chunker, embedder: Embedder) -> Representer:
+    """What is embedded and indexed for each chunk (its context prefix, then its text)."""
+    return Representer(settings.chunk_context, chunker.count_tokens, embedder.max_tokens)
 
 
 def update_index(
@@ -193,22 +199,26 @@ def _update(
             lexical.remove(ids)
 
         next_id = catalog.next_chunk_id()
-        new_chunks, new_ids = [], []
+        representer = make_representer(settings, chunker, embedder)
+        new_texts, new_ids, new_chunks = [], [], []  # represented texts: context prefix + chunk text
         for doc in fresh:
             chunks = chunker.chunk(doc)
             ids = list(range(next_id, next_id + len(chunks)))
             next_id += len(chunks)
             catalog.add_document(doc, chunks, ids)
-            new_chunks.extend(chunks)
+            new_texts.extend(representer.texts(doc, chunks))
             new_ids.extend(ids)
+            new_chunks.extend(chunks)
         cache = EmbeddingCache(layout.cache_path)
         try:
+            # Cached by the text actually embedded: a new context re-embeds, an unchanged chunk does not.
+            # Sentences are the chunk's own, after the context prefix of the embedded text.
             matrix, evidence, embedded = embed_with_evidence(
                 embedder,
                 cache,
-                [c.text for c in new_chunks],
-                [c.text_hash for c in new_chunks],
-                split_sentences,
+                new_texts,
+                [text_hash(t) for t in new_texts],
+                [_sentence_spans(t, c) for t, c in zip(new_texts, new_chunks, strict=True)],
                 settings.sentence_vectors,
                 progress=progress,
             )
@@ -216,11 +226,15 @@ def _update(
             cache.close()
         # Sentence spans are kept in document offsets, like every other span of the index.
         catalog.add_sentences(
-            new_ids, [(spans + np.int32(c.start), vecs) for c, (spans, vecs) in zip(new_chunks, evidence, strict=True)]
+            new_ids,
+            [
+                (spans + np.int32(c.start - (len(t) - len(c.text))), vecs)
+                for c, t, (spans, vecs) in zip(new_chunks, new_texts, evidence, strict=True)
+            ],
         )
         ids_array = np.array(new_ids, dtype=np.int64)
         vectors.add(ids_array, matrix)
-        lexical.add(new_ids, [c.text for c in new_chunks])
+        lexical.add(new_ids, new_texts)
         catalog.commit()
 
         report.chunks_embedded = embedded
@@ -248,6 +262,12 @@ def _update(
                 f"untouched and still answers. Fix that, then run `qa index` again"
             ) from None
         raise
+
+
+def _sentence_spans(text: str, chunk) -> list[tuple[int, int]]:
+    """The chunk's sentences as spans of its embedded text (`prefix + chunk.text`)."""
+    offset = len(text) - len(chunk.text)
+    return [(offset + s, offset + e) for s, e in split_sentences(chunk.text)]
 
 
 def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str]) -> None:
@@ -297,6 +317,7 @@ def _manifest(
                 "unit": "model tokens",
                 "chunk_size": chunker.chunk_size,
                 "chunk_overlap": chunker.chunk_overlap,
+                "context": settings.chunk_context,
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             },
             "sentences": {"vectors": settings.sentence_vectors, "splitter": f"qa.ingest.sentences v{SPLITTER_VERSION}"},

@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from qa.types import Document
+from qa.types import Document, Heading
 
-TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = MARKDOWN_SUFFIXES | {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
@@ -24,6 +25,11 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# CommonMark headings: ATX (`## Title ##`, up to three spaces of indent) and setext (a line
+# underlined with === or ---); fenced code blocks hold no headings.
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(```+|~~~+)")
 
 
 class ReadError(Exception):
@@ -124,6 +130,8 @@ def parse_document(source: str, data: bytes, doc_id: str | None = None) -> Docum
         raise ReadError("file is empty")
     if suffix in TEXT_SUFFIXES:
         fields = _read_text(data, source)
+        if suffix in MARKDOWN_SUFFIXES:
+            fields["headings"] = markdown_headings(fields["text"])
     elif suffix in HTML_SUFFIXES:
         fields = _read_html(data)
     elif suffix in PDF_SUFFIXES:
@@ -156,6 +164,43 @@ def _read_text(data: bytes, source: str) -> dict:
         "date": normalise_date(meta.get("date")),
         "url": _str(meta.get("source") or meta.get("url")),
     }
+
+
+def markdown_headings(text: str) -> tuple[Heading, ...]:
+    """The ATX and setext headings of Markdown text, each spanning its title (no # or underline)."""
+    headings: list[Heading] = []
+    fence = ""
+    offset = 0
+    previous: tuple[int, str] | None = None  # (offset, line) of a paragraph line a setext rule may underline
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        start, offset = offset, offset + len(line)
+        opened = _FENCE.match(body)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = ""
+            continue
+        if opened:
+            fence, previous = opened.group(1), None
+            continue
+        atx = _ATX.match(body)
+        if atx:
+            title = atx.group(2).strip()
+            if title:
+                at = start + body.index(title, atx.start(2))
+                headings.append(Heading(at, at + len(title), len(atx.group(1))))
+            previous = None
+            continue
+        underline = _SETEXT.match(body)
+        if underline and previous is not None:
+            at, above = previous
+            title = above.strip()
+            first = at + above.index(title)
+            headings.append(Heading(first, first + len(title), 1 if underline.group(1)[0] == "=" else 2))
+            previous = None
+            continue
+        previous = (start, body) if body.strip() and not body.startswith(("    ", "\t")) else None
+    return tuple(headings)
 
 
 def _decode(data: bytes) -> str:
@@ -205,12 +250,48 @@ def _read_html(data: bytes) -> dict:
     meta = trafilatura.extract_metadata(html)
     return {
         "text": text,
+        "headings": _html_headings(html, text),
         "title": _str(getattr(meta, "title", "")),
         "author": _str(getattr(meta, "author", "")),
         "publisher": _str(getattr(meta, "sitename", "")),
         "date": normalise_date(getattr(meta, "date", "")),
         "url": _str(getattr(meta, "url", "")),
     }
+
+
+def _html_headings(html: str, text: str) -> tuple[Heading, ...]:
+    """The headings trafilatura kept (`<head rend="h2">` in its XML output), found as lines of `text`."""
+    import trafilatura
+    from lxml import etree
+
+    xml = trafilatura.extract(
+        html,
+        output_format="xml",
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+        deduplicate=False,
+    )
+    if not xml:
+        return ()
+    try:
+        root = etree.fromstring(xml.encode("utf-8"))
+    except etree.XMLSyntaxError:
+        return ()
+    headings: list[Heading] = []
+    cursor = 0
+    for head in root.iter("head"):
+        title = " ".join("".join(head.itertext()).split())
+        rend = head.get("rend", "")
+        level = int(rend[1]) if len(rend) == 2 and rend[0] == "h" and rend[1] in "123456" else 2
+        # The text output puts each heading on a line of its own, in document order.
+        for match in re.finditer(r"^[ \t]*(.+?)[ \t]*$", text[cursor:], re.M):
+            if " ".join(match.group(1).split()) == title:
+                start = cursor + match.start(1)
+                headings.append(Heading(start, start + len(match.group(1)), level))
+                cursor = cursor + match.end()
+                break
+    return tuple(headings)
 
 
 def _read_pdf(data: bytes) -> dict:

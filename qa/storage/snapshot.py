@@ -193,8 +193,19 @@ class Manifest:
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
+    @property
+    def chunk_context(self) -> str:
+        """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
+        return str(self.chunker.get("context", "none"))
+
     def check_compatible(
-        self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int, sentence_vectors: str = "late"
+        self,
+        model_key: str,
+        model_name: str,
+        chunk_size: int,
+        chunk_overlap: int,
+        chunk_context: str = "none",
+        sentence_vectors: str = "late",
     ) -> None:
         """Refuse an index built with another format, model or chunker settings."""
         if self.data["format"] != FORMAT:
@@ -221,6 +232,12 @@ class Manifest:
                 f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
                 f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
                 f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+        if self.chunk_context != chunk_context:
+            raise IndexMismatchError(
+                f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
+                f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
+                f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
             )
         built = self.data.get("sentences", {}).get("vectors")
         if built != sentence_vectors:
@@ -269,7 +286,12 @@ class Snapshot:
         snapshot = cls.open_current(layout)
         try:
             snapshot.manifest.check_compatible(
-                model_key, settings.model, settings.chunk_size, settings.chunk_overlap, settings.sentence_vectors
+                model_key,
+                settings.model,
+                settings.chunk_size,
+                settings.chunk_overlap,
+                settings.chunk_context,
+                settings.sentence_vectors,
             )
         except QAError:
             snapshot.close()

@@ -762,18 +762,13 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Open (building on first start) the index, then serve the chat, the REST API and the MCP
     server on one port until interrupted."""
-    from qa.config import Settings
+    from qa.cli import settings_from_args
     from qa.engine import open_index
     from qa.storage.snapshot import IndexLayout
     from qa.web import asgi
 
     options = resolve_options(args)
-    settings = Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
-        index_dir=getattr(args, "index", None),
-        model=getattr(args, "model", None),
-        backend=getattr(args, "backend", None),
-    )
+    settings = settings_from_args(args)
     if IndexLayout(Path(settings.index_dir)).current_name() == "":
         print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
