@@ -14,7 +14,8 @@ and, for the relevance gate, the off-topic questions of tests/data/offtopic_ques
 of both corpora. Each corpus is indexed with the default settings into a cache folder.
 Figures are out-of-fold (5 folds; contiguous blocks of questions, so one article's questions
 mostly share a fold). The gate's threshold is set for at most 0.5 % of answerable questions
-refused, at the out-of-fold 0.4 % quantile of their gate scores.
+refused, at the out-of-fold 0.4 % quantile of their gate scores. The sentence and passage models are
+conditional logits (scipy), the gate a logistic regression (scikit-learn).
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ SEED_WEIGHT = 5.0
 MAX_FALSE_REFUSALS = 0.005
 THRESHOLD_QUANTILE = 0.004  # a little inside the 0.5 % allowed, for questions unlike these
 FLOOR_QUANTILE = 0.002  # passages holding the answer that the floor may drop
-ANSWER_SHARE = 0.6
-ANSWER_MAX_SENTENCES = 3
+# The short answer adds a sentence when its probability is at least a share of the best one's:
+# the largest share (the fewest sentences) at which, out of fold, the short answer holds the
+# answer for SHORT_ANSWER_TARGET of squad-dev-a's questions.
+ANSWER_SHARES = (0.5, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.04, 0.03, 0.02)
+SHORT_ANSWER_TARGET = 0.92
+ANSWER_MAX_SENTENCES = 4  # out of fold, 3 reach 0.927 on squad-dev-a but only 0.846 on the seed set
 
 
 @dataclass
@@ -155,17 +160,54 @@ def folds_of(items: list[Item]) -> np.ndarray:
     return fold
 
 
+def _standardise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = rows.mean(axis=0)
+    scale = rows.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
 def fit_linear(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, names, balanced: bool = False):
+    """Logistic regression (scikit-learn) on standardised features: the relevance gate."""
     from sklearn.linear_model import LogisticRegression
 
     from qa.answering.scorer import LinearModel
 
-    mean = rows.mean(axis=0)
-    scale = rows.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standardise(rows)
     model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced" if balanced else None)
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
     return LinearModel(tuple(names), mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+
+
+def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray, float]], names, l2: float = 1.0):
+    """A conditional logit: within each question, the softmax of the scores puts its mass on the rows
+    that hold the answer. It learns what ranks a question's candidates, which is all that answering
+    uses these scores for (measured on squad-dev-a, out of fold: the best sentence holds the answer
+    0.805 against 0.793 for a pointwise logistic regression; passage [1] 0.884 against 0.873).
+
+    `groups` are (feature rows, labels, weight) per question with at least one positive row.
+    """
+    from scipy.optimize import minimize
+
+    from qa.answering.scorer import LinearModel
+
+    mean, scale = _standardise(np.concatenate([g[0] for g in groups]))
+    data = [((rows - mean) / scale, labels.astype(bool), weight) for rows, labels, weight in groups]
+    dim = len(mean)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 * l2 * float(w @ w), l2 * w
+        for rows, labels, weight in data:
+            scores = rows @ w
+            e = np.exp(scores - scores.max())
+            p_all = e / e.sum()
+            p_pos = np.where(labels, e, 0.0) / e[labels].sum()
+            total -= weight * (np.log(e[labels].sum()) - np.log(e.sum()))
+            grad = grad - weight * ((p_pos - p_all) @ rows)
+        return total, grad
+
+    result = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return LinearModel(tuple(names), mean, scale, result.x.astype(np.float64), 0.0)
 
 
 def passage_rows(item: Item, sentence_logits: np.ndarray) -> np.ndarray:
@@ -189,11 +231,17 @@ def fit_all(items: list[Item]):
     fold = folds_of(items)
     answerable = [i for i, it in enumerate(items) if it.answerable]
 
-    def sentence_data(ids):
-        rows = np.concatenate([items[i].sentence_features for i in ids])
-        labels = np.concatenate([items[i].sentence_labels for i in ids])
-        weights = np.concatenate([np.full(len(items[i].sentence_labels), items[i].weight) for i in ids])
-        return rows, labels, weights
+    def sentence_groups(ids):
+        return [
+            (items[i].sentence_features, items[i].sentence_labels, items[i].weight)
+            for i in ids
+            if items[i].sentence_labels.any()
+        ]
+
+    def passage_groups(ids):
+        return [
+            (passage_inputs[i], items[i].passage_labels, items[i].weight) for i in ids if items[i].passage_labels.any()
+        ]
 
     oof_sentence: dict[int, np.ndarray] = {}
     oof_passage: dict[int, np.ndarray] = {}
@@ -201,7 +249,7 @@ def fit_all(items: list[Item]):
     passage_inputs: dict[int, np.ndarray] = {}
     for k in range(FOLDS):
         train = [i for i in answerable if fold[i] != k]
-        sentence_model = fit_linear(*sentence_data(train), SENTENCE_FEATURES)
+        sentence_model = fit_listwise(sentence_groups(train), SENTENCE_FEATURES)
         # The passage model learns on out-of-fold sentence logits, as it will meet them.
         for i in range(len(items)):
             if fold[i] == k:
@@ -209,10 +257,7 @@ def fit_all(items: list[Item]):
                 passage_inputs[i] = passage_rows(items[i], oof_sentence[i])
     for k in range(FOLDS):
         train = [i for i in answerable if fold[i] != k]
-        rows = np.concatenate([passage_inputs[i] for i in train])
-        labels = np.concatenate([items[i].passage_labels for i in train])
-        weights = np.concatenate([np.full(len(items[i].passage_labels), items[i].weight) for i in train])
-        passage_model = fit_linear(rows, labels, weights, PASSAGE_FEATURES)
+        passage_model = fit_listwise(passage_groups(train), PASSAGE_FEATURES)
         for i in range(len(items)):
             if fold[i] == k:
                 oof_passage[i] = passage_model.logits(passage_inputs[i])
@@ -228,11 +273,8 @@ def fit_all(items: list[Item]):
             if fold[i] == k:
                 oof_gate[i] = float(gate_model.logits(gate_inputs[i][None, :])[0])
 
-    final_sentence = fit_linear(*sentence_data(answerable), SENTENCE_FEATURES)
-    rows = np.concatenate([passage_inputs[i] for i in answerable])
-    labels = np.concatenate([items[i].passage_labels for i in answerable])
-    weights = np.concatenate([np.full(len(items[i].passage_labels), items[i].weight) for i in answerable])
-    final_passage = fit_linear(rows, labels, weights, PASSAGE_FEATURES)
+    final_sentence = fit_listwise(sentence_groups(answerable), SENTENCE_FEATURES)
+    final_passage = fit_listwise(passage_groups(answerable), PASSAGE_FEATURES)
     final_gate = fit_linear(
         np.stack([gate_inputs[i] for i in range(len(items))]), gate_labels, gate_weights, QUESTION_FEATURES, True
     )
@@ -296,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick dry run)")
     args = parser.parse_args(argv)
 
-    from qa.answering.scorer import MODELS_FILE, AnswerModels
+    from qa.answering.scorer import MODELS_FILE, AnswerModels, softmax
 
     started = time.perf_counter()
     items: list[Item] = []
@@ -315,11 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     threshold = float(np.quantile([oof[2][i] for i in answerable], THRESHOLD_QUANTILE))
     top5 = []
     for i in answerable:
-        order = np.argsort(-oof[1][i])[:5]
-        top5.append(oof[1][i][order][items[i].passage_labels[order]])
+        shares = softmax(oof[1][i])
+        order = np.argsort(-shares)[:5]
+        top5.append(shares[order][items[i].passage_labels[order]])
     floor = float(np.quantile(np.concatenate(top5), FLOOR_QUANTILE))
-    models = AnswerModels(sentence, passage, gate, threshold, floor, ANSWER_SHARE, ANSWER_MAX_SENTENCES, {})
-    figures = report(items, oof, models)
+    for share in ANSWER_SHARES:
+        models = AnswerModels(sentence, passage, gate, threshold, floor, share, ANSWER_MAX_SENTENCES, {})
+        figures = report(items, oof, models)
+        print(f"answer share {share}: {json.dumps(figures['squad-dev-a'])}", file=sys.stderr)
+        if figures["squad-dev-a"]["short_answer"] >= SHORT_ANSWER_TARGET:
+            break
     models = replace(
         models,
         meta={

@@ -285,7 +285,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def format_answer(answer, width: int | None = None) -> str:
     width = width or min(100, _terminal_width())
-    lines = [textwrap.fill(answer.answer, width)]
+    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False)]
     for note in answer.notes:
         lines.append(f"(note: {note})")
     if answer.searched_query:

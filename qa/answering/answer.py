@@ -8,11 +8,12 @@ that asks for several things finds them in several passages), each with its pass
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa.answering.scorer import AnswerModels, Scored, sigmoid
+from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
 from qa.types import Answer, Highlight, Passage
 
@@ -30,21 +31,22 @@ class Shown:
     start: int
     end: int
     rows: tuple[int, ...]  # sentence rows, in document order
-    logit: float
+    probability: float  # that it holds the answer, among the candidates
 
 
 def rank_passages(scored: Scored, models: AnswerModels, k: int) -> list[Shown]:
     """The top k passages by the passage model, overlapping chunks merged, weak ones left out."""
-    logits = scored.passage_logits
-    order = [int(i) for i in np.argsort(-logits, kind="stable")]
-    kept = [i for i in order if logits[i] >= models.passage_floor] or order[:1]
+    shares = softmax(scored.passage_logits)
+    order = [int(i) for i in np.argsort(-scored.passage_logits, kind="stable")]
+    kept = [i for i in order if shares[i] >= models.passage_floor] or order[:1]
     cands = scored.candidates
     merged = merge_overlapping([(i, cands[i].doc_id, cands[i].start, cands[i].end) for i in kept])
     shown = []
     owner = scored.sentences.candidate
     for parts, _, start, end in merged[:k]:
         rows = _distinct_sentences(scored, [r for r in range(len(owner)) if int(owner[r]) in parts])
-        shown.append(Shown(tuple(int(p) for p in parts), start, end, tuple(rows), float(logits[parts[0]])))
+        probability = float(sum(shares[p] for p in parts))  # the merged chunks' shares add up
+        shown.append(Shown(tuple(int(p) for p in parts), start, end, tuple(rows), probability))
     return shown
 
 
@@ -87,6 +89,7 @@ def build_answer(
         return Answer(question, NOTHING_FOUND, (), mode, searched_query, notes)
     shown = rank_passages(scored, models, k)
     table = scored.sentences
+    sentence_shares = softmax(scored.sentence_logits)
     passages = []
     for rank, item in enumerate(shown, start=1):
         cand = scored.candidates[item.parts[0]]
@@ -94,7 +97,7 @@ def build_answer(
         if item.rows:
             best = max(item.rows, key=lambda r: scored.sentence_logits[r])
             s, e = int(table.spans[best][0]), int(table.spans[best][1])
-            sentence_p = round(float(sigmoid(scored.sentence_logits[best])), 4)
+            sentence_p = round(float(sentence_shares[best]), 4)
         else:  # a passage without a sentence boundary at all
             s, e, sentence_p = item.start, item.end, 0.0
         scores = {"sentence": sentence_p, "fused": round(cand.fused, 6), "dense": round(cand.cosine, 6)}
@@ -104,7 +107,7 @@ def build_answer(
         passages.append(
             Passage(
                 rank=rank,
-                score=round(float(sigmoid(item.logit)), 4),
+                score=round(item.probability, 4),
                 text=text[item.start : item.end],
                 doc_id=cand.doc_id,
                 title=record.title if record else cand.title,
@@ -131,14 +134,15 @@ def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown], texts
         first = scored.candidates[shown[0].parts[0]]
         return f"{' '.join(texts[first.doc_id][shown[0].start : shown[0].end].split())} [1]"
     rows.sort(key=lambda pair: -scored.sentence_logits[pair[0]])
-    best = float(sigmoid(scored.sentence_logits[rows[0][0]]))
+    # Softmax ratios are score differences: a sentence within log(share) of the best one joins.
+    cutoff = float(scored.sentence_logits[rows[0][0]]) + math.log(models.answer_share)
     parts: list[str] = []
     seen: set[str] = set()
     used: list[tuple[str, int, int]] = []
     for row, rank in rows:
         if len(parts) == models.answer_max_sentences:
             break
-        if parts and float(sigmoid(scored.sentence_logits[row])) < models.answer_share * best:
+        if parts and float(scored.sentence_logits[row]) < cutoff:
             break
         doc_id = scored.candidates[int(table.candidate[row])].doc_id
         start, end = int(table.spans[row][0]), int(table.spans[row][1])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +53,7 @@ SENTENCE_FEATURES = (
     "cosine_in_passage",  # below the best sentence of its own passage
     "coverage_in_passage",
     "proximity",
+    "phrases",  # the question's consecutive terms found together, in order (sequential dependence)
     "new_names",
     "new_numbers",
     "new_date",
@@ -114,6 +115,8 @@ class QuestionTerms:
     words: frozenset[str]  # lower-case words of the question (for "new" names and numbers)
     prefixes: frozenset[str]
     kind: QuestionKind
+    order: tuple[str, ...] = ()  # the terms as they come in the question, repeats kept
+    weight_of: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -134,14 +137,16 @@ class QuestionTerms:
         words = frozenset(w.lower() for w in _TOKEN.findall(question))
         content = [w for w in words if w not in stopwords]
         prefixes = frozenset(w[:PREFIX] for w in content if len(w) >= PREFIX)
-        return cls(vector, unique, weights, unknown, words, prefixes, kind)
+        weight_of = dict(zip(unique, (float(w) for w in weights)))
+        return cls(vector, unique, weights, unknown, words, prefixes, kind, tuple(terms), weight_of)
 
 
 def question_terms(question: str, vector: np.ndarray | None, lexical) -> QuestionTerms:
     """The question's terms and weights as the lexical index (qa.storage.lexical) sees them."""
-    terms = list(dict.fromkeys(lexical.query_terms(question)))
+    terms = lexical.query_terms(question)
+    unique = list(dict.fromkeys(terms))
     return QuestionTerms.build(
-        question, vector, terms, lexical.idf(terms), lexical.knows, question_kind(question), lexical.stopword_set()
+        question, vector, terms, lexical.idf(unique), lexical.knows, question_kind(question), lexical.stopword_set()
     )
 
 
@@ -197,6 +202,22 @@ def _proximity(stems: Sequence[str], q: QuestionTerms) -> float:
     if distinct < 2:
         return 0.0
     return distinct / (positions[-1] - positions[0] + 1)
+
+
+def _phrases(stems: Sequence[str], q: QuestionTerms, window: int = 3) -> float:
+    """Share (idf-weighted) of the question's adjacent term pairs that stand within `window` words, in order."""
+    if len(q.order) < 2:
+        return 0.0
+    where: dict[str, list[int]] = {}
+    for i, s in enumerate(stems):
+        where.setdefault(s, []).append(i)
+    found = total = 0.0
+    for a, b in zip(q.order, q.order[1:]):
+        weight = q.weight_of.get(a, 0.0) + q.weight_of.get(b, 0.0)
+        total += weight
+        if any(0 < j - i <= window for i in where.get(a, ()) for j in where.get(b, ())):
+            found += weight
+    return found / total if total > 0 else 0.0
 
 
 def sentence_table(
@@ -279,6 +300,7 @@ def sentence_table(
                 cos[i] - passage_best_cos[cand_index],
                 coverage[i] - passage_best_cov[cand_index],
                 _proximity(st, q),
+                _phrases(st, q),
                 new_names,
                 new_numbers,
                 date,

@@ -1,9 +1,11 @@
 """The fitted answer models: sentence scorer, passage re-ranker and relevance gate (numpy only).
 
 The weights live in `answer_models.json` beside this module, written by `bench/fit_answers.py`
-(which anyone can rerun to reproduce it). Each model is a logistic regression over the
-standardised features of qa.answering.features; the gate's threshold was chosen on labelled
-answerable and off-topic questions (see the file's "fitted_on" and the README).
+(which anyone can rerun to reproduce it). Each model is linear in the standardised features of
+qa.answering.features: the sentence and passage models are conditional logits, fitted to rank a
+question's candidates (their softmax is the probability that a candidate holds the answer); the
+relevance gate is a logistic regression whose threshold was chosen on labelled answerable and
+off-topic questions (see the file's "fitted_on" and the README).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class AnswerModels:
     passage: LinearModel
     gate: LinearModel
     # The question is answered when the gate's logit reaches this (chosen for <= 0.5 % false
-    # "nothing found" on answerable questions); passages below `passage_floor` are not shown.
+    # "nothing found" on answerable questions); passages whose probability of holding the answer
+    # (the softmax of the passage scores) is below `passage_floor` are not shown.
     gate_threshold: float
     passage_floor: float
     # A sentence joins the short answer when its probability is at least this share of the best one's.
@@ -162,3 +165,13 @@ def score(
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """The sentence and passage models score candidates against each other (a conditional logit):
+    their softmax is each candidate's probability of being the one that holds the answer."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return scores
+    e = np.exp(scores - scores.max())
+    return e / e.sum()
