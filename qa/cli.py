@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
     add_path_arguments(p)
-    from qa.web.app import add_serve_arguments
+    from qa.web.options import add_serve_arguments  # not qa.web.app: answering never imports the web chat
 
     add_serve_arguments(p)
 
@@ -170,18 +170,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = engine.ask(
         question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
     )
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
-            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
-            file=sys.stderr,
-        )
+    warn_about_corpus(engine)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(format_answer(answer))
     return 0
+
+
+def warn_about_corpus(engine) -> None:
+    """Say (once per run) what the index lacks, on stderr."""
+    for line in corpus_warnings(engine.corpus_status()):
+        print(f"qa: {line}", file=sys.stderr)
+
+
+def corpus_warnings(status, update_hint: str = "run `qa index` to take them in", shown: int = 5) -> list[str]:
+    """Files changed since the index was built (for `qa index`), then files that cannot be read,
+    each with its reason (which `qa index` cannot fix: only the reason says what can)."""
+    lines = []
+    if status.changed:
+        names = ", ".join(status.changed[:3]) + ("…" if len(status.changed) > 3 else "")
+        lines.append(
+            f"warning: {len(status.changed)} corpus file(s) new, changed or removed since the index was built "
+            f"({names}); {update_hint}"
+        )
+    if status.failed:
+        lines.append(
+            f"warning: {len(status.failed)} corpus file(s) could not be read, so the index lacks their content:"
+        )
+        lines += [f"  {f['path']}: {f['reason']}" for f in status.failed[:shown]]
+        if len(status.failed) > shown:
+            lines.append(f"  … and {len(status.failed) - shown} more (`qa docs` lists them all)")
+    return lines
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -221,9 +241,11 @@ def format_answer(answer, width: int | None = None) -> str:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    docs = _open(args).documents()
+    engine = _open(args)
+    docs = engine.documents()
+    failed = engine.corpus_status().failed
     if args.json:
-        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        print(json.dumps({"documents": [d.to_dict() for d in docs], "failed": failed}, ensure_ascii=False, indent=2))
         return 0
     for d in docs:
         print(
@@ -231,6 +253,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
             f"{' — ' + d.date if d.date else ''}\n    {d.source}: {d.chunks} chunks, {d.chars} characters"
         )
     print(f"{len(docs)} documents")
+    if failed:
+        print(f"\n{len(failed)} corpus file(s) could not be read, so the index lacks their content:")
+        for item in failed:
+            print(f"    {item['path']}: {item['reason']}")
     return 0
 
 
@@ -300,12 +326,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
         engine = _open(args)
-        stale = engine.stale_files()
-        if stale:
-            print(
-                f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
-                file=sys.stderr,
-            )
+        warn_about_corpus(engine)
         result = evaluation.evaluate_questions(
             engine, questions, Path(args.questions).name, modes, args.depth, progress
         )

@@ -6,7 +6,7 @@ _EXPORTS = {
     "main": "qa.web.app",
     "ChatHandlers": "qa.web.app",
     "build_app": "qa.web.app",
-    "add_serve_arguments": "qa.web.app",
+    "add_serve_arguments": "qa.web.options",
     "running_app": "qa.web.server",
     "server_env": "qa.web.server",
     "free_port": "qa.web.server",

@@ -27,6 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from qa.answering.followup import followup_query
 from qa.errors import IndexLockedError, QAError
+from qa.web.options import (
+    ADMIN_PASSWORD_ENV,
+    DEFAULT_HOST,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PORT,
+    MAX_UPLOAD_ENV,
+    add_serve_arguments,
+)
 from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
@@ -39,17 +47,13 @@ from qa.web.render import (
     render_table,
     render_viewer_message,
 )
-from qa.web.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
+from qa.web.uploads import store_uploads
 
 if TYPE_CHECKING:
     from qa.engine import QA
 
 log = logging.getLogger("qa.web.app")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
-ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
-MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
 MODES = ("hybrid", "dense", "lexical")
 MAX_K_UI = 20
 # How many earlier searched queries a session keeps for follow-ups.
@@ -205,7 +209,7 @@ class ChatHandlers:
             self.engine.refresh()
         except QAError as exc:  # e.g. the index was rebuilt with another model: keep serving the open one
             log.warning("keeping the current index: %s", exc)
-        return render_summary(self.engine.stats(), self.engine.documents())
+        return render_summary(self.engine.stats(), self.engine.documents(), self.engine.failed_at_last_update())
 
     def document_choices(self) -> list[tuple[str, str]]:
         return [(f"{d.title or d.source} ({d.source})", d.doc_id) for d in self.engine.documents()]
@@ -362,6 +366,7 @@ CSS = """
 .qa-summary p { margin: .2rem 0; }
 .qa-summary ul { margin: .3rem 0 0 1.1rem; padding: 0; }
 .qa-summary li { margin: .15rem 0; }
+.qa-failed > summary { color: #b45309; }
 .qa-meta { color: var(--body-text-color-subdued); font-size: .88em; }
 .qa-unknown { font-style: italic; }
 .qa-question { white-space: pre-wrap; }
@@ -718,32 +723,6 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
 
 
 # -- starting the server ----------------------------------------------------------------------
-def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
-    """The web chat's flags (shared by `python app.py` and `qa serve`)."""
-    if paths:
-        from qa.cli import add_path_arguments
-
-        add_path_arguments(parser)
-    group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port (GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({MAX_UPLOAD_ENV}; default {DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument("--concurrency", type=int, default=4, metavar="N", help="questions answered at once (default 4)")
-
-
 def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
     """--port, else GRADIO_SERVER_PORT, else 7860."""
     if flag is not None:
@@ -799,13 +778,11 @@ def serve(args: argparse.Namespace) -> int:
     if IndexLayout(Path(settings.index_dir)).current_name() == "":
         print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: note: {len(stale)} corpus file(s) changed since the index was built; "
-            f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them",
-            file=sys.stderr,
-        )
+    from qa.cli import corpus_warnings
+
+    hint = f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them"
+    for line in corpus_warnings(engine.corpus_status(), hint):
+        print(f"qa: {line}", file=sys.stderr)
     handlers = ChatHandlers(engine, options["admin_password"], options["max_upload_mb"])
     if handlers.admin_enabled and options["host"] not in ("127.0.0.1", "localhost", "::1"):
         print(
