@@ -243,8 +243,10 @@ def qa_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "qa"]
 
 
-def forbidden_on_answer(module: str) -> bool:
-    return any(module == name or module.startswith(name + ".") for name in FORBIDDEN_ON_ANSWER)
+def forbidden_on_answer(module: str, among: str | tuple[str, ...] = FORBIDDEN_ON_ANSWER) -> bool:
+    """True if module is one of `among` (by default FORBIDDEN_ON_ANSWER) or inside one."""
+    names = (among,) if isinstance(among, str) else among
+    return any(module == name or module.startswith(name + ".") for name in names)
 
 
 def parse_importtime(stderr: str) -> list[tuple[str, float, int]]:
@@ -278,7 +280,7 @@ def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:
     )
     imports = parse_importtime(traced.stderr)
     top = sorted(((name, ms) for name, ms, depth in imports if depth == 0), key=lambda r: -r[1])
-    forbidden = sorted({name for name, _, _ in imports if forbidden_on_answer(name)})
+    forbidden = sorted({f for name, _, _ in imports for f in FORBIDDEN_ON_ANSWER if forbidden_on_answer(name, f)})
     out = {
         "backend": backend,
         "command": f"{' '.join(Path(a).name for a in ask[:-3])} ask {COLD_QUESTION!r} --json",
