@@ -249,6 +249,13 @@ def forbidden_on_answer(module: str, among: str | tuple[str, ...] = FORBIDDEN_ON
     return any(module == name or module.startswith(name + ".") for name in names)
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parse_importtime(stderr: str) -> list[tuple[str, float, int]]:
     """(module, cumulative ms, depth) of every import in `python -X importtime` output."""
     rows = []
@@ -270,11 +277,15 @@ def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:
     started = time.perf_counter()
     subprocess.run(ask, env=env, check=True, capture_output=True)  # no index yet: builds it first
     first = time.perf_counter() - started
-    times = []
+    times, cpu = [], []
+    load_before = os.getloadavg()[0]
     for _ in range(runs):
+        used = _children_cpu()
         started = time.perf_counter()
         subprocess.run(ask, env=env, check=True, capture_output=True)
         times.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - used)  # less sensitive than wall time to other jobs on the machine
+    load_after = os.getloadavg()[0]
     traced = subprocess.run(
         ask, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, check=True, capture_output=True, text=True
     )
@@ -288,6 +299,8 @@ def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:
         "qa_ask_s": statistics.median(times),
         "qa_ask_min_s": min(times),
         "qa_ask_max_s": max(times),
+        "qa_ask_cpu_s": statistics.median(cpu),
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         "first_ask_builds_index_s": first,
         "imports_ms": round(sum(ms for _, ms in top), 1),
         "top_imports_ms": [(name, round(ms, 1)) for name, ms in top[:8]],
@@ -423,21 +436,27 @@ def print_report(results: dict) -> None:
             "backend",
             "`qa ask` s (median)",
             "min / max s",
+            "CPU s (user+sys)",
             "first `qa ask`, builds the index s",
             "`python app.py` to first answer s",
         )
-        line(*["---"] * 5)
+        line(*["---"] * 6)
         for r in results["cold_start"]:
             app = r.get("app_first_answer_s")
             line(
                 r["backend"],
                 f"{r['qa_ask_s']:.2f}",
                 f"{r['qa_ask_min_s']:.2f} / {r['qa_ask_max_s']:.2f}",
+                f"{r['qa_ask_cpu_s']:.2f}",
                 f"{r['first_ask_builds_index_s']:.1f}",
                 f"{app:.1f}" if app else "n/a",
             )
         for r in results["cold_start"]:
-            print(f"\n{r['backend']}: `{r['command']}`, {r['runs']} runs; imports {r['imports_ms']:.0f} ms:")
+            before, after = r["load_average_1min"]
+            print(
+                f"\n{r['backend']}: `{r['command']}`, {r['runs']} runs (load average {before:.1f} before, "
+                f"{after:.1f} after, on {os.cpu_count()} CPUs); imports {r['imports_ms']:.0f} ms:"
+            )
             print("    " + ", ".join(f"{name} {ms:.0f}" for name, ms in r["top_imports_ms"]))
             if r["backend"] != "torch":  # the torch backend needs torch, by definition
                 forbidden = ", ".join(r["forbidden_imports"]) or "none"
