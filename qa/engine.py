@@ -25,15 +25,15 @@ from qa.answering.features import Stems
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
-from qa.ingest.readers import scan_corpus
 from qa.ingest.sentences import split_sentences
 from qa.retrieval.search import MODES, Filters, Searcher
 from qa.storage.catalog import DocumentInfo
-from qa.storage.snapshot import IndexLayout, Snapshot, corpus_fingerprint
+from qa.storage.snapshot import IndexLayout, Snapshot
 from qa.types import Answer, Document, Highlight, Passage
 
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
+    from qa.ingest.status import CorpusStatus
 
 log = logging.getLogger("qa")
 
@@ -86,20 +86,20 @@ class QA:
             self._snapshot, self._searcher = snapshot, Searcher(snapshot, self.embedder, self.settings)
         return True
 
-    def stale_files(self) -> list[str]:
-        """Corpus files added, changed or removed since this index was built."""
-        indexed: dict[str, str] = self.manifest["corpus"].get("files", {})
-        from qa.ingest.readers import content_hash
+    def corpus_status(self) -> CorpusStatus:
+        """The corpus folder against this index: files changed since it was built, files that cannot be read."""
+        from qa.ingest.status import corpus_status
 
-        current: dict[str, str] = {}
-        for file in scan_corpus(Path(self.settings.corpus_dir)).files:
-            try:
-                current[file.source] = content_hash(file.path.read_bytes())
-            except OSError:
-                continue
-        if corpus_fingerprint(current) == self.manifest["corpus"].get("fingerprint"):
-            return []
-        return sorted({s for s in current if indexed.get(s) != current[s]} | (set(indexed) - set(current)))
+        max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        return corpus_status(Path(self.settings.corpus_dir), self.manifest["corpus"], max_bytes)
+
+    def stale_files(self) -> list[str]:
+        """Corpus files added, changed or removed since this index was built (`qa index` takes them in)."""
+        return list(self.corpus_status().changed)
+
+    def failed_at_last_update(self) -> list[dict]:
+        """{"path", "reason"} of the files the last update could not read (from the manifest, no scan)."""
+        return [{"path": f["path"], "reason": f["reason"]} for f in self.manifest["corpus"].get("failed", [])]
 
     def documents(self) -> list[DocumentInfo]:
         return self._snapshot.catalog.documents()

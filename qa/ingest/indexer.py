@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 import sys
 import time
@@ -16,7 +17,17 @@ from qa.embedding.evidence import SPLITTER_VERSION, embed_with_evidence
 from qa.embedding.models import Embedder, EmbeddingCache, load_embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
 from qa.ingest.chunking import Chunker, text_hash
-from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.readers import (
+    CorpusScan,
+    ReadError,
+    content_hash,
+    doc_id_for,
+    parse_document,
+    read_bytes,
+    read_sidecar,
+    scan_corpus,
+    version_hash,
+)
 from qa.ingest.representation import Representer
 from qa.ingest.sentences import split_sentences
 from qa.storage.catalog import Catalog
@@ -33,6 +44,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    failed_versions: dict[str, str] = field(default_factory=dict)  # path -> version hash, when it was read
     chunks_embedded: int = 0
     chunks_total: int = 0
     documents_total: int = 0
@@ -147,26 +159,29 @@ def _update(
     for file in files:
         try:
             data = read_bytes(file, max_bytes)
+            sidecar = read_sidecar(file)
         except ReadError as exc:
             _failed(report, file.source, str(exc), previous, keep)
             continue
         digest = content_hash(data)
+        version = version_hash(digest, sidecar)  # a changed sidecar changes the document
         if digest in seen_hashes:
-            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep)
+            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep, version)
             continue
         seen_hashes[digest] = file.source
-        if file.source in previous and previous[file.source][1] == digest:
+        if file.source in previous and previous[file.source][1] == version:
             report.unchanged.append(file.source)
             keep.add(file.source)
             continue
         doc_id = previous[file.source][0] if file.source in previous else _new_doc_id(file.source, taken_ids)
         try:
-            doc = parse_document(file.source, data, doc_id)
+            doc = parse_document(file.source, data, doc_id, sidecar, file.sidecar.name if file.sidecar else "")
         except ReadError as exc:
-            _failed(report, file.source, str(exc), previous, keep)
+            _failed(report, file.source, str(exc), previous, keep, version)
             continue
         except Exception as exc:
-            _failed(report, file.source, f"unexpected error reading it ({type(exc).__name__}: {exc})", previous, keep)
+            reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
+            _failed(report, file.source, reason, previous, keep, version)
             continue
         taken_ids.add(doc_id)
         (report.changed if file.source in previous else report.added).append(file.source)
@@ -179,6 +194,8 @@ def _update(
         report.snapshot = old.name
         report.chunks_total = old.catalog.count_chunks()
         report.documents_total = len(previous)
+        if old.manifest.corpus.get("failed", []) != failure_records(report):
+            report.snapshot = _record_failures(layout, old, failure_records(report)).name
         return
 
     chunker = make_chunker(settings, embedder)
@@ -243,7 +260,9 @@ def _update(
         vectors = fit_store(vectors, settings.ann_threshold)
         vectors.save(temp)
         lexical.save(temp)
-        manifest = _manifest(settings, embedder, chunker, catalog, vectors, lexical, scan_sources(catalog))
+        manifest = _manifest(
+            settings, embedder, chunker, catalog, vectors, lexical, scan_sources(catalog), failure_records(report)
+        )
         catalog.close()
         manifest.write(temp)  # last: a snapshot without a manifest is never published
         report.snapshot = layout.publish(temp).name
@@ -253,14 +272,7 @@ def _update(
 
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():
-                reason = "the disk is full"
-            raise QAError(
-                f"could not write the new index in {layout.root} ({reason}); the previous index is "
-                f"untouched and still answers. Fix that, then run `qa index` again"
-            ) from None
+        _raise_write_error(layout, exc)
         raise
 
 
@@ -270,11 +282,47 @@ def _sentence_spans(text: str, chunk) -> list[tuple[int, int]]:
     return [(offset + s, offset + e) for s, e in split_sentences(chunk.text)]
 
 
-def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str]) -> None:
+def _raise_write_error(layout: IndexLayout, exc: BaseException) -> None:
+    """Turn a failed write (full disk, no permission) into one actionable QAError."""
+    if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():
+            reason = "the disk is full"
+        raise QAError(
+            f"could not write the new index in {layout.root} ({reason}); the previous index is "
+            f"untouched and still answers. Fix that, then run `qa index` again"
+        ) from None
+
+
+def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str], version: str = "") -> None:
     if source in previous:
         reason += "; the previously indexed version is kept"
         keep.add(source)
     report.failed.append({"path": source, "reason": reason})
+    if version:
+        report.failed_versions[source] = version
+
+
+def failure_records(report: IndexReport) -> list[dict]:
+    """What the manifest keeps of the files that could not be read: path, reason, and the
+    version hash that failed ("" when the file could not even be read), so that `qa ask` can
+    tell a file that failed and is still the same from one changed since."""
+    return [
+        {"path": item["path"], "reason": item["reason"], "hash": report.failed_versions.get(item["path"], "")}
+        for item in sorted(report.failed, key=lambda item: item["path"])
+    ]
+
+
+def _record_failures(layout: IndexLayout, old: Snapshot, failures: list[dict]) -> Path:
+    """Publish the same index with a manifest that names this update's failed files."""
+    data = json.loads(json.dumps(old.manifest.data))
+    data["created"] = now_iso()
+    data["corpus"]["failed"] = failures
+    try:
+        return layout.republish(old.folder, Manifest(data))
+    except BaseException as exc:
+        _raise_write_error(layout, exc)
+        raise
 
 
 def _new_doc_id(source: str, taken: set[str]) -> str:
@@ -294,6 +342,7 @@ def _manifest(
     vectors,
     lexical: Bm25Index,
     hashes: dict[str, str],
+    failures: list[dict],
 ) -> Manifest:
     import faiss
 
@@ -329,6 +378,7 @@ def _manifest(
                 "documents": len(hashes),
                 "chunks": catalog.count_chunks(),
                 "files": hashes,
+                "failed": failures,
             },
         }
     )

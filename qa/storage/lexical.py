@@ -48,6 +48,7 @@ class Bm25Index:
     """
 
     DIR = "bm25"
+    STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
 
     def __init__(
         self, k1: float = 1.5, b: float = 0.75, stopwords: str = "en_plus", stemmer_language: str = "english"
@@ -99,6 +100,11 @@ class Bm25Index:
 
         return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
 
+    def _stopword_list(self) -> list[str]:
+        from bm25s.tokenization import _infer_stopwords
+
+        return list(_infer_stopwords(self.stopwords))
+
     def _get_stemmer(self):
         if self._stemmer is None:
             import Stemmer
@@ -118,9 +124,7 @@ class Bm25Index:
         gate runs this on every candidate passage of every question.
         """
         if self._stopword_set is None:
-            from bm25s.tokenization import _infer_stopwords
-
-            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
+            self._stopword_set = frozenset(self._stopword_list())
         stemmer = self._get_stemmer()
         out = []
         for text in texts:
@@ -244,6 +248,8 @@ class Bm25Index:
         return scores
 
     def save(self, path: Path) -> None:
+        if not hasattr(self._retriever, "save"):  # opened for searching only (bm25_saved): bm25s writes
+            self._stale = True
         self._ensure_built()
         folder = path / self.DIR
         folder.mkdir(parents=True, exist_ok=True)
@@ -254,10 +260,13 @@ class Bm25Index:
             for i in self._row_ids:
                 fh.write(json.dumps(self._texts[int(i)], ensure_ascii=False) + "\n")
         (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
+        stopwords = sorted(self._stopword_set) if self._stopword_set is not None else self._stopword_list()
+        (folder / self.STOPWORDS).write_text(json.dumps(stopwords, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
-        import bm25s
+        """Open a saved index for searching, without importing bm25s (see bm25_saved)."""
+        from qa.storage.bm25_saved import SavedBm25, read_saved
 
         folder = path / cls.DIR
         try:
@@ -274,9 +283,11 @@ class Bm25Index:
             index._texts = dict(zip(index._row_ids.tolist(), texts, strict=True))
             if len(index._row_ids):
                 with _LOAD_LOCK:
-                    index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+                    index._retriever = read_saved(folder)
             else:
-                index._retriever = bm25s.BM25()
+                index._retriever = SavedBm25.empty()
+            if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
+                index._stopword_set = frozenset(json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"
