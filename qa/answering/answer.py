@@ -72,7 +72,6 @@ def build_answer(
     question: str,
     scored: Scored,
     models: AnswerModels,
-    document_texts: dict[str, str],
     k: int,
     mode: str,
     threshold: float | None = None,
@@ -93,7 +92,7 @@ def build_answer(
     passages = []
     for rank, item in enumerate(shown, start=1):
         cand = scored.candidates[item.parts[0]]
-        text = document_texts[cand.doc_id]
+        text = passage_text(scored, item)
         if item.rows:
             best = max(item.rows, key=lambda r: scored.sentence_logits[r])
             s, e = int(table.spans[best][0]), int(table.spans[best][1])
@@ -108,7 +107,7 @@ def build_answer(
             Passage(
                 rank=rank,
                 score=round(item.probability, 4),
-                text=text[item.start : item.end],
+                text=text,
                 doc_id=cand.doc_id,
                 title=record.title if record else cand.title,
                 author=record.author if record else "",
@@ -116,23 +115,33 @@ def build_answer(
                 start=item.start,
                 end=item.end,
                 page=record.chunk.page if record else None,
-                highlight=Highlight(s, e, text[s:e]),
+                highlight=Highlight(s, e, text[s - item.start : e - item.start]),
                 date=record.date if record else "",
                 chunk_id=cand.chunk_id,
                 scores=scores,
             )
         )
-    answer = short_answer(scored, models, shown, document_texts)
+    answer = short_answer(scored, models, shown)
     return Answer(question, answer, tuple(passages), mode, searched_query, notes)
 
 
-def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown], texts: dict[str, str]) -> str:
+def passage_text(scored: Scored, item: Shown) -> str:
+    """The document's text over a shown passage, put together from its chunks (each an exact slice)."""
+    parts = sorted((scored.candidates[p] for p in item.parts), key=lambda c: c.start)
+    text, end = parts[0].text, parts[0].end
+    for cand in parts[1:]:
+        if cand.end > end:
+            text += cand.text[end - cand.start :]
+            end = cand.end
+    return text
+
+
+def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> str:
     """The best sentence of the shown passages, then those close to it, each with its marker."""
     table = scored.sentences
     rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
     if not rows:
-        first = scored.candidates[shown[0].parts[0]]
-        return f"{' '.join(texts[first.doc_id][shown[0].start : shown[0].end].split())} [1]"
+        return f"{' '.join(passage_text(scored, shown[0]).split())} [1]"
     rows.sort(key=lambda pair: -scored.sentence_logits[pair[0]])
     # Softmax ratios are score differences: a sentence within log(share) of the best one joins.
     cutoff = float(scored.sentence_logits[rows[0][0]]) + math.log(models.answer_share)
@@ -146,7 +155,7 @@ def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown], texts
             break
         doc_id = scored.candidates[int(table.candidate[row])].doc_id
         start, end = int(table.spans[row][0]), int(table.spans[row][1])
-        sentence = " ".join(texts[doc_id][start:end].split())
+        sentence = " ".join(table.texts[row].split())
         if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
             continue
         seen.add(sentence.casefold())

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -169,6 +171,85 @@ class Stems:
 
 
 @dataclass(frozen=True)
+class SentenceFacts:
+    """What a sentence holds, whatever the question: computed once per chunk and kept."""
+
+    stems: tuple[str, ...]  # every word's stem, in order (stop words too: positions count them)
+    stem_set: frozenset[str]
+    prefixes: frozenset[str]  # stems and the first PREFIX letters of longer words
+    positions: dict[str, tuple[int, ...]]  # stem -> where it stands
+    content: tuple[str, ...]  # stems of the words that are not stop words
+    names: tuple[str, ...]  # capitalised words (lower case), the first word left out
+    numbers: tuple[str, ...]
+    date: bool
+    place: bool
+    reason: bool
+    anaphor: bool
+    words: int
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    sentences: tuple[SentenceFacts, ...]
+    stem_set: frozenset[str]  # of the whole chunk
+    title_stems: frozenset[str]
+
+
+class Analyser:
+    """Question-independent facts of candidate chunks, memoised (the same chunks answer many questions)."""
+
+    MAX_CHUNKS = 20_000
+
+    def __init__(self, stems: Stems, stopwords: frozenset[str]) -> None:
+        self.stems = stems
+        self.stopwords = stopwords
+        self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, cand: Candidate) -> ChunkFacts:
+        key = (cand.text, cand.title, cand.start, cand.sentence_spans.tobytes())
+        with self._lock:
+            found = self._memo.get(key)
+            if found is not None:
+                self._memo.move_to_end(key)
+                return found
+        facts = self._analyse(cand)
+        with self._lock:
+            self._memo[key] = facts
+            if len(self._memo) > self.MAX_CHUNKS:
+                self._memo.popitem(last=False)
+        return facts
+
+    def _analyse(self, cand: Candidate) -> ChunkFacts:
+        sentences = []
+        for text in cand.sentence_texts():
+            words = _TOKEN.findall(text.lower())
+            stems = self.stems(words)
+            positions: dict[str, list[int]] = {}
+            for i, stem in enumerate(stems):
+                positions.setdefault(stem, []).append(i)
+            sentences.append(
+                SentenceFacts(
+                    stems=tuple(stems),
+                    stem_set=frozenset(stems),
+                    prefixes=frozenset(stems) | {w[:PREFIX] for w in words if len(w) >= PREFIX},
+                    positions={k: tuple(v) for k, v in positions.items()},
+                    content=tuple(s for w, s in zip(words, stems) if w not in self.stopwords),
+                    names=tuple(capitalised(text)),
+                    numbers=tuple(numbers(text)),
+                    date=has_date(text),
+                    place=has_place_cue(text),
+                    reason=bool(_REASON.search(text)),
+                    anaphor=bool(_ANAPHOR.match(text)),
+                    words=len(words),
+                )
+            )
+        chunk = frozenset(self.stems(_TOKEN.findall(cand.text.lower())))
+        title = frozenset(self.stems(_TOKEN.findall(cand.title.lower()))) if cand.title else frozenset()
+        return ChunkFacts(tuple(sentences), chunk, title)
+
+
+@dataclass(frozen=True)
 class SentenceTable:
     """Every candidate sentence of a question: features and where each row comes from."""
 
@@ -180,13 +261,12 @@ class SentenceTable:
     coverage: np.ndarray
 
 
-def _coverage(stems: Sequence[str], q: QuestionTerms) -> float:
-    present = set(stems)
+def _coverage(present: frozenset[str] | set[str], q: QuestionTerms) -> float:
     return float(sum(w for t, w in zip(q.terms, q.weights) if t in present))
 
 
-def _prefix_coverage(words: Sequence[str], stems: Sequence[str], q: QuestionTerms) -> float:
-    present = set(stems) | {w[:PREFIX] for w in words if len(w) >= PREFIX}
+def _prefix_coverage(facts: SentenceFacts, q: QuestionTerms) -> float:
+    present = facts.prefixes
     hit = 0.0
     for term, weight in zip(q.terms, q.weights):
         if term in present or (len(term) >= PREFIX and term[:PREFIX] in present):
@@ -194,23 +274,21 @@ def _prefix_coverage(words: Sequence[str], stems: Sequence[str], q: QuestionTerm
     return hit
 
 
-def _proximity(stems: Sequence[str], q: QuestionTerms) -> float:
+def _proximity(facts: SentenceFacts, q: QuestionTerms) -> float:
     """Matched question terms per word of the shortest stretch holding them all (1 = side by side)."""
-    wanted = set(q.terms)
-    positions = [i for i, s in enumerate(stems) if s in wanted]
-    distinct = len({stems[i] for i in positions})
-    if distinct < 2:
+    found = [facts.positions[t] for t in q.terms if t in facts.positions]
+    if len(found) < 2:
         return 0.0
-    return distinct / (positions[-1] - positions[0] + 1)
+    first = min(p[0] for p in found)
+    last = max(p[-1] for p in found)
+    return len(found) / (last - first + 1)
 
 
-def _phrases(stems: Sequence[str], q: QuestionTerms, window: int = 3) -> float:
+def _phrases(facts: SentenceFacts, q: QuestionTerms, window: int = 3) -> float:
     """Share (idf-weighted) of the question's adjacent term pairs that stand within `window` words, in order."""
     if len(q.order) < 2:
         return 0.0
-    where: dict[str, list[int]] = {}
-    for i, s in enumerate(stems):
-        where.setdefault(s, []).append(i)
+    where = facts.positions
     found = total = 0.0
     for a, b in zip(q.order, q.order[1:]):
         weight = q.weight_of.get(a, 0.0) + q.weight_of.get(b, 0.0)
@@ -220,21 +298,18 @@ def _phrases(stems: Sequence[str], q: QuestionTerms, window: int = 3) -> float:
     return found / total if total > 0 else 0.0
 
 
-def sentence_table(
-    q: QuestionTerms, candidates: Sequence[Candidate], stems: Stems, stopwords: frozenset[str]
-) -> SentenceTable:
+def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: Analyser) -> SentenceTable:
     """Features of every sentence of every candidate, in candidate then sentence order."""
-    rows: list[list[float]] = []
     owner: list[int] = []
     spans: list[tuple[int, int]] = []
     texts: list[str] = []
     cosines: list[float] = []
-    per_sentence: list[tuple[list[str], list[str], str]] = []
+    per_sentence: list[SentenceFacts] = []
+    chunks = [analyser(cand) for cand in candidates]
     for index, cand in enumerate(candidates):
         sims = cand.sentence_vectors @ q.vector if q.vector is not None and len(cand.sentence_vectors) else None
-        for row, text in enumerate(cand.sentence_texts()):
-            words = _TOKEN.findall(text.lower())
-            per_sentence.append((words, stems(words), text))
+        for row, (text, facts) in enumerate(zip(cand.sentence_texts(), chunks[index].sentences, strict=True)):
+            per_sentence.append(facts)
             owner.append(index)
             spans.append((int(cand.sentence_spans[row][0]), int(cand.sentence_spans[row][1])))
             texts.append(text)
@@ -243,47 +318,47 @@ def sentence_table(
     if n == 0:
         empty = np.zeros((0, len(SENTENCE_FEATURES)), np.float32)
         return SentenceTable(empty, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), [], np.zeros(0), np.zeros(0))
-    coverage = np.array([_coverage(st, q) for _, st, _ in per_sentence])
+    coverage = np.array([_coverage(f.stem_set, q) for f in per_sentence])
     cos = np.array(cosines)
     best_cos, best_cov = float(cos.max()), float(coverage.max())
     top_fused = max(c.fused for c in candidates) or 1.0
     top_lexical = max(c.lexical for c in candidates) or 1.0
-    passage_coverage = {}
+    passage_coverage = [_coverage(c.stem_set, q) for c in chunks]
     passage_best_cos: dict[int, float] = {}
     passage_best_cov: dict[int, float] = {}
     for i, index in enumerate(owner):
         passage_best_cos[index] = max(passage_best_cos.get(index, -1.0), cos[i])
         passage_best_cov[index] = max(passage_best_cov.get(index, 0.0), coverage[i])
     kind_onehot = [1.0 if q.kind.kind == k else 0.0 for k in KINDS]
-    focus_stem = stems([q.kind.focus])[0] if q.kind.focus else ""
+    focus_stem = analyser.stems([q.kind.focus])[0] if q.kind.focus else ""
+    wanted = frozenset(q.terms)
+    rows: list[list[float]] = []
     for i in range(n):
-        words, st, text = per_sentence[i]
+        facts = per_sentence[i]
         cand_index = owner[i]
         cand = candidates[cand_index]
-        if cand_index not in passage_coverage:
-            passage_coverage[cand_index] = _coverage(stems(_TOKEN.findall(cand.text.lower())), q)
         first = i == 0 or owner[i - 1] != cand_index
-        context = list(st)
+        last = i + 1 == n or owner[i + 1] != cand_index
+        before = coverage[i - 1] if not first else 0.0
+        after = coverage[i + 1] if not last else 0.0
+        context = set(facts.stem_set)
         if not first:
-            context += per_sentence[i - 1][1]
-        if i + 1 < n and owner[i + 1] == cand_index:
-            context += per_sentence[i + 1][1]
-        before = _coverage(per_sentence[i - 1][1], q) if not first else 0.0
-        after = _coverage(per_sentence[i + 1][1], q) if i + 1 < n and owner[i + 1] == cand_index else 0.0
-        content = [s for w, s in zip(words, st) if w not in stopwords]
-        in_question = {s for s in st if s in set(q.terms)}
-        restating = len([s for s in content if s in in_question]) / len(content) if content else 0.0
-        names = [w for w in capitalised(text) if w not in q.words]
-        nums = [x for x in numbers(text) if x not in q.words]
-        date = 1.0 if has_date(text) and (nums or names) else 0.0
+            context |= per_sentence[i - 1].stem_set
+        if not last:
+            context |= per_sentence[i + 1].stem_set
+        content = facts.content
+        restating = sum(1 for c in content if c in wanted) / len(content) if content else 0.0
+        names = [w for w in facts.names if w not in q.words]
+        nums = [x for x in facts.numbers if x not in q.words]
+        date = 1.0 if facts.date and (nums or names) else 0.0
         new_names, new_numbers = math.log1p(len(names)), math.log1p(len(nums))
         matches = {
             "person": new_names,
             "date": date,
             "number": new_numbers,
-            "place": new_names * (1.0 if has_place_cue(text) else 0.5),
-            "thing": 1.0 if focus_stem and focus_stem in st else 0.0,
-            "reason": 1.0 if _REASON.search(text) else 0.0,
+            "place": new_names * (1.0 if facts.place else 0.5),
+            "thing": 1.0 if focus_stem and focus_stem in facts.stem_set else 0.0,
+            "reason": 1.0 if facts.reason else 0.0,
         }
         rows.append(
             [
@@ -291,21 +366,21 @@ def sentence_table(
                 cos[i] - best_cos,
                 coverage[i],
                 coverage[i] - best_cov,
-                _prefix_coverage(words, st, q),
+                _prefix_coverage(facts, q),
                 _coverage(context, q),
                 before,
                 after,
-                before if _ANAPHOR.match(text) else 0.0,
-                math.log1p(len([c for c in content if c not in in_question])),
+                before if facts.anaphor else 0.0,
+                math.log1p(sum(1 for c in content if c not in wanted)),
                 cos[i] - passage_best_cos[cand_index],
                 coverage[i] - passage_best_cov[cand_index],
-                _proximity(st, q),
-                _phrases(st, q),
+                _proximity(facts, q),
+                _phrases(facts, q),
                 new_names,
                 new_numbers,
                 date,
                 restating,
-                math.log1p(len(words)),
+                math.log1p(facts.words),
                 1.0 if first else 0.0,
                 (cos[i] - best_cos) * (1.0 - best_cov),
                 (cos[i] - passage_best_cos[cand_index]) * (1.0 - best_cov),
@@ -333,7 +408,7 @@ def passage_table(
     candidates: Sequence[Candidate],
     sentences: SentenceTable,
     sentence_logits: np.ndarray,
-    stems: Stems,
+    analyser: Analyser,
 ) -> np.ndarray:
     """Features of each candidate passage (rows in candidate order)."""
     n = len(candidates)
@@ -354,8 +429,9 @@ def passage_table(
     best_coverage = float(sentences.coverage.max()) if len(sentences.coverage) else 0.0
     leaders = [c.doc_id for c in candidates[:10]]
     for i, cand in enumerate(candidates):
-        coverage = _coverage(stems(_TOKEN.findall(cand.text.lower())), q)
-        title = _coverage(stems(_TOKEN.findall(cand.title.lower())), q) if cand.title else 0.0
+        facts = analyser(cand)
+        coverage = _coverage(facts.stem_set, q)
+        title = _coverage(facts.title_stems, q)
         out[i] = [
             math.log1p(cand.rank),
             cand.fused / top_fused,
@@ -379,7 +455,7 @@ def question_features(
     sentences: SentenceTable,
     passage_logits: np.ndarray,
     sentence_logits: np.ndarray,
-    stems: Stems,
+    analyser: Analyser,
     question: str,
 ) -> np.ndarray:
     """One row for the relevance gate: does the corpus hold an answer at all?"""
@@ -389,11 +465,11 @@ def question_features(
         return np.array(missing, dtype=np.float32)
     cosines = np.array([c.cosine for c in candidates])
     top = int(np.argmax(passage_logits))
-    top_stems = set(stems(_TOKEN.findall(candidates[top].text.lower())))
+    top_stems = analyser(candidates[top]).stem_set
     pool: set[str] = set()
     for cand in candidates[:10]:
-        pool |= set(stems(_TOKEN.findall(cand.text.lower())))
-    names = set(stems([w.lower() for w in capitalised(question)]))
+        pool |= analyser(cand).stem_set
+    names = set(analyser.stems([w.lower() for w in capitalised(question)]))
     rarest = int(np.argmax(q.weights))
     ordered = np.sort(passage_logits)
     return np.array(

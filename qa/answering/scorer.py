@@ -22,9 +22,9 @@ from qa.answering.features import (
     PASSAGE_FEATURES,
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
+    Analyser,
     QuestionTerms,
     SentenceTable,
-    Stems,
     passage_table,
     question_features,
     sentence_table,
@@ -150,15 +150,14 @@ def score(
     question: str,
     q: QuestionTerms,
     candidates: list[Candidate],
-    stems: Stems,
-    stopwords: frozenset[str],
+    analyser: Analyser,
 ) -> Scored:
-    sentences = sentence_table(q, candidates, stems, stopwords)
+    sentences = sentence_table(q, candidates, analyser)
     sentence_logits = models.sentence.logits(sentences.features)
-    passages = passage_table(q, candidates, sentences, sentence_logits, stems)
+    passages = passage_table(q, candidates, sentences, sentence_logits, analyser)
     passage_logits = models.passage.logits(passages)
     gate = models.gate.logits(
-        question_features(q, candidates, sentences, passage_logits, sentence_logits, stems, question)[None, :]
+        question_features(q, candidates, sentences, passage_logits, sentence_logits, analyser, question)[None, :]
     )
     return Scored(candidates, sentences, sentence_logits, passage_logits, float(gate[0]), len(q.terms))
 

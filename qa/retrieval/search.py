@@ -158,6 +158,17 @@ class Searcher:
             )
         return out
 
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Candidate]:
+        """The top k chunks of the ranking, as candidates: retrieval alone, before the answer models."""
+        return self.candidates(query, mode, k, filters, query_vector)
+
     def _cosines(self, ids: Sequence[int], known: dict[int, float], vector: np.ndarray) -> dict[int, float]:
         out = {i: known[i] for i in ids if i in known}
         missing = [i for i in ids if i not in known]
