@@ -112,10 +112,10 @@ def bench_indexing(backend: str, n_docs: int, work: Path) -> dict:
 def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
     """A published index of n synthetic chunks: Zipf-distributed words, clustered unit vectors."""
     from qa.ingest.chunking import text_hash
-    from qa.storage.catalog import Catalog
-    from qa.storage.lexical import Bm25Index
-    from qa.storage.snapshot import FORMAT, IndexLayout, Manifest
-    from qa.storage.vectors import FaissFlatStore, fit_store
+    from qa.storage.local.catalog import Catalog
+    from qa.storage.local.lexical import Bm25Index
+    from qa.storage.local.snapshot import FORMAT, IndexLayout, Manifest
+    from qa.storage.local.vectors import FaissFlatStore, fit_store
     from qa.types import Chunk, Document
 
     rng = np.random.default_rng(seed)
@@ -185,7 +185,7 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.local.snapshot import IndexLayout, Snapshot
 
     embedder = load_embedder("all-MiniLM-L6-v2", backend)
     embedder.encode(["warm up"])

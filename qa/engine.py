@@ -15,8 +15,8 @@ from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
 from qa.ingest.readers import scan_corpus
 from qa.retrieval.search import MODES, Filters, Searcher
-from qa.storage.catalog import DocumentInfo
-from qa.storage.snapshot import IndexLayout, Snapshot, corpus_fingerprint
+from qa.storage.local.catalog import DocumentInfo
+from qa.storage.local.snapshot import IndexLayout, Snapshot, corpus_fingerprint
 from qa.types import Answer, Document
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.ingest.readers import CorpusFile, CorpusScan
-from qa.storage.snapshot import FORMAT
+from qa.storage.local.snapshot import FORMAT
 
 SUFFIX = ".md"
 MAX_REPORTED_ERRORS = 10

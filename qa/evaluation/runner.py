@@ -115,7 +115,7 @@ def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.
     """Query vectors in batches, through the index's embedding cache (a second run embeds nothing)."""
     from qa.embedding.models import EmbeddingCache, embed_with_cache
     from qa.ingest.chunking import text_hash
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.local.snapshot import IndexLayout
 
     cache = EmbeddingCache(IndexLayout(Path(searcher.settings.index_dir)).cache_path)
     try:
@@ -268,7 +268,7 @@ def evaluate_beir(
     from qa.embedding.models import load_embedder
     from qa.evaluation.beir import beir_id, index_beir, load_beir
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.local.snapshot import IndexLayout, Snapshot
 
     started = time.perf_counter()
     modes = check_modes(modes)

@@ -16,10 +16,10 @@ from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError
 from qa.ingest.chunking import Chunker
 from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
-from qa.storage.catalog import Catalog
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
-from qa.storage.vectors import FaissFlatStore, fit_store
+from qa.storage.local.catalog import Catalog
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
+from qa.storage.local.vectors import FaissFlatStore, fit_store
 from qa.types import Document
 
 

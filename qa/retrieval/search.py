@@ -11,8 +11,8 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
-from qa.storage.catalog import ChunkRecord
-from qa.storage.snapshot import Snapshot
+from qa.storage.local.catalog import ChunkRecord
+from qa.storage.local.snapshot import Snapshot
 
 MODES = ("hybrid", "dense", "lexical")
 # A passage holding at least this idf-weighted share of the question's terms counts as

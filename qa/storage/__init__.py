@@ -4,18 +4,18 @@ the vector and lexical indexes."""
 from qa._lazy import lazy_exports
 
 _EXPORTS = {
-    "Snapshot": "qa.storage.snapshot",
-    "IndexLayout": "qa.storage.snapshot",
-    "Manifest": "qa.storage.snapshot",
-    "Catalog": "qa.storage.catalog",
-    "ChunkRecord": "qa.storage.catalog",
-    "DocumentInfo": "qa.storage.catalog",
-    "FaissFlatStore": "qa.storage.vectors",
-    "FaissIvfStore": "qa.storage.vectors",
-    "load_store": "qa.storage.vectors",
-    "fit_store": "qa.storage.vectors",
-    "Bm25Index": "qa.storage.lexical",
-    "LexicalIndex": "qa.storage.lexical",
+    "Snapshot": "qa.storage.local.snapshot",
+    "IndexLayout": "qa.storage.local.snapshot",
+    "Manifest": "qa.storage.local.snapshot",
+    "Catalog": "qa.storage.local.catalog",
+    "ChunkRecord": "qa.storage.local.catalog",
+    "DocumentInfo": "qa.storage.local.catalog",
+    "FaissFlatStore": "qa.storage.local.vectors",
+    "FaissIvfStore": "qa.storage.local.vectors",
+    "load_store": "qa.storage.local.vectors",
+    "fit_store": "qa.storage.local.vectors",
+    "Bm25Index": "qa.storage.local.lexical",
+    "LexicalIndex": "qa.storage.local.lexical",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -787,7 +787,7 @@ def serve(args: argparse.Namespace) -> int:
     """Open (building on first start) the index, then run the web chat until interrupted."""
     from qa.config import Settings
     from qa.engine import open_index
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.local.snapshot import IndexLayout
 
     options = resolve_options(args)
     settings = Settings.from_env(

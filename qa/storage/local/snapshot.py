@@ -31,9 +31,9 @@ from pathlib import Path
 from qa import __version__
 from qa.config import Settings
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
-from qa.storage.catalog import Catalog
-from qa.storage.lexical import Bm25Index
-from qa.storage.vectors import load_store
+from qa.storage.local.catalog import Catalog
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.vectors import load_store
 
 FORMAT = 1
 MANIFEST = "manifest.json"
