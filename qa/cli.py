@@ -26,6 +26,16 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
     )
+    group.add_argument(
+        "--store",
+        choices=["local", "postgres"],
+        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
+    )
+    group.add_argument(
+        "--dsn",
+        metavar="CONNINFO",
+        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,9 +134,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _settings(args: argparse.Namespace):
     from qa.config import Settings
 
-    return Settings.from_env(
-        corpus_dir=args.corpus, index_dir=args.index, model=args.model, backend=getattr(args, "backend", None)
-    )
+    return Settings.from_env(**settings_overrides(args))
+
+
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The settings given as flags (see add_path_arguments); None where a flag was not given."""
+    return {
+        "corpus_dir": getattr(args, "corpus", None),
+        "index_dir": getattr(args, "index", None),
+        "model": getattr(args, "model", None),
+        "backend": getattr(args, "backend", None),
+        "store": getattr(args, "store", None),
+        "pg_dsn": getattr(args, "dsn", None),
+    }
 
 
 def _open(args: argparse.Namespace, build: bool = True):

@@ -14,10 +14,10 @@ from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
 from qa.ingest.readers import scan_corpus
-from qa.retrieval.search import MODES, Filters, Searcher
-from qa.storage.local.catalog import DocumentInfo
-from qa.storage.local.snapshot import IndexLayout, Snapshot, corpus_fingerprint
-from qa.types import Answer, Document
+from qa.retrieval.search import MODES, Searcher
+from qa.storage.base import DocumentInfo, IndexReader, Store, open_store
+from qa.storage.manifest import corpus_fingerprint
+from qa.types import Answer, Document, Filters
 
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
@@ -32,41 +32,46 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class QA:
-    """An opened index. Thread-safe for concurrent `ask`; picks up a newly published index."""
+    """An opened index (any store). Thread-safe for concurrent `ask`; picks up a newly published index."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, snapshot: Snapshot) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, reader: IndexReader, store: Store | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.layout = IndexLayout(Path(settings.index_dir))
-        self._snapshot = snapshot
-        self._searcher = Searcher(snapshot, embedder, settings)
+        self.store = store if store is not None else open_store(settings)
+        self._reader = reader
+        self._searcher = Searcher(reader, embedder, settings)
         self._swap = threading.Lock()
-        self._unusable = ""  # a newer snapshot that could not be opened; reported once
+        self._unusable = ""  # a newer index version that could not be opened; reported once
 
     # -- state ------------------------------------------------------------------------
     @property
-    def snapshot(self) -> Snapshot:
-        return self._snapshot
+    def reader(self) -> IndexReader:
+        return self._reader
+
+    @property
+    def snapshot(self) -> IndexReader:
+        """The opened index (its name from when there was only the snapshot store)."""
+        return self._reader
 
     @property
     def manifest(self) -> dict:
-        return self._snapshot.manifest.data
+        return self._reader.manifest.data
 
     def refresh(self) -> bool:
         """Switch to a newer published index if there is one; True if it switched."""
-        name = self.layout.current_name()
-        if not name or name == self._snapshot.name:
+        name = self.store.current_name()
+        if not name or name == self._reader.opened_for:
             return False
         with self._swap:
-            if name in (self._snapshot.name, self._unusable):
+            if name in (self._reader.opened_for, self._unusable):
                 return False
             try:
-                snapshot = Snapshot.open_compatible(self.layout, self.embedder.cache_key, self.settings)
+                reader = self.store.open(self.embedder.cache_key, self.settings)
             except QAError:
                 self._unusable = name
                 raise
             # Readers already holding the old searcher finish with it; new ones get the new one.
-            self._snapshot, self._searcher = snapshot, Searcher(snapshot, self.embedder, self.settings)
+            self._reader, self._searcher = reader, Searcher(reader, self.embedder, self.settings)
         return True
 
     def stale_files(self) -> list[str]:
@@ -85,10 +90,10 @@ class QA:
         return sorted({s for s in current if indexed.get(s) != current[s]} | (set(indexed) - set(current)))
 
     def documents(self) -> list[DocumentInfo]:
-        return self._snapshot.catalog.documents()
+        return self._reader.documents()
 
     def document(self, doc_id: str) -> Document:
-        doc = self._snapshot.catalog.document(doc_id)
+        doc = self._reader.document(doc_id)
         if doc is None:
             raise QAError(f"no document '{doc_id}' in the index; `qa docs` lists them")
         return doc
@@ -100,7 +105,8 @@ class QA:
             "chunks": corpus.get("chunks", 0),
             "updated": self.manifest.get("created", ""),
             "model": self.manifest["model"]["name"],
-            "snapshot": self._snapshot.name,
+            "snapshot": self._reader.name,
+            "store": self.store.kind,
         }
 
     # -- actions ----------------------------------------------------------------------
@@ -144,7 +150,7 @@ class QA:
         try:
             self.refresh()
         except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
-            log.warning("a newer index cannot be used; answering from %s: %s", self._snapshot.name, exc)
+            log.warning("a newer index cannot be used; answering from %s: %s", self._reader.name, exc)
         searcher = self._searcher
         vector = searcher.embed_query(query) if mode != "lexical" else None
         hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
@@ -152,7 +158,7 @@ class QA:
         for hit in hits:
             doc_id = hit.record.chunk.doc_id
             if doc_id not in texts:
-                texts[doc_id] = searcher.snapshot.catalog.document(doc_id).text
+                texts[doc_id] = searcher.reader.document(doc_id).text
         from qa.answering.answer import build_answer
 
         return build_answer(
@@ -161,7 +167,7 @@ class QA:
             texts,
             self.embedder,
             vector,
-            searcher.snapshot.lexical.coverage(query),
+            searcher.reader.coverage(query),
             mode,
             self.settings.min_similarity,
             searched_query=query if query != question else "",
@@ -206,21 +212,21 @@ def open_index(
     progress: bool = False,
     embedder: Embedder | None = None,
 ) -> QA:
-    """Open the index (QA_INDEX or index/), building it from the corpus first if there is none."""
+    """Open the index (QA_STORE: the folder QA_INDEX or index/, or a database), building it first if there is none."""
     settings = (settings or Settings.from_env()).with_(
         index_dir=Path(index_dir) if index_dir is not None else None,
         corpus_dir=Path(corpus_dir) if corpus_dir is not None else None,
         model=model,
     )
+    store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
-    layout = IndexLayout(Path(settings.index_dir))
     try:
-        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
+        reader = store.open(embedder.cache_key, settings)
     except IndexMissingError:
         if not build:
             raise
         from qa.ingest.indexer import update_index
 
         update_index(settings, progress=progress, embedder=embedder, wait=True)
-        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
-    return QA(settings, embedder, snapshot)
+        reader = store.open(embedder.cache_key, settings)
+    return QA(settings, embedder, reader, store)

@@ -50,6 +50,20 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which documents a search may return: every given condition must hold."""
+
+    doc_ids: tuple[str, ...] = ()  # document ids or corpus-relative paths
+    author: str = ""  # contained in the author, ignoring case
+    date_from: str = ""  # ISO prefixes; documents without a date are excluded by either
+    date_to: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.doc_ids or self.author or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True)
 class Highlight:
     """The sentence of a passage that best answers the question (document offsets)."""
 

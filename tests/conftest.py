@@ -75,3 +75,11 @@ def settings(tmp_path, corpus) -> Settings:
         chunk_overlap=8,
         min_similarity=0.2,
     )
+
+
+@pytest.fixture(params=["local"])
+def store_settings(request, settings) -> Settings:
+    """`settings` on each store: the local folder, and (tests/pg.py) a PostgreSQL schema of its own."""
+    if request.param == "local":
+        return settings
+    raise AssertionError(request.param)

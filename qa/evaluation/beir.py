@@ -20,7 +20,7 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.ingest.readers import CorpusFile, CorpusScan
-from qa.storage.local.snapshot import FORMAT
+from qa.storage.manifest import FORMAT
 
 SUFFIX = ".md"
 MAX_REPORTED_ERRORS = 10
@@ -169,6 +169,13 @@ def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Pat
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+def schema_for(target: Path) -> str:
+    """A PostgreSQL schema name for a dataset's index folder: beir_<slug>_<hash>."""
+    slug, _, digest = target.name.rpartition("-")
+    slug = re.sub(r"[^a-z0-9_]+", "_", slug.lower()).strip("_")[:40] or "beir"
+    return f"beir_{slug}_{digest[:12]}"
+
+
 def index_beir(
     folder: str | os.PathLike,
     settings: Settings,
@@ -203,5 +210,7 @@ def index_beir(
             encoding="utf-8",
         )
     index_settings = settings.with_(index_dir=target, corpus_dir=folder)
+    if settings.store == "postgres":  # a schema of its own in the same database, named like the folder
+        index_settings = index_settings.with_(pg_schema=schema_for(target))
     report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=corpus_scan(folder))
     return index_settings, report

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import errno
-import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from qa.config import Settings
-from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load_embedder
-from qa.errors import IndexCorruptError, IndexMismatchError, QAError
+from qa.embedding.models import Embedder, embed_with_cache, load_embedder
+from qa.errors import QAError
 from qa.ingest.chunking import Chunker
 from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
-from qa.storage.local.catalog import Catalog
-from qa.storage.local.lexical import Bm25Index
-from qa.storage.local.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
-from qa.storage.local.vectors import FaissFlatStore, fit_store
+from qa.storage.base import IndexedChunk, IndexWriter, open_store
+from qa.storage.manifest import FORMAT, now_iso, version_info
 from qa.types import Document
 
 
@@ -63,6 +58,11 @@ def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     return Chunker(embedder.count_tokens, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens)
 
 
+# Documents are chunked, embedded and stored in groups of about this many chunks: a store that
+# commits per document (postgres) keeps each finished group if the update is interrupted.
+EMBED_GROUP = 1024
+
+
 def update_index(
     settings: Settings,
     rebuild: bool = False,
@@ -71,7 +71,7 @@ def update_index(
     wait: bool = False,
     scan: CorpusScan | None = None,
 ) -> IndexReport:
-    """Compare corpus and index by content hash and write a new snapshot if anything changed.
+    """Compare corpus and index by content hash and store what changed (QA_STORE's store).
 
     `scan` replaces reading settings.corpus_dir, e.g. with documents held in memory.
     """
@@ -82,48 +82,25 @@ def update_index(
             f"corpus folder {corpus} not found; create it and put .md, .txt, .html or .pdf files "
             f"in it, or point QA_CORPUS (--corpus) at your corpus"
         )
-    layout = IndexLayout(Path(settings.index_dir))
+    store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
-    with layout.writer_lock(wait=wait):
-        layout.clean_temporaries()
-        report = IndexReport(rebuilt=rebuild)
-        old = None if rebuild else _open_previous(layout, settings, embedder, report)
-        if old is None:
-            report.rebuilt = True
-        try:
-            _update(
-                settings, layout, embedder, old, report, progress, scan if scan is not None else scan_corpus(corpus)
-            )
-        finally:
-            if old is not None:
-                old.close()
+    with store.writer(embedder, settings, rebuild=rebuild, wait=wait) as writer:
+        report = IndexReport(rebuilt=writer.rebuilt, notes=list(writer.notes))
+        _update(settings, writer, embedder, report, progress, scan if scan is not None else scan_corpus(corpus))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _open_previous(layout: IndexLayout, settings: Settings, embedder: Embedder, report: IndexReport) -> Snapshot | None:
-    try:
-        return Snapshot.open_compatible(layout, embedder.cache_key, settings)
-    except IndexMismatchError:
-        raise
-    except IndexCorruptError as exc:
-        report.notes.append(f"the previous index could not be read ({exc}); rebuilt from scratch")
-        return None
-    except QAError:  # no index yet
-        return None
-
-
 def _update(
     settings: Settings,
-    layout: IndexLayout,
+    writer: IndexWriter,
     embedder: Embedder,
-    old: Snapshot | None,
     report: IndexReport,
     progress: bool,
     scan: CorpusScan,
 ) -> None:
     report.failed.extend({"path": s, "reason": r} for s, r in scan.skipped)
-    previous = old.catalog.sources() if old else {}
+    previous = writer.sources()
     max_bytes = int(settings.max_file_mb * 1_000_000)
 
     seen_hashes: dict[str, str] = {}
@@ -166,76 +143,50 @@ def _update(
 
     gone = [s for s in previous if s not in keep and s not in report.changed]
     report.removed.extend(gone)
-    replaced = set(gone) | set(report.changed)
-    if old is not None and not report.modified:
-        report.snapshot = old.name
-        report.chunks_total = old.catalog.count_chunks()
-        report.documents_total = len(previous)
+    if not writer.rebuilt and not report.modified:
+        report.snapshot = writer.unchanged()
+        report.chunks_total, report.documents_total = writer.counts()
         return
 
+    for source in gone:
+        writer.remove_document(previous[source][0])
     chunker = make_chunker(settings, embedder)
-    temp = None
+    chunked = [(doc, chunker.chunk(doc)) for doc in fresh]
+    bar = _progress_bar(sum(len(chunks) for _, chunks in chunked), progress)
     try:
-        temp = layout.new_temp()  # inside: a full disk can refuse even the folder
-        if old is not None:
-            catalog = old.catalog.copy_to(temp)
-            # This snapshot is the indexer's own (readers open theirs): update its stores in place.
-            vectors, lexical = old.vectors, old.lexical
-        else:
-            catalog = Catalog.create(temp)
-            vectors = FaissFlatStore(embedder.dim)
-            lexical = Bm25Index()
-        for source in replaced:
-            ids = catalog.remove_document(previous[source][0])
-            vectors.remove(np.array(ids, dtype=np.int64))
-            lexical.remove(ids)
-
-        next_id = catalog.next_chunk_id()
-        new_chunks, new_ids = [], []
-        for doc in fresh:
-            chunks = chunker.chunk(doc)
-            ids = list(range(next_id, next_id + len(chunks)))
-            next_id += len(chunks)
-            catalog.add_document(doc, chunks, ids)
-            new_chunks.extend(chunks)
-            new_ids.extend(ids)
-        cache = EmbeddingCache(layout.cache_path)
-        try:
+        for group in _groups(chunked, EMBED_GROUP):
+            flat = [c for _, chunks in group for c in chunks]
             matrix, embedded = embed_with_cache(
-                embedder, cache, [c.text for c in new_chunks], [c.text_hash for c in new_chunks], progress=progress
+                embedder, writer.cache, [c.text for c in flat], [c.text_hash for c in flat], bar=bar
             )
-        finally:
-            cache.close()
-        ids_array = np.array(new_ids, dtype=np.int64)
-        vectors.add(ids_array, matrix)
-        lexical.add(new_ids, [c.text for c in new_chunks])
-        catalog.commit()
+            report.chunks_embedded += embedded
+            row = 0
+            for doc, chunks in group:
+                writer.put_document(doc, [IndexedChunk(c, matrix[row + j]) for j, c in enumerate(chunks)])
+                row += len(chunks)
+    finally:
+        bar.close()
+    report.snapshot = writer.finish(base_manifest(settings, embedder, chunker))
+    report.chunks_total, report.documents_total = writer.counts()
 
-        report.chunks_embedded = embedded
-        report.chunks_total = catalog.count_chunks()
-        report.documents_total = len(catalog.documents())
-        vectors = fit_store(vectors, settings.ann_threshold)
-        vectors.save(temp)
-        lexical.save(temp)
-        manifest = _manifest(settings, embedder, chunker, catalog, vectors, lexical, scan_sources(catalog))
-        catalog.close()
-        manifest.write(temp)  # last: a snapshot without a manifest is never published
-        report.snapshot = layout.publish(temp).name
-    except BaseException as exc:
-        # Ctrl-C or an error: the previous snapshot stays live; the temporary one goes.
-        import shutil
 
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():
-                reason = "the disk is full"
-            raise QAError(
-                f"could not write the new index in {layout.root} ({reason}); the previous index is "
-                f"untouched and still answers. Fix that, then run `qa index` again"
-            ) from None
-        raise
+def _groups(chunked: list[tuple[Document, list]], size: int) -> Iterator[list[tuple[Document, list]]]:
+    group: list[tuple[Document, list]] = []
+    count = 0
+    for item in chunked:
+        group.append(item)
+        count += len(item[1])
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="chunk", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
 def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str]) -> None:
@@ -250,54 +201,28 @@ def _new_doc_id(source: str, taken: set[str]) -> str:
     return doc_id if doc_id not in taken else source
 
 
-def scan_sources(catalog: Catalog) -> dict[str, str]:
-    return {source: digest for source, (_, digest) in sorted(catalog.sources().items())}
-
-
-def _manifest(
-    settings: Settings,
-    embedder: Embedder,
-    chunker: Chunker,
-    catalog: Catalog,
-    vectors,
-    lexical: Bm25Index,
-    hashes: dict[str, str],
-) -> Manifest:
-    import faiss
-
-    return Manifest(
-        {
-            "format": FORMAT,
-            "created": now_iso(),
-            "versions": {
-                **version_info(),
-                "faiss": faiss.__version__,
-                "langchain_text_splitters": _dist_version("langchain-text-splitters"),
-            },
-            "model": {
-                "name": settings.model,
-                "cache_key": embedder.cache_key,
-                "dim": embedder.dim,
-                "max_tokens": embedder.max_tokens,
-                "normalized": True,
-            },
-            "chunker": {
-                "unit": "model tokens",
-                "chunk_size": chunker.chunk_size,
-                "chunk_overlap": chunker.chunk_overlap,
-                "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
-            },
-            "vectors": vectors.params,
-            "lexical": lexical.params,
-            "corpus": {
-                "dir": str(Path(settings.corpus_dir).resolve()),
-                "fingerprint": corpus_fingerprint(hashes),
-                "documents": len(hashes),
-                "chunks": catalog.count_chunks(),
-                "files": hashes,
-            },
-        }
-    )
+def base_manifest(settings: Settings, embedder: Embedder, chunker: Chunker | None = None) -> dict:
+    """The manifest's common part: format, versions, model, chunker (each store adds its own parts)."""
+    chunker = chunker or make_chunker(settings, embedder)
+    return {
+        "format": FORMAT,
+        "created": now_iso(),
+        "versions": {**version_info(), "langchain_text_splitters": _dist_version("langchain-text-splitters")},
+        "model": {
+            "name": settings.model,
+            "cache_key": embedder.cache_key,
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+            "normalized": True,
+        },
+        "chunker": {
+            "unit": "model tokens",
+            "chunk_size": chunker.chunk_size,
+            "chunk_overlap": chunker.chunk_overlap,
+            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+        },
+        "corpus": {"dir": str(Path(settings.corpus_dir).resolve())},
+    }
 
 
 def _dist_version(name: str) -> str:

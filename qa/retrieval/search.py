@@ -1,4 +1,4 @@
-"""Dense, lexical and hybrid retrieval over one index snapshot, with filters."""
+"""Dense, lexical and hybrid retrieval over one opened index (any store), with filters."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import convex_combination, merge_overlapping, reciprocal_rank_fusion
-from qa.storage.local.catalog import ChunkRecord
-from qa.storage.local.snapshot import Snapshot
+from qa.storage.base import ChunkRecord, IndexReader
+from qa.types import Filters
+
+__all__ = ["MODES", "Filters", "Hit", "Ranking", "Searcher"]
 
 MODES = ("hybrid", "dense", "lexical")
 # A passage holding at least this idf-weighted share of the question's terms counts as
@@ -21,18 +23,6 @@ MIN_TERM_COVERAGE = 0.5
 # ...which means within this much below the similarity threshold. Measured on the seed
 # corpus: answering passages had cosine 0.39-0.70; off-topic questions up to 0.40.
 COVERAGE_SLACK = 0.2
-
-
-@dataclass(frozen=True)
-class Filters:
-    doc_ids: tuple[str, ...] = ()
-    author: str = ""
-    date_from: str = ""
-    date_to: str = ""
-
-    @property
-    def active(self) -> bool:
-        return bool(self.doc_ids or self.author or self.date_from or self.date_to)
 
 
 @dataclass(frozen=True)
@@ -61,20 +51,18 @@ class Ranking:
 
 
 class Searcher:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, settings: Settings) -> None:
-        self.snapshot = snapshot
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings) -> None:
+        self.reader = reader
         self.embedder = embedder
         self.settings = settings
 
+    @property
+    def snapshot(self) -> IndexReader:
+        """The opened index (its former name, from when there was only the snapshot store)."""
+        return self.reader
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
-
-    def allowed_ids(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or not filters.active:
-            return None
-        return self.snapshot.catalog.filtered_chunk_ids(
-            filters.doc_ids, filters.author, filters.date_from, filters.date_to
-        )
 
     def rank(
         self,
@@ -87,17 +75,14 @@ class Searcher:
         """Chunk-level ranking, no relevance cut: what evaluation scores."""
         if mode not in MODES:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
-        allowed = self.allowed_ids(filters)
-        if allowed is not None and len(allowed) == 0:
-            return Ranking([], [], {}, {})
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if query_vector is None else query_vector
-            scores, ids = self.snapshot.vectors.search(vector[None, :], depth, allowed)
-            dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+            scores, ids = self.reader.search_dense(vector, depth, filters)
+            dense = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode in ("lexical", "hybrid"):
-            scores, ids = self.snapshot.lexical.search(query, depth, allowed)
+            scores, ids = self.reader.search_lexical(query, depth, filters)
             lexical = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode == "dense":
             ranked = list(dense.items())
@@ -124,9 +109,9 @@ class Searcher:
             query_vector = self.embed_query(query)
         ranking = self.rank(query, mode, max(self.settings.candidates, 5 * k), filters, query_vector)
         pool = ranking.ids[: max(4 * k, 20)]
-        records = self.snapshot.catalog.chunk_records(pool)
+        records = self.reader.chunk_records(pool)
         cosines = self._cosines(pool, ranking.dense, query_vector) if needs_vector else {}
-        coverage_of = self.snapshot.lexical.coverage(query)
+        coverage_of = self.reader.coverage(query)
         fused = dict(zip(ranking.ids, ranking.scores, strict=True))
         relevant = []
         for chunk_id in pool:
@@ -168,7 +153,7 @@ class Searcher:
         out = {i: known[i] for i in ids if i in known}
         missing = [i for i in ids if i not in known]
         if missing:
-            sims = self.snapshot.vectors.vectors(np.array(missing, dtype=np.int64)) @ vector
+            sims = self.reader.vectors_of(missing) @ vector
             out.update({i: float(s) for i, s in zip(missing, sims, strict=True)})
         return out
 

@@ -785,19 +785,16 @@ def resolve_options(args: argparse.Namespace, env: dict[str, str] | os._Environ 
 
 def serve(args: argparse.Namespace) -> int:
     """Open (building on first start) the index, then run the web chat until interrupted."""
+    from qa.cli import settings_overrides
     from qa.config import Settings
     from qa.engine import open_index
-    from qa.storage.local.snapshot import IndexLayout
+    from qa.storage.base import open_store
 
     options = resolve_options(args)
-    settings = Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
-        index_dir=getattr(args, "index", None),
-        model=getattr(args, "model", None),
-        backend=getattr(args, "backend", None),
-    )
-    if IndexLayout(Path(settings.index_dir)).current_name() == "":
-        print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
+    settings = Settings.from_env(**settings_overrides(args))
+    store = open_store(settings)
+    if store.current_name() == "":
+        print(f"qa: no index in {store.location} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
     stale = engine.stale_files()
     if stale:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function
 
-# bm25s's default token pattern: words of two or more characters.
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
 # a new snapshot while an update loads the old one): one load at a time.
@@ -59,9 +57,8 @@ class Bm25Index:
         self._row_ids = np.zeros(0, dtype=np.int64)
         self._retriever = None
         self._stale = True
-        self._stemmer = None
+        self._analyzer = Analyzer(stopwords, stemmer_language)
         self._df: np.ndarray | None = None
-        self._stopword_set: frozenset[str] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -99,33 +96,15 @@ class Bm25Index:
         return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
 
     def _get_stemmer(self):
-        if self._stemmer is None:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer(self.stemmer_language)
-        return self._stemmer
+        return self._analyzer.stemmer()
 
     def query_terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of text, as the index sees them."""
         return self.terms([text])[0]
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
-        """query_terms for many texts at once.
-
-        The same steps as bm25s.tokenize (lower case, its token pattern, stop words, then the
-        stemmer), without building a vocabulary and a progress bar per call: the relevance
-        gate runs this on every candidate passage of every question.
-        """
-        if self._stopword_set is None:
-            from bm25s.tokenization import _infer_stopwords
-
-            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
-        stemmer = self._get_stemmer()
-        out = []
-        for text in texts:
-            words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stopword_set]
-            out.append(stemmer.stemWords(words) if words else [])
-        return out
+        """query_terms for many texts at once (the relevance gate runs it on every candidate passage)."""
+        return self._analyzer.terms(texts)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each term; a term the index has never seen gets the largest idf."""
@@ -140,21 +119,12 @@ class Bm25Index:
         out = {}
         for term in terms:
             df = int(self._df[vocab[term]]) if term in vocab else 0
-            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            out[term] = bm25_idf(n, df)
         return out
 
     def coverage(self, query: str):
         """A function giving the idf-weighted share of the query's terms that a text contains."""
-        weights = self.idf(list(dict.fromkeys(self.query_terms(query))))
-        total = sum(weights.values())
-
-        def share(text: str) -> float:
-            if total <= 0:
-                return 0.0
-            present = set(self.terms([text])[0])
-            return sum(w for t, w in weights.items() if t in present) / total
-
-        return share
+        return coverage_function(self.idf(list(dict.fromkeys(self.query_terms(query)))), self.terms)
 
     def _ensure_built(self) -> None:
         if not self._stale:

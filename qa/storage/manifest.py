@@ -1,0 +1,104 @@
+"""The manifest every index carries: format, model, chunker settings, versions, corpus files.
+
+Both stores keep one (a JSON file in a snapshot folder, a row in the database) and refuse to
+open an index built with another model, backend or chunker, naming the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa import __version__
+from qa.errors import IndexCorruptError, IndexMismatchError
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    data: dict
+
+    @property
+    def model(self) -> dict:
+        return self.data["model"]
+
+    @property
+    def chunker(self) -> dict:
+        return self.data["chunker"]
+
+    @property
+    def corpus(self) -> dict:
+        return self.data["corpus"]
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = folder / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing; run `qa index --rebuild`") from None
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"{path} is unreadable ({exc}); run `qa index --rebuild`") from None
+        return cls.checked(data, str(path))
+
+    @classmethod
+    def checked(cls, data: object, where: str) -> Manifest:
+        """A manifest from stored data, refused (IndexCorruptError) when keys are missing."""
+        try:
+            for key in ("format", "model", "chunker", "corpus"):
+                data[key]  # type: ignore[index]
+        except (KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"{where} is unreadable ({exc!r}); run `qa index --rebuild`") from None
+        return cls(data)  # type: ignore[arg-type]
+
+    def write(self, folder: Path) -> None:
+        (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def check_compatible(self, model_key: str, model_name: str, chunk_size: int, chunk_overlap: int) -> None:
+        """Refuse an index built with another format, model or chunker settings."""
+        if self.data["format"] != FORMAT:
+            raise IndexMismatchError(
+                f"the index was written by another version of qa (format {self.data['format']}, "
+                f"this is {FORMAT}); run `qa index --rebuild`"
+            )
+        if self.model.get("cache_key") != model_key:
+            built = str(self.model.get("cache_key", "?")).split(":", 1)[0]
+            wanted = model_key.split(":", 1)[0]
+            if self.model.get("name") == model_name and built != wanted:
+                raise IndexMismatchError(
+                    f"the index was built with the {built} backend, not {wanted}; "
+                    f"run `qa index --rebuild`, or set QA_BACKEND={built}"
+                )
+            raise IndexMismatchError(
+                f"the index was built with the model '{self.model.get('name')}', not '{model_name}'; "
+                f"run `qa index --rebuild` to rebuild it with '{model_name}', "
+                f"or use --model '{self.model.get('name')}' (QA_MODEL)"
+            )
+        size, overlap = self.chunker.get("chunk_size"), self.chunker.get("chunk_overlap")
+        if (size, overlap) != (chunk_size, chunk_overlap):
+            raise IndexMismatchError(
+                f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
+                f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
+                f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def version_info() -> dict:
+    return {"qa": __version__, "python": sys.version.split()[0]}
+
+
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for source, file_hash in sorted(hashes.items()):
+        digest.update(f"{source}\0{file_hash}\n".encode())
+    return digest.hexdigest()
