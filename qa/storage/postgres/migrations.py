@@ -1,0 +1,64 @@
+"""The schema, as numbered migrations applied on connect (each once, in order, in one transaction).
+
+Every table lives in the store's schema (QA_PG_SCHEMA, default `qa`), so that one database can
+hold several indexes (a corpus, a benchmark). `{s}` below is that schema's quoted name and
+`{vector}` the vector column type chosen when the schema was created (QA_PG_VECTOR).
+
+The vector column has no fixed dimension: the HNSW index is an expression index on
+`embedding::{vector}(dim)`, made by the first update that knows the model's dimension, so that
+a rebuild with another model only has to replace that index.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE {s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
+CREATE TABLE {s}.documents (
+    doc_id text PRIMARY KEY,
+    source text NOT NULL UNIQUE,
+    content_hash text NOT NULL,
+    title text NOT NULL,
+    author text NOT NULL,
+    author_key text NOT NULL,          -- author in lower case (Python's), for the author filter
+    publisher text NOT NULL,
+    date text NOT NULL,
+    url text NOT NULL,
+    page_starts integer[] NOT NULL,
+    text text NOT NULL,
+    n_chunks integer NOT NULL,
+    n_terms bigint NOT NULL,           -- lexical terms of all its chunks: BM25's average length
+    updated timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX documents_date ON {s}.documents (date COLLATE "C");
+CREATE TABLE {s}.chunks (
+    id bigint PRIMARY KEY,
+    doc_id text NOT NULL REFERENCES {s}.documents (doc_id) ON DELETE CASCADE,
+    ordinal integer NOT NULL,
+    start integer NOT NULL,
+    "end" integer NOT NULL,
+    page integer,
+    text_hash text NOT NULL,
+    text text NOT NULL,
+    lexemes tsvector NOT NULL,          -- the terms of the chunk's search text, with positions
+    n_terms integer NOT NULL,
+    embedding {vector} NOT NULL
+);
+CREATE SEQUENCE {s}.chunk_ids OWNED BY {s}.chunks.id;
+CREATE INDEX chunks_doc ON {s}.chunks (doc_id);
+CREATE INDEX chunks_lexemes ON {s}.chunks USING gin (lexemes);
+CREATE TABLE {s}.evidence (
+    chunk_id bigint PRIMARY KEY REFERENCES {s}.chunks (id) ON DELETE CASCADE,
+    spans integer[] NOT NULL,           -- start, end, start, end, ... (document offsets)
+    vectors bytea NOT NULL              -- float32, one row per sentence
+);
+CREATE TABLE {s}.embeddings (
+    model text NOT NULL,
+    text_hash text NOT NULL,
+    vector bytea NOT NULL,              -- float32
+    PRIMARY KEY (model, text_hash)
+);
+""",
+}
+
+LATEST = max(MIGRATIONS)
