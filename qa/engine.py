@@ -153,26 +153,27 @@ class QA:
             log.warning("a newer index cannot be used; answering from %s: %s", self._reader.name, exc)
         searcher = self._searcher
         vector = searcher.embed_query(query) if mode != "lexical" else None
-        hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
-        texts = {}
-        for hit in hits:
-            doc_id = hit.record.chunk.doc_id
-            if doc_id not in texts:
-                texts[doc_id] = searcher.reader.document(doc_id).text
         from qa.answering.answer import build_answer
 
-        return build_answer(
-            question,
-            hits,
-            texts,
-            self.embedder,
-            vector,
-            searcher.reader.coverage(query),
-            mode,
-            self.settings.min_similarity,
-            searched_query=query if query != question else "",
-            notes=notes,
-        )
+        with searcher.reader.consistent():  # chunks and their documents from one state of the index
+            hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
+            texts = {}
+            for hit in hits:
+                doc_id = hit.record.chunk.doc_id
+                if doc_id not in texts:
+                    texts[doc_id] = searcher.reader.document(doc_id).text
+            return build_answer(
+                question,
+                hits,
+                texts,
+                self.embedder,
+                vector,
+                searcher.reader.coverage(query),
+                mode,
+                self.settings.min_similarity,
+                searched_query=query if query != question else "",
+                notes=notes,
+            )
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""

@@ -163,6 +163,13 @@ class IndexReader(Protocol):
         """Sentence evidence of these chunks (those that have it)."""
         ...
 
+    def consistent(self) -> AbstractContextManager[None]:
+        """Reads of this thread inside the block see one state of the index (one answer's reads).
+
+        A snapshot never changes, so the local store needs nothing; a database uses one transaction.
+        """
+        ...
+
     @property
     def lexical_params(self) -> dict: ...
 

@@ -277,6 +277,9 @@ class Snapshot:
     def evidence(self, ids: Sequence[int]) -> dict[int, ChunkEvidence]:
         return self.catalog.evidence(ids)
 
+    def consistent(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # a published snapshot never changes
+
     def _allowed(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or not filters.active:
             return None

@@ -354,6 +354,7 @@ class PostgresReader:
         self._stats: tuple[float, int, float] | None = None  # (when, chunks, average terms)
         self._df: dict[str, tuple[float, int]] = {}
         self._stats_lock = threading.Lock()
+        self._local = threading.local()
         with store.reading() as conn:
             files = dict(conn.execute(f"SELECT source, content_hash FROM {store.q}.documents").fetchall())
             chunks = int(conn.execute(f"SELECT coalesce(sum(n_chunks), 0) FROM {store.q}.documents").fetchone()[0])
@@ -371,11 +372,34 @@ class PostgresReader:
     def q(self) -> str:
         return self.store.q
 
+    @contextlib.contextmanager
+    def consistent(self) -> Iterator[None]:
+        """Every read of this thread inside sees one snapshot of the database (REPEATABLE READ)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.store.reading() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+        else:
+            with self.store.reading() as conn:
+                yield conn
+
     def close(self) -> None:
         """Nothing to release: connections belong to the store's pool."""
 
     def documents(self) -> list[DocumentInfo]:
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT doc_id, source, title, author, publisher, date, url, content_hash, n_chunks, length(text)"
                 f' FROM {self.q}.documents ORDER BY source COLLATE "C"'
@@ -383,7 +407,7 @@ class PostgresReader:
         return [DocumentInfo(*r) for r in rows]
 
     def document(self, doc_id: str) -> Document | None:
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             row = conn.execute(
                 f"SELECT doc_id, source, text, content_hash, title, author, publisher, date, url, page_starts"
                 f" FROM {self.q}.documents WHERE doc_id = %s OR source = %s ORDER BY doc_id = %s DESC LIMIT 1",
@@ -394,18 +418,18 @@ class PostgresReader:
         return Document(*row[:9], page_starts=tuple(row[9]))
 
     def sources(self) -> dict[str, tuple[str, str]]:
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             rows = conn.execute(f"SELECT source, doc_id, content_hash FROM {self.q}.documents").fetchall()
         return {s: (d, h) for s, d, h in rows}
 
     def count_chunks(self) -> int:
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             return int(conn.execute(f"SELECT count(*) FROM {self.q}.chunks").fetchone()[0])
 
     def chunk_records(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         if not len(ids):
             return {}
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             rows = conn.execute(
                 f'SELECT c.id, c.doc_id, c.ordinal, c.start, c."end", c.page, c.text_hash, c.text,'
                 f" d.title, d.author, d.date, d.source FROM {self.q}.chunks c JOIN {self.q}.documents d USING (doc_id)"
@@ -415,13 +439,13 @@ class PostgresReader:
         return {r[0]: ChunkRecord(r[0], _chunk(r[1:8]), r[8], r[9], r[10], r[11]) for r in rows}
 
     def chunk_spans(self) -> list[tuple[int, str, int, int]]:
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             return [tuple(r) for r in conn.execute(f'SELECT id, doc_id, start, "end" FROM {self.q}.chunks ORDER BY id')]
 
     def evidence(self, ids: Sequence[int]) -> dict[int, ChunkEvidence]:
         if not len(ids):
             return {}
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT chunk_id, spans, vectors FROM {self.q}.evidence WHERE chunk_id = ANY(%s)",
                 ([int(i) for i in ids],),
@@ -461,7 +485,7 @@ class PostgresReader:
             f" ORDER BY c.embedding::{cast} <#> %s::{cast} LIMIT %s"
         )
         query = np.asarray(vector, dtype=np.float32)
-        with self.store.reading() as conn, conn.transaction():
+        with self._conn() as conn, conn.transaction():
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(1000, max(self.store.ef_search, k)))}")
             # Filters reject candidates after the index scan: keep scanning until k rows pass.
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -480,7 +504,7 @@ class PostgresReader:
         join = f" JOIN {self.q}.documents d USING (doc_id)" if where else ""
         where_sql = f" AND {where}" if where else ""
         tsquery = " | ".join(_quote_lexeme(t) for t in counts)
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             if self.store.lexical == "ts_rank_cd":
                 rows = conn.execute(
                     f"SELECT c.id, ts_rank_cd(c.lexemes, q) AS score FROM {self.q}.chunks c{join},"
@@ -547,7 +571,7 @@ class PostgresReader:
         ids = [int(i) for i in ids]
         if not ids:
             return np.zeros((0, self.dim), np.float32)
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             rows = dict(
                 conn.execute(f"SELECT id, embedding::vector FROM {self.q}.chunks WHERE id = ANY(%s)", (ids,)).fetchall()
             )
@@ -555,7 +579,7 @@ class PostgresReader:
 
     def coverage(self, query: str) -> Callable[[str], float]:
         terms = list(dict.fromkeys(self.store.analyzer.terms([query])[0]))
-        with self.store.reading() as conn:
+        with self._conn() as conn:
             n, _ = self._corpus_stats(conn)
             weights = self._idf(conn, terms, n) if terms else {}
         return coverage_function(weights, self.store.analyzer.terms)
@@ -641,19 +665,25 @@ class PostgresWriter:
             # One transaction for the whole rebuild: readers keep the previous index until it commits.
             self._rebuild_tx = conn.transaction()
             self._rebuild_tx.__enter__()
-            self._prepare_vectors(meta, replace=True)
-            conn.execute(f"DELETE FROM {self.q}.documents")
+            if self._prepare_vectors(meta, replace=True):
+                # Another dimension or type: the old rows cannot enter the new HNSW index, even as
+                # dead rows; TRUNCATE (rolled back with the rest) keeps readers out until the commit.
+                conn.execute(f"TRUNCATE {self.q}.evidence, {self.q}.chunks, {self.q}.documents")
+            else:
+                conn.execute(f"DELETE FROM {self.q}.documents")
         elif "manifest" not in meta:
             self._prepare_vectors(meta, replace=False)
 
-    def _prepare_vectors(self, meta: dict, replace: bool) -> None:
-        """Record the vector type and dimension; a rebuild with another dimension drops the old HNSW index."""
+    def _prepare_vectors(self, meta: dict, replace: bool) -> bool:
+        """Record the vector type; a rebuild with another dimension or type drops the old HNSW
+        index (True when it did)."""
         dim = int(self.embedder.dim)
         old_dim = int(meta["manifest"]["model"]["dim"]) if "manifest" in meta else None
-        if replace and old_dim is not None and old_dim != dim:
+        other_type = meta.get("vector_type", self.store.vector_type) != self.store.vector_type
+        changed = replace and ((old_dim is not None and old_dim != dim) or other_type)
+        if changed:
             self.conn.execute(f"DROP INDEX IF EXISTS {self.q}.chunks_embedding_hnsw")
-        if replace and meta.get("vector_type", self.store.vector_type) != self.store.vector_type:
-            self.conn.execute(f"DROP INDEX IF EXISTS {self.q}.chunks_embedding_hnsw")
+        if replace and other_type:
             self.conn.execute(
                 f"ALTER TABLE {self.q}.chunks ALTER COLUMN embedding TYPE {self.store.vector_type}"
                 f" USING embedding::{self.store.vector_type}"
@@ -664,6 +694,7 @@ class PostgresWriter:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (self.store.vector_type,),
             )
+        return changed
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -810,6 +841,7 @@ class PostgresWriter:
         data["corpus"] = {k: v for k, v in data.get("corpus", {}).items() if k not in ("files", "fingerprint")}
         cast = f"{self.store.vector_type}({dim})"
         with self._transaction():
+            self.conn.execute("SET LOCAL maintenance_work_mem = '512MB'")  # the HNSW graph in memory while built
             # Built once, after the first load (faster than growing it row by row); kept up to date after.
             self.conn.execute(
                 f"CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw ON {self.q}.chunks"
