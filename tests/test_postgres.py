@@ -457,5 +457,6 @@ def test_embedded_server_runs_unprivileged_and_stops_by_pid(pg_server):
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SHOW listen_addresses").fetchone()[0] == "127.0.0.1"
         assert (
-            conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()[0] >= "0.8"
+            conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()[0]
+            >= "0.8"
         )

@@ -173,3 +173,15 @@ def test_damaged_only_snapshot_is_still_one_clear_error(settings):
     (IndexLayout(settings.index_dir).current() / "catalog.sqlite").unlink()
     with pytest.raises(IndexCorruptError, match="qa index --rebuild"):
         open_index(settings=settings, build=False)
+
+
+def test_a_corpus_without_a_single_lexical_term_indexes(store_settings, corpus):
+    """Found by the property tests: bm25s failed on texts made only of stop words and one-letter words."""
+    for path in list(corpus.iterdir()):
+        path.unlink()
+    (corpus / "letters.txt").write_text("a b c. I\n\nи в о — x y\n", encoding="utf-8")
+    report = update_index(store_settings)
+    assert report.added == ["letters.txt"] and report.chunks_total >= 1
+    engine = open_index(settings=store_settings, build=False)
+    assert engine.ask("what about the letters", mode="lexical").passages == ()
+    assert engine.documents()[0].doc_id == "letters"

@@ -134,7 +134,11 @@ class Bm25Index:
         self._row_ids = np.fromiter(self._texts.keys(), dtype=np.int64, count=len(self._texts))
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         if len(self._row_ids):
-            retriever.index(self._tokenize(list(self._texts.values())), show_progress=False)
+            tokens = self._tokenize(list(self._texts.values()))
+            # Texts without a single term (stop words, one-letter words): bm25s cannot add its
+            # empty token to an empty vocabulary; an index that matches nothing is right.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                retriever.index(tokens, show_progress=False, create_empty_token=bool(tokens.vocab))
         self._retriever = retriever
         self._df = None
         self._stale = False
