@@ -48,7 +48,12 @@ def free_port() -> int:
 class LocalServer:
     """One PostgreSQL server process on 127.0.0.1, with its data in `folder / "data"`."""
 
-    def __init__(self, folder: Path | None = None, port: int | None = None, bin_dir: Path | None = None) -> None:
+    def __init__(
+        self, folder: Path | None = None, port: int | None = None, bin_dir: Path | None = None, durable: bool = False
+    ) -> None:
+        # Tests run with fsync off (quick, and a crashed test server is thrown away anyway);
+        # durable=True keeps PostgreSQL's defaults, for benchmarks.
+        self.durable = durable
         # Without a folder: a new one in the system's temporary folder (which `nobody` can reach,
         # unlike pytest's), removed by stop().
         self.owned = folder is None
@@ -108,8 +113,10 @@ class LocalServer:
         self._prepare_folder()
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as fh:
-            # Small and quick for tests: no fsync waits, a modest cache.
-            fh.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 128MB\n")
+            if self.durable:
+                fh.write("\nshared_buffers = 1GB\nmaintenance_work_mem = 1GB\n")
+            else:  # quick for tests: no fsync waits
+                fh.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"

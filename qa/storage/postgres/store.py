@@ -126,6 +126,12 @@ class PostgresStore:
             from pgvector.psycopg import register_vector
 
             register_vector(conn)
+            # HNSW keeps ef_search candidates per query; when filters (or a k above it) need more
+            # rows, pgvector 0.8's iterative scan goes on searching instead of returning fewer.
+            conn.execute(
+                f"SET hnsw.ef_search = {int(self.ef_search)}; SET hnsw.iterative_scan = relaxed_order;"
+                " SET hnsw.max_scan_tuples = 50000"
+            )
         except psycopg.OperationalError as exc:
             raise connection_error(self.dsn, exc) from None
 
@@ -220,7 +226,6 @@ class PostgresStore:
                     timeout=CONNECT_TIMEOUT,
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
                     configure=self._prepare,
-                    check=ConnectionPool.check_connection,
                     open=True,
                 )
             return self._pool
@@ -485,10 +490,7 @@ class PostgresReader:
             f" ORDER BY c.embedding::{cast} <#> %s::{cast} LIMIT %s"
         )
         query = np.asarray(vector, dtype=np.float32)
-        with self._conn() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(1000, max(self.store.ef_search, k)))}")
-            # Filters reject candidates after the index scan: keep scanning until k rows pass.
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        with self._conn() as conn:  # hnsw.ef_search and iterative scans are set per connection (_prepare)
             rows = conn.execute(sql, [query, *params, query, int(k)]).fetchall()
         if not rows:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
