@@ -25,23 +25,11 @@ from qa.ingest.readers import content_hash
 from qa.storage.base import open_store
 from qa.storage.postgres.migrations import LATEST
 from tests.conftest import REPO
+from tests.test_hardening import qa_env
 
 
 def pg_env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(
-        QA_STORE="postgres",
-        QA_PG_DSN=settings.pg_dsn,
-        QA_PG_SCHEMA=settings.pg_schema,
-        QA_CORPUS=str(settings.corpus_dir),
-        QA_INDEX=str(settings.index_dir),
-        QA_MODEL="hash",
-        QA_CHUNK_SIZE=str(settings.chunk_size),
-        QA_CHUNK_OVERLAP=str(settings.chunk_overlap),
-        QA_MIN_SIMILARITY=str(settings.min_similarity),
-        PYTHONPATH=str(REPO),
-    )
-    return env
+    return qa_env(settings, QA_STORE="postgres", QA_PG_DSN=settings.pg_dsn, QA_PG_SCHEMA=settings.pg_schema)
 
 
 def sql(settings, query: str, params=()) -> list[tuple]:
@@ -460,3 +448,38 @@ def test_embedded_server_runs_unprivileged_and_stops_by_pid(pg_server):
             conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()[0]
             >= "0.8"
         )
+
+
+# -- the web chat on postgres -----------------------------------------------------------------------
+def test_the_chat_gives_the_same_replies_and_updates_through_the_index_tab(tmp_path, pg_dsn, pg_schema):
+    from qa.web.app import ChatHandlers, new_context
+    from tests.web_helpers import web_settings
+
+    local = web_settings(tmp_path / "local")
+    pg = web_settings(tmp_path / "pg").with_(store="postgres", pg_dsn=pg_dsn, pg_schema=pg_schema)
+    handlers = {s.store: ChatHandlers(open_index(settings=s), admin_password="a-long-password") for s in (local, pg)}
+    replies = {}
+    for store, h in handlers.items():
+        history, _, _, summary = h.respond("What did Russia deploy to the Kuril islands?", [], new_context())
+        viewer = h.open_document({"doc": "kurils", "start": 0, "end": 40})
+        replies[store] = (history[-1]["content"], summary.split("updated")[0], viewer, h.document_choices())
+    assert replies["postgres"] == replies["local"]
+    h = handlers["postgres"]
+    (pg.corpus_dir / "sakhalin.md").write_text("# Sakhalin\n\nFerries to Sakhalin carry timber.\n", encoding="utf-8")
+    assert "sakhalin.md" in h.admin_status(True)
+    report = h.update_index(True)
+    assert "sakhalin.md" in report and "added" in report
+    history, _, _, _ = h.respond("ferries carrying timber", [], new_context())
+    assert "Sakhalin" in history[-1]["content"]
+
+
+def test_app_py_serves_answers_from_postgres(tmp_path, pg_dsn, pg_schema):
+    gradio_client = pytest.importorskip("gradio_client")
+    from tests.web_helpers import running_app, write_corpus
+
+    corpus, index = write_corpus(tmp_path / "corpus"), tmp_path / "index"
+    env = {"QA_STORE": "postgres", "QA_PG_DSN": pg_dsn, "QA_PG_SCHEMA": pg_schema}
+    with running_app(corpus, index, tmp_path / "app.log", **env) as url:
+        answer = gradio_client.Client(url, verbose=False).predict("crab quotas", 2, "hybrid", api_name="/ask")
+    assert answer["passages"][0]["doc_id"] == "fishing"
+    assert not index.exists()  # nothing was written to the local index folder
