@@ -59,6 +59,11 @@ CREATE TABLE {s}.embeddings (
     PRIMARY KEY (model, text_hash)
 );
 """,
+    # Vectors inline in the row (1.5 KB at 384 dimensions) rather than compressed out of line:
+    # exact scans (small tables, narrow filters) no longer fetch and decompress each one.
+    2: """
+ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;
+""",
 }
 
 LATEST = max(MIGRATIONS)
