@@ -34,7 +34,8 @@ def pg_env(settings) -> dict[str, str]:
 
 def sql(settings, query: str, params=()) -> list[tuple]:
     with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-        return conn.execute(query.replace("{s}", f'"{settings.pg_schema}"'), params).fetchall()
+        cursor = conn.execute(query.replace("{s}", f'"{settings.pg_schema}"'), params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def assert_whole(settings) -> None:
@@ -55,14 +56,28 @@ def assert_whole(settings) -> None:
 
 
 def test_migrations_are_applied_once_on_connect(pg_settings):
+    from qa.storage.postgres.migrations import MIGRATIONS
+    from qa.storage.postgres.store import PostgresStore
+
+    every = [(v,) for v in sorted(MIGRATIONS)]
     store = open_store(pg_settings)
     assert store.current_name() == ""  # connecting created the schema
-    assert sql(pg_settings, "SELECT version FROM {s}.schema_migrations ORDER BY version") == [(LATEST,)]
-    conn = store.connect()
-    conn.close()
-    assert sql(pg_settings, "SELECT count(*) FROM {s}.schema_migrations") == [(LATEST,)]
+    assert sql(pg_settings, "SELECT version FROM {s}.schema_migrations ORDER BY version") == every
+    store.connect().close()
+    assert sql(pg_settings, "SELECT version FROM {s}.schema_migrations ORDER BY version") == every
     tables = {r[0] for r in sql(pg_settings, "SELECT tablename FROM pg_tables WHERE schemaname = %s", [store.schema])}
     assert {"meta", "documents", "chunks", "evidence", "embeddings", "schema_migrations"} <= tables
+    # A schema left at version 1 by an older qa gets the later migrations, and only those.
+    sql(pg_settings, "DELETE FROM {s}.schema_migrations WHERE version > 1")
+    sql(pg_settings, "ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE EXTENDED")
+    PostgresStore(pg_settings.pg_dsn, pg_settings.pg_schema).connect().close()
+    assert sql(pg_settings, "SELECT version FROM {s}.schema_migrations ORDER BY version") == every
+    storage = sql(
+        pg_settings,
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'embedding'",
+        [f'"{pg_settings.pg_schema}".chunks'],
+    )
+    assert storage == [("p",)] and LATEST == max(MIGRATIONS)
 
 
 def test_incremental_add_change_delete_like_the_local_store(pg_settings, settings, corpus):
