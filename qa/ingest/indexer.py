@@ -58,11 +58,6 @@ def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     return Chunker(embedder.count_tokens, settings.chunk_size, settings.chunk_overlap, embedder.max_tokens)
 
 
-# Documents are chunked, embedded and stored in groups of about this many chunks: a store that
-# commits per document (postgres) keeps each finished group if the update is interrupted.
-EMBED_GROUP = 1024
-
-
 def update_index(
     settings: Settings,
     rebuild: bool = False,
@@ -154,7 +149,7 @@ def _update(
     chunked = [(doc, chunker.chunk(doc)) for doc in fresh]
     bar = _progress_bar(sum(len(chunks) for _, chunks in chunked), progress)
     try:
-        for group in _groups(chunked, EMBED_GROUP):
+        for group in _groups(chunked, writer.embed_group or sys.maxsize):
             flat = [c for _, chunks in group for c in chunks]
             matrix, embedded = embed_with_cache(
                 embedder, writer.cache, [c.text for c in flat], [c.text_hash for c in flat], bar=bar

@@ -186,6 +186,10 @@ class IndexWriter(Protocol):
 
     rebuilt: bool  # started from an empty index
     notes: list[str]
+    # Documents are embedded and stored in groups of about this many chunks (0: all at once).
+    # A store that commits per document keeps each finished group if the update is interrupted;
+    # one that publishes at the end embeds everything in one pass (fewer, fuller batches).
+    embed_group: int
 
     def sources(self) -> dict[str, tuple[str, str]]:
         """What is indexed now: source -> (doc_id, content_hash)."""

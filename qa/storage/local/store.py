@@ -70,6 +70,8 @@ class LocalStore:
 class LocalWriter:
     """One update of a local index: changes go to a temporary snapshot, published by `finish`."""
 
+    embed_group = 0  # nothing is visible before `finish`: embed everything in one pass
+
     def __init__(self, store: LocalStore, embedder: Embedder, settings: Settings, rebuild: bool) -> None:
         self.layout = store.layout
         self.embedder = embedder

@@ -45,7 +45,11 @@ K1, B = 1.5, 0.75
 # PostgreSQL keeps at most 256 positions per lexeme and refuses lexemes over 2 KB.
 MAX_POSITIONS = 256
 MAX_LEXEME_BYTES = 1000
-STATS_TTL = 5.0  # seconds a reader reuses the corpus size and term counts for BM25's idf
+# Seconds a reader reuses the corpus size and the terms' chunk counts (BM25's idf): they move
+# slowly, and a reader is opened anew after every update anyway.
+STATS_TTL = 60.0
+# Terms in more than this share of the chunks are "common": BM25 candidates come from the others first.
+COMMON_SHARE = 0.05
 CONNECT_TIMEOUT = 10
 # Advisory lock keys (first half): the writers of a schema, and one document of it.
 WRITERS_LOCK, DOCUMENT_LOCK = 0x7161_0001, 0x7161_0002
@@ -514,27 +518,60 @@ class PostgresReader:
                     [tsquery, *params, int(k)],
                 ).fetchall()
             else:
-                n, avg = self._corpus_stats(conn)
-                idf = self._idf(conn, list(counts), n)
-                terms = [t for t in counts if idf[t] > 0]
-                if not terms:
-                    return empty
-                weights = [idf[t] * counts[t] for t in terms]  # a repeated query term counts again
-                rows = conn.execute(
-                    f"WITH q(term, weight) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),"
-                    f" m AS (SELECT c.id, c.lexemes, c.n_terms FROM {self.q}.chunks c{join}"
-                    f" WHERE c.lexemes @@ CAST(%s AS tsquery){where_sql})"
-                    f" SELECT m.id, sum(q.weight * t.tf / (t.tf + %s * (1 - %s + %s * m.n_terms / %s))) AS score"
-                    f" FROM m CROSS JOIN LATERAL unnest(m.lexemes) AS u(lexeme, positions, weights)"
-                    f" JOIN q ON q.term = u.lexeme"
-                    f" CROSS JOIN LATERAL (SELECT cardinality(u.positions)::float8 AS tf) t"
-                    f" GROUP BY m.id ORDER BY score DESC, m.id LIMIT %s",
-                    [terms, weights, tsquery, *params, K1, B, B, max(avg, 1e-9), int(k)],
-                ).fetchall()
+                rows = self._bm25(conn, counts, k, join, where_sql, params)
         rows = [r for r in rows if r[1] > 0]
         if not rows:
             return empty
         return np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64)
+
+    def _bm25(self, conn, counts: Counter, k: int, join: str, where_sql: str, params: list) -> list[tuple]:
+        """The top k chunks by BM25 (bm25s's formula), exactly, computed over the GIN index's matches.
+
+        Scoring every chunk that holds a common term costs time in proportion to the matches, so
+        candidates come first from the rarer terms only (MaxScore): a chunk without any of them
+        scores below the sum of the common terms' weights, and if the k-th candidate scores at
+        least that, no other chunk can enter the top k. Otherwise every match is scored.
+        """
+        n, avg = self._corpus_stats(conn)
+        df = self._df_counts(conn, list(counts))
+        idf = {t: bm25_idf(n, df[t]) for t in counts}
+        terms = [t for t in counts if df[t] > 0]
+        if not terms:
+            return []
+        weights = {t: idf[t] * counts[t] for t in terms}  # a repeated query term counts again
+        common = {t for t in terms if df[t] > COMMON_SHARE * n}
+        rare = [t for t in terms if t not in common]
+
+        def top(match: list[str]) -> list[tuple]:
+            return conn.execute(
+                f"WITH q(term, weight) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),"
+                f" m AS (SELECT c.id, c.lexemes, c.n_terms FROM {self.q}.chunks c{join}"
+                f" WHERE c.lexemes @@ CAST(%s AS tsquery){where_sql})"
+                f" SELECT m.id, sum(q.weight * t.tf / (t.tf + %s * (1 - %s + %s * m.n_terms / %s))) AS score"
+                # Only the query's lexemes of each chunk (marked with weight A, then kept), not all of them.
+                f" FROM m CROSS JOIN LATERAL unnest(ts_filter(setweight(m.lexemes, 'A', %s::text[]), '{{a}}'))"
+                f" AS u(lexeme, positions, weights) JOIN q ON q.term = u.lexeme"
+                f" CROSS JOIN LATERAL (SELECT cardinality(u.positions)::float8 AS tf) t"
+                f" GROUP BY m.id ORDER BY score DESC, m.id LIMIT %s",
+                [
+                    terms,
+                    [weights[t] for t in terms],
+                    " | ".join(_quote_lexeme(t) for t in match),
+                    *params,
+                    K1,
+                    B,
+                    B,
+                    max(avg, 1e-9),
+                    terms,
+                    int(k),
+                ],
+            ).fetchall()
+
+        if common and rare:
+            rows = top(rare)
+            if len(rows) == k and rows[-1][1] >= sum(weights[t] for t in common):
+                return rows
+        return top(terms)
 
     def _corpus_stats(self, conn) -> tuple[int, float]:
         """(chunks, average terms per chunk), reused for STATS_TTL seconds."""
@@ -549,12 +586,12 @@ class PostgresReader:
             self._stats = (time.monotonic(), n, avg)
         return n, avg
 
-    def _idf(self, conn, terms: Sequence[str], n: int) -> dict[str, float]:
-        """BM25 idf of each term from the number of chunks holding it (GIN index), cached briefly."""
+    def _df_counts(self, conn, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each term (counted with the GIN index), reused for STATS_TTL seconds."""
         now = time.monotonic()
         with self._stats_lock:
             known = {t: v[1] for t, v in self._df.items() if t in terms and now - v[0] < STATS_TTL}
-        todo = [t for t in terms if t not in known]
+        todo = [t for t in dict.fromkeys(terms) if t not in known]
         if todo:
             rows = conn.execute(
                 f"SELECT t.term, (SELECT count(*) FROM {self.q}.chunks c WHERE c.lexemes @@ t.query)"
@@ -567,7 +604,7 @@ class PostgresReader:
                     self._df.clear()
                 self._df.update({t: (now, df) for t, df in fresh.items()})
             known.update(fresh)
-        return {t: (bm25_idf(n, known[t]) if known.get(t) else bm25_idf(n, 0)) for t in terms}
+        return known
 
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
         ids = [int(i) for i in ids]
@@ -583,7 +620,8 @@ class PostgresReader:
         terms = list(dict.fromkeys(self.store.analyzer.terms([query])[0]))
         with self._conn() as conn:
             n, _ = self._corpus_stats(conn)
-            weights = self._idf(conn, terms, n) if terms else {}
+            df = self._df_counts(conn, terms) if terms else {}
+        weights = {t: bm25_idf(n, df[t]) for t in terms}
         return coverage_function(weights, self.store.analyzer.terms)
 
     @property
@@ -647,6 +685,8 @@ class PostgresEmbeddingCache:
 # -- writing -----------------------------------------------------------------------------------------
 class PostgresWriter:
     """One update; see the module docstring for what is committed when."""
+
+    embed_group = 1024  # chunks embedded, then stored document by document, at a time
 
     def __init__(self, store: PostgresStore, conn, embedder: Embedder, settings: Settings, rebuild: bool) -> None:
         self.store = store
