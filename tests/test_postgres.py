@@ -395,8 +395,12 @@ def test_postgres_store_without_a_dsn_is_one_line(capsys):
 
 
 def test_a_server_that_goes_down_while_serving_is_one_clear_error(settings):
-    from qa.storage.postgres.server import LocalServer
+    from qa.storage.postgres.server import LocalServer, binaries
 
+    try:
+        binaries()
+    except QAError as exc:  # with QA_PG_DSN and no wheel: nothing to start and stop here
+        pytest.skip(str(exc))
     with LocalServer.started() as server:
         pg = settings.with_(store="postgres", pg_dsn=server.dsn + " connect_timeout=3", pg_schema="down")
         engine = open_index(settings=pg)
