@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 # Seconds a reader reuses the corpus size and the terms' chunk counts (BM25's idf): they move
 # slowly, and a reader is opened anew after every update anyway.
 STATS_TTL = 60.0
-# Terms in more than this share of the chunks are "common": BM25 candidates come from the others first.
-COMMON_SHARE = 0.05
 
 
 class PostgresReader:
@@ -206,8 +204,9 @@ class PostgresReader:
 
         Scoring every chunk that holds a common term costs time in proportion to the matches, so
         candidates come first from the rarer terms only (MaxScore): a chunk without any of them
-        scores below the sum of the common terms' weights, and if the k-th candidate scores at
-        least that, no other chunk can enter the top k. Otherwise every match is scored.
+        scores below the sum of the other terms' weights, and if the k-th candidate scores at
+        least that, no other chunk can enter the top k. The rarer terms are the fewest, taken from
+        the rarest, whose matches can fill k; then all but the most common; else every match.
         """
         n, avg = self._corpus_stats(conn)
         df = self._df_counts(conn, list(counts))
@@ -216,8 +215,14 @@ class PostgresReader:
         if not terms:
             return []
         weights = {t: idf[t] * counts[t] for t in terms}  # a repeated query term counts again
-        common = {t for t in terms if df[t] > COMMON_SHARE * n}
-        rare = [t for t in terms if t not in common]
+        by_df = sorted(terms, key=lambda t: (df[t], t))
+        splits = []
+        for end in range(1, len(by_df)):
+            if sum(df[t] for t in by_df[:end]) >= k or end == len(by_df) - 1:
+                splits.append(end)
+                break
+        if len(by_df) > 2 and len(by_df) - 1 not in splits:
+            splits.append(len(by_df) - 1)
 
         def top(match: list[str]) -> list[tuple]:
             return conn.execute(
@@ -244,7 +249,10 @@ class PostgresReader:
                 ],
             ).fetchall()
 
-        if common and rare:
+        for end in splits:
+            rare, common = by_df[:end], by_df[end:]
+            if sum(df[t] for t in rare) > sum(df[t] for t in terms) / 2:
+                break  # not much fewer matches than scoring everything: a failed pass would cost double
             rows = top(rare)
             if len(rows) == k and rows[-1][1] >= sum(weights[t] for t in common):
                 return rows
