@@ -77,7 +77,7 @@ def test_migrations_are_applied_once_on_connect(pg_settings):
         "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'embedding'",
         [f'"{pg_settings.pg_schema}".chunks'],
     )
-    assert storage == [("p",)] and LATEST == max(MIGRATIONS)
+    assert storage == [("p",)] and max(MIGRATIONS) == LATEST
 
 
 def test_incremental_add_change_delete_like_the_local_store(pg_settings, settings, corpus):
