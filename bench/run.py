@@ -234,7 +234,17 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
 
 
 # -- local vs postgres ------------------------------------------------------------------------------
-def bench_stores(scales: list[int], work: Path, dsn: str = "", dim: int = 384, repeats: int = 40) -> list[dict]:
+STORE_KINDS = ("local", "postgres", "postgres-halfvec")
+
+
+def bench_stores(
+    scales: list[int],
+    work: Path,
+    dsn: str = "",
+    dim: int = 384,
+    repeats: int = 40,
+    kinds: tuple[str, ...] = ("local", "postgres"),
+) -> list[dict]:
     """Build throughput, query p50/p95 and memory/disk per chunk for each store, on synthetic chunks.
 
     Storage alone: vectors are given (the encoder costs the same for both stores), and queries
@@ -253,15 +263,16 @@ def bench_stores(scales: list[int], work: Path, dsn: str = "", dim: int = 384, r
         dsn = server.dsn
     try:
         for n in scales:
-            for kind in ("local", "postgres"):
+            for kind in kinds:
                 settings = Settings(
                     index_dir=work / f"stores-{kind}-{n}",
                     model=f"hash:{dim}",
-                    store=kind,
+                    store=kind.split("-")[0],
                     pg_dsn=dsn,
-                    pg_schema=f"bench_{n}",
+                    pg_schema=f"bench_{n}_{kind.replace('-', '_')}",
+                    pg_vector="halfvec" if kind.endswith("halfvec") else "vector",
                 )
-                rows.append(_bench_store(settings, n, dim, repeats))
+                rows.append({**_bench_store(settings, n, dim, repeats), "store": kind})
                 print(json.dumps(rows[-1]), file=sys.stderr)
     finally:
         if server is not None:
@@ -527,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain", "stores"])
     parser.add_argument("--store-scales", default="10000,100000", help="chunks for the local vs postgres benchmark")
     parser.add_argument("--dsn", default="", help="PostgreSQL for the stores benchmark (default: the wheel's server)")
+    parser.add_argument(
+        "--store-kinds", default="local,postgres", help=f"stores to compare, of {', '.join(STORE_KINDS)}"
+    )
     parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
     parser.add_argument("--latency-backend", default="onnx-int8")
     parser.add_argument("--scales", default="10000,100000,1000000")
@@ -550,7 +564,15 @@ def main(argv: list[str] | None = None) -> int:
         if "langchain" in parts:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
         if "stores" in parts:
-            results["stores"] = bench_stores([int(s) for s in args.store_scales.split(",")], work, args.dsn)
+            kinds = tuple(k for k in args.store_kinds.split(",") if k)
+            unknown = set(kinds) - set(STORE_KINDS)
+            if unknown:
+                raise SystemExit(
+                    f"unknown store kind(s) {', '.join(sorted(unknown))}; choose from {', '.join(STORE_KINDS)}"
+                )
+            results["stores"] = bench_stores(
+                [int(s) for s in args.store_scales.split(",")], work, args.dsn, kinds=kinds
+            )
     print_report(results)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
