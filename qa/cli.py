@@ -38,6 +38,56 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
+    """The web server's flags (`qa serve`, `python app.py`); with paths, also the path and model flags."""
+    from qa import config
+
+    if paths:
+        add_path_arguments(parser)
+    group = parser.add_argument_group("web server")
+    group.add_argument(
+        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
+    )
+    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
+    group.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--max-upload-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    group.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on /api and /mcp ({config.API_TOKEN_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=config.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
+    )
+
+
+def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
+    """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
+    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
+    )
+    parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    parser.add_argument("--author", help="only documents whose author contains this text")
+    parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
+    parser.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Question answering over a document corpus, with passages that cite their source."
@@ -54,20 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
     add_path_arguments(p)
     p.add_argument("question", nargs="+", help="the question")
-    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
-    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
-    p.add_argument("--author", help="only documents whose author contains this text")
-    p.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
-    p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+    add_ask_arguments(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
+    p = sub.add_parser(
+        "chat", help="a conversation in the terminal: answers with citations, follow-ups, /sources, /open, /save"
+    )
     add_path_arguments(p)
-    from qa.web.app import add_serve_arguments
+    add_ask_arguments(p)
+    p.add_argument(
+        "--no-context", action="store_true", help="search every question as typed (no follow-ups in context)"
+    )
 
+    p = sub.add_parser(
+        "serve",
+        help="the web chat, the REST API (/api/v1) and the MCP server (/mcp) on http://127.0.0.1:7860 "
+        "(builds the index if there is none)",
+    )
+    add_path_arguments(p)
     add_serve_arguments(p)
 
     p = sub.add_parser("docs", help="list the indexed documents")
@@ -190,18 +244,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = engine.ask(
         question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
     )
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
-            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
-            file=sys.stderr,
-        )
+    _warn_if_stale(engine)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(format_answer(answer))
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qa.chat import TerminalChat, use_color
+
+    engine = _open(args)
+    _warn_if_stale(engine)
+    options = {
+        "k": args.k,
+        "mode": args.mode,
+        "doc": args.doc,
+        "author": args.author,
+        "date_from": args.since,
+        "date_to": args.until,
+        "use_context": not args.no_context,
+    }
+    chat = TerminalChat(engine, options, color=use_color(sys.stdout), width=min(100, _terminal_width()))
+    return chat.run(sys.stdin)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -218,25 +284,30 @@ def format_answer(answer, width: int | None = None) -> str:
     if answer.searched_query:
         lines.append(f"(searched for: {answer.searched_query})")
     for p in answer.passages:
-        author = p.author or "author unknown"
-        page = f", page {p.page}" if p.page else ""
-        lines += [
-            "",
-            f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
-            f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
-            f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
-        ]
-        for para in p.text.split("\n"):
-            if para.strip():
-                lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
-        lines.append(
-            textwrap.fill(
-                f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
-                width,
-                initial_indent="    » ",
-                subsequent_indent="      ",
-            )
+        lines += ["", format_passage(p, width)]
+    return "\n".join(lines)
+
+
+def format_passage(p, width: int) -> str:
+    """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
+    author = p.author or "author unknown"
+    page = f", page {p.page}" if p.page else ""
+    lines = [
+        f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
+        f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
+        f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
+    ]
+    for para in p.text.split("\n"):
+        if para.strip():
+            lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
+    lines.append(
+        textwrap.fill(
+            f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
+            width,
+            initial_indent="    » ",
+            subsequent_indent="      ",
         )
+    )
     return "\n".join(lines)
 
 
@@ -266,22 +337,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise QAError(f"--span {start}:{end} is outside the document (0:{len(text)})")
         text = text[start:end]
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "doc_id": doc.doc_id,
-                    "source": doc.source,
-                    "title": doc.title,
-                    "author": doc.author,
-                    "publisher": doc.publisher,
-                    "date": doc.date,
-                    "url": doc.url,
-                    "text": text,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        print(json.dumps({**doc.metadata(), "text": text}, ensure_ascii=False, indent=2))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -320,12 +376,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
         engine = _open(args)
-        stale = engine.stale_files()
-        if stale:
-            print(
-                f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
-                file=sys.stderr,
-            )
+        _warn_if_stale(engine)
         result = evaluation.evaluate_questions(
             engine, questions, Path(args.questions).name, modes, args.depth, progress
         )
@@ -344,11 +395,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_if_stale(engine) -> None:
+    stale = engine.stale_files()
+    if stale:
+        print(
+            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
+            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
+            file=sys.stderr,
+        )
+
+
 def _terminal_width() -> int:
+    """The terminal's width, at least 40 (a terminal may report 0 columns, e.g. a fresh pty)."""
     try:
-        return os.get_terminal_size().columns
+        columns = os.get_terminal_size().columns
     except OSError:
         return 100
+    return columns if columns >= 40 else (100 if columns == 0 else 40)
 
 
 COMMANDS = {
@@ -358,6 +421,7 @@ COMMANDS = {
     "show": cmd_show,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "chat": cmd_chat,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -152,3 +152,17 @@ def _convert(name: str, type_name: object, raw: str, var: str) -> object:
     except ValueError:
         raise QAError(f"{var}={raw!r} is not a valid number for {name}") from None
     return raw
+
+
+# -- the web server (`qa serve`, `python app.py`): defaults and environment variables ----------
+# Flags (qa.cli.add_serve_arguments) override the variables; qa.web.options resolves them.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CONCURRENCY = 4
+HOST_ENV = "GRADIO_SERVER_NAME"
+PORT_ENV = "GRADIO_SERVER_PORT"
+ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
+MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
+# Optional: when set, /api and /mcp need `Authorization: Bearer <token>`.
+API_TOKEN_ENV = "QA_API_TOKEN"

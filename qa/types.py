@@ -23,6 +23,18 @@ class Document:
     # text[page_starts[n-1]:page_starts[n]].
     page_starts: tuple[int, ...] = ()
 
+    def metadata(self) -> dict[str, Any]:
+        """Id, source and the front matter fields, as `qa show --json` and the API print them."""
+        return {
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "author": self.author,
+            "publisher": self.publisher,
+            "date": self.date,
+            "url": self.url,
+        }
+
     def page_at(self, offset: int) -> int | None:
         """1-based page holding character `offset`, or None for unpaged documents."""
         if not self.page_starts:

@@ -46,7 +46,7 @@ def test_hostile_questions_in_the_chat(handlers, name):
     question = HOSTILE_QUESTIONS[name]
     history, box, context, _ = handlers.respond(question, [], new_context())
     asked, reply = history[-2]["content"], history[-1]["content"]
-    assert history[-1]["role"] == "assistant" and box == "" and context["turn"] == 1
+    assert history[-1]["role"] == "assistant" and box == "" and len(context.turns) == 1
     assert "qa-error" not in reply  # an answer or "nothing found", never a failure
     assert_inert(asked)
     assert_inert(reply)

@@ -129,6 +129,30 @@ def test_console_script_ask_json(real):
     assert shown.rstrip("\n") == first["text"].rstrip("\n")
 
 
+def test_the_rest_api_and_a_follow_up_on_the_real_corpus(real):
+    """The issue's acceptance question through the REST API (in process), then its follow-up."""
+    testclient = pytest.importorskip("fastapi.testclient")
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from qa.web.api import MOUNT, create_api
+    from qa.web.service import CorpusService
+
+    _, engine = real
+    app = Starlette(routes=[Mount(MOUNT, app=create_api(CorpusService(engine)))])
+    with testclient.TestClient(app) as client:
+        question = "what did Russia deploy to the Kurils?"
+        answer = client.post("/api/v1/ask", json={"question": question}).json()
+        assert answer["passages"] and "S-300V4" in " ".join(p["text"] for p in answer["passages"])
+        for p in answer["passages"]:
+            span = client.get(f"/api/v1/documents/{p['doc_id']}", params={"start": p["start"], "end": p["end"]})
+            assert span.json()["text"] == p["text"]
+        follow = client.post("/api/v1/ask", json={"question": "and how did Japan respond?", "history": [question]})
+        searched = follow.json()["searched_query"]
+        assert searched.startswith("how did Japan respond?") and "Kurils" in searched
+        assert follow.json()["passages"]
+
+
 def test_postgres_gives_the_same_cited_passages_as_the_local_store(real, pg_dsn, pg_schema, tmp_path):
     """The issue's test of done: `QA_STORE=postgres qa index`, then `qa ask … --json`, cites what local does."""
     settings, _ = real

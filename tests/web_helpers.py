@@ -127,8 +127,15 @@ def app_env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_app(
-    corpus: Path, index: Path, log: Path, args: tuple[str, ...] = (), timeout: float = 90.0, **env: str
+    corpus: Path,
+    index: Path,
+    log: Path,
+    args: tuple[str, ...] = (),
+    timeout: float = 90.0,
+    command: tuple[str, ...] | None = None,
+    **env: str,
 ) -> Iterator[str]:
-    """`python app.py --port N` in a subprocess (hash model); yields its URL once it answers HTTP."""
-    with appserver.running_app(app_env(corpus, index, **env), log, args, timeout) as url:
+    """`python app.py --port N` (or `command`) in a subprocess (hash model); yields its URL once it answers HTTP."""
+    extra = {"command": command} if command else {}
+    with appserver.running_app(app_env(corpus, index, **env), log, args, timeout, **extra) as url:
         yield url
