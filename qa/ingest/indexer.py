@@ -157,12 +157,25 @@ def _update(
             report.chunks_embedded += embedded
             row = 0
             for doc, chunks in group:
-                writer.put_document(doc, [IndexedChunk(c, matrix[row + j]) for j, c in enumerate(chunks)])
+                if not writer.put_document(doc, [IndexedChunk(c, matrix[row + j]) for j, c in enumerate(chunks)]):
+                    _stored_by_another(report, doc.source)
                 row += len(chunks)
     finally:
         bar.close()
     report.snapshot = writer.finish(base_manifest(settings, embedder, chunker))
     report.chunks_total, report.documents_total = writer.counts()
+
+
+def _stored_by_another(report: IndexReport, source: str) -> None:
+    """Another writer stored this very version meanwhile (postgres): it counts as unchanged."""
+    for items in (report.added, report.changed):
+        if source in items:
+            items.remove(source)
+    report.unchanged.append(source)
+    note = "document(s) stored by another writer meanwhile (counted as unchanged)"
+    previous = [n for n in report.notes if n.endswith(note)]
+    count = int(previous[0].split()[0]) if previous else 0
+    report.notes = [n for n in report.notes if not n.endswith(note)] + [f"{count + 1} {note}"]
 
 
 def _groups(chunked: list[tuple[Document, list]], size: int) -> Iterator[list[tuple[Document, list]]]:
