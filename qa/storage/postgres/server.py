@@ -71,12 +71,12 @@ class LocalServer:
     @contextlib.contextmanager
     def started(cls, folder: Path | None = None) -> Iterator[LocalServer]:
         server = cls(folder)
-        server.init()
-        server.start()
         try:
+            server.init()
+            server.start()
             yield server
         finally:
-            server.stop()
+            server.stop()  # also when it failed to start: nothing is left behind
 
     # -- commands ---------------------------------------------------------------------------
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
