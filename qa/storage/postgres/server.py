@@ -146,11 +146,15 @@ class LocalServer:
     def standby(self, folder: Path | None = None) -> LocalServer:
         """A streaming replica of this server (pg_basebackup -R), started: reads yes, writes refused."""
         replica = LocalServer(folder, bin_dir=self.bin)
-        replica._prepare_folder()
-        replica._run(
-            "pg_basebackup", "-D", str(replica.data), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-R"
-        )
-        replica.start()
+        try:
+            replica._prepare_folder()
+            replica._run(
+                "pg_basebackup", "-D", str(replica.data), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-R"
+            )
+            replica.start()
+        except BaseException:
+            replica.stop()
+            raise
         return replica
 
 
