@@ -149,7 +149,17 @@ class LocalServer:
         try:
             replica._prepare_folder()
             replica._run(
-                "pg_basebackup", "-D", str(replica.data), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-R"
+                "pg_basebackup",
+                "-D",
+                str(replica.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-R",
+                "--checkpoint=fast",  # a spread checkpoint takes minutes on an idle server
             )
             replica.start()
         except BaseException:
