@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -126,4 +127,4 @@ def test_repeated_text_gets_the_spans_where_each_chunk_is():
     assert [text[a:b] for a, b in spans] == ["00。000。000", "00。"]
     long = " ".join(["the same words again."] * 60)
     spans = chunker.spans(long)
-    assert spans[-1][1] == len(long) and all(b2 > b1 for (_, b1), (_, b2) in zip(spans, spans[1:]))
+    assert spans[-1][1] == len(long) and all(b2 > b1 for (_, b1), (_, b2) in itertools.pairwise(spans))
