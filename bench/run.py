@@ -342,26 +342,93 @@ def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
 
 
 # -- cold start ---------------------------------------------------------------------------------
-def bench_cold_start(backend: str, work: Path, runs: int = 3) -> dict:
-    env = {
-        **os.environ,
-        "QA_INDEX": str(work / f"cold-{backend}"),
-        "QA_CORPUS": str(REPO / "corpus"),
-        "QA_BACKEND": backend,
-    }
-    qa_exe = [sys.executable, "-m", "qa"]
-    subprocess.run([*qa_exe, "index", "--quiet"], env=env, check=True, capture_output=True)
-    times = []
+# What answering a question must not import (each costs 0.1-5 s): the web UI, torch and what comes
+# with it, scipy (bm25s imports it: searching reads bm25s's saved arrays with numpy instead).
+FORBIDDEN_ON_ANSWER = (
+    "gradio",
+    "qa.web.app",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "scipy",
+    "bm25s",
+    "langchain_core",
+    "langchain_text_splitters",
+    "matplotlib",
+    "pandas",
+)
+COLD_QUESTION = "what did Russia deploy to the Kurils?"
+
+
+def qa_command() -> list[str]:
+    """The `qa` console script beside this Python (what a user runs), else `python -m qa`."""
+    script = Path(sys.executable).parent / "qa"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "qa"]
+
+
+def forbidden_on_answer(module: str, among: str | tuple[str, ...] = FORBIDDEN_ON_ANSWER) -> bool:
+    """True if module is one of `among` (by default FORBIDDEN_ON_ANSWER) or inside one."""
+    names = (among,) if isinstance(among, str) else among
+    return any(module == name or module.startswith(name + ".") for name in names)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_importtime(stderr: str) -> list[tuple[str, float, int]]:
+    """(module, cumulative ms, depth) of every import in `python -X importtime` output."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((name.strip(), int(cumulative) / 1000, depth))
+    return rows
+
+
+def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:
+    """Whole processes on the bundled corpus: the first `qa ask` of a fresh clone (it builds the
+    index), then `qa ask` with the index built, `runs` times, and one run under -X importtime."""
+    index = work / f"cold-{backend}"
+    env = {**os.environ, "QA_INDEX": str(index), "QA_CORPUS": str(REPO / "corpus"), "QA_BACKEND": backend}
+    ask = [*qa_command(), "ask", COLD_QUESTION, "--json"]
+    started = time.perf_counter()
+    subprocess.run(ask, env=env, check=True, capture_output=True)  # no index yet: builds it first
+    first = time.perf_counter() - started
+    times, cpu = [], []
+    load_before = os.getloadavg()[0]
     for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(
-            [*qa_exe, "ask", "what did Russia deploy to the Kurils?", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        times.append(time.perf_counter() - t)
-    out = {"backend": backend, "qa_ask_s": statistics.median(times)}
+        used = _children_cpu()
+        started = time.perf_counter()
+        subprocess.run(ask, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - used)  # less sensitive than wall time to other jobs on the machine
+    load_after = os.getloadavg()[0]
+    traced = subprocess.run(
+        ask, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, check=True, capture_output=True, text=True
+    )
+    imports = parse_importtime(traced.stderr)
+    top = sorted(((name, ms) for name, ms, depth in imports if depth == 0), key=lambda r: -r[1])
+    forbidden = sorted({f for name, _, _ in imports for f in FORBIDDEN_ON_ANSWER if forbidden_on_answer(name, f)})
+    out = {
+        "backend": backend,
+        "command": f"{' '.join(Path(a).name for a in ask[:-3])} ask {COLD_QUESTION!r} --json",
+        "runs": runs,
+        "qa_ask_s": statistics.median(times),
+        "qa_ask_min_s": min(times),
+        "qa_ask_max_s": max(times),
+        "qa_ask_cpu_s": statistics.median(cpu),
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "first_ask_builds_index_s": first,
+        "imports_ms": round(sum(ms for _, ms in top), 1),
+        "top_imports_ms": [(name, round(ms, 1)) for name, ms in top[:8]],
+        "forbidden_imports": forbidden,
+    }
     if (REPO / "app.py").exists():
         out["app_first_answer_s"] = app_first_answer(env, work)
     return out
@@ -487,12 +554,36 @@ def print_report(results: dict) -> None:
                 f"{r['index_memory_mb']:.0f}",
             )
     if "cold_start" in results:
-        print("\n## Cold start (process start to first answer, bundled corpus)\n")
-        line("backend", "`qa ask` s", "`python app.py` to first answer s")
-        line(*["---"] * 3)
+        print("\n## Cold start (whole process, start to first answer, bundled corpus)\n")
+        line(
+            "backend",
+            "`qa ask` s (median)",
+            "min / max s",
+            "CPU s (user+sys)",
+            "first `qa ask`, builds the index s",
+            "`python app.py` to first answer s",
+        )
+        line(*["---"] * 6)
         for r in results["cold_start"]:
             app = r.get("app_first_answer_s")
-            line(r["backend"], f"{r['qa_ask_s']:.2f}", f"{app:.1f}" if app else "n/a")
+            line(
+                r["backend"],
+                f"{r['qa_ask_s']:.2f}",
+                f"{r['qa_ask_min_s']:.2f} / {r['qa_ask_max_s']:.2f}",
+                f"{r['qa_ask_cpu_s']:.2f}",
+                f"{r['first_ask_builds_index_s']:.1f}",
+                f"{app:.1f}" if app else "n/a",
+            )
+        for r in results["cold_start"]:
+            before, after = r["load_average_1min"]
+            print(
+                f"\n{r['backend']}: `{r['command']}`, {r['runs']} runs (load average {before:.1f} before, "
+                f"{after:.1f} after, on {os.cpu_count()} CPUs); imports {r['imports_ms']:.0f} ms:"
+            )
+            print("    " + ", ".join(f"{name} {ms:.0f}" for name, ms in r["top_imports_ms"]))
+            if r["backend"] != "torch":  # the torch backend needs torch, by definition
+                forbidden = ", ".join(r["forbidden_imports"]) or "none"
+                print(f"    imported that answering should not need: {forbidden}")
     if "langchain" in results:
         r = results["langchain"]
         print(f"\n## Against LangChain (FAISS + HuggingFaceEmbeddings, same model, {r['documents']} SciFact docs)\n")
@@ -546,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="10000,100000,1000000")
     parser.add_argument("--docs", type=int, default=1000, help="documents for the indexing benchmark")
     parser.add_argument("--langchain-docs", type=int, default=500)
+    parser.add_argument("--cold-runs", type=int, default=7, help="`qa ask` processes timed for the cold start")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     parts = args.only or ["indexing", "latency", "cold", "langchain", "stores"]
@@ -560,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
             results["latency_backend"] = args.latency_backend
             results["latency"] = bench_latency([int(s) for s in args.scales.split(",")], args.latency_backend, work)
         if "cold" in parts:
-            results["cold_start"] = [bench_cold_start(b, work) for b in backends]
+            results["cold_start"] = [bench_cold_start(b, work, args.cold_runs) for b in backends]
         if "langchain" in parts:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
         if "stores" in parts:

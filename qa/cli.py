@@ -244,7 +244,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = engine.ask(
         question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
     )
-    _warn_if_stale(engine)
+    warn_about_corpus(engine)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -256,7 +256,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from qa.chat import TerminalChat, use_color
 
     engine = _open(args)
-    _warn_if_stale(engine)
+    warn_about_corpus(engine)
     options = {
         "k": args.k,
         "mode": args.mode,
@@ -312,9 +312,11 @@ def format_passage(p, width: int) -> str:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    docs = _open(args).documents()
+    engine = _open(args)
+    docs = engine.documents()
+    failed = engine.corpus_status().failed
     if args.json:
-        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        print(json.dumps({"documents": [d.to_dict() for d in docs], "failed": failed}, ensure_ascii=False, indent=2))
         return 0
     for d in docs:
         print(
@@ -322,6 +324,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
             f"{' — ' + d.date if d.date else ''}\n    {d.source}: {d.chunks} chunks, {d.chars} characters"
         )
     print(f"{len(docs)} documents")
+    if failed:
+        print(f"\n{len(failed)} corpus file(s) could not be read, so the index lacks their content:")
+        for item in failed:
+            print(f"    {item['path']}: {item['reason']}")
     return 0
 
 
@@ -376,7 +382,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         questions = evaluation.load_questions(args.questions)  # bad lines fail before any model loads
         engine = _open(args)
-        _warn_if_stale(engine)
+        warn_about_corpus(engine)
         result = evaluation.evaluate_questions(
             engine, questions, Path(args.questions).name, modes, args.depth, progress
         )
@@ -395,14 +401,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_if_stale(engine) -> None:
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
-            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
-            file=sys.stderr,
+def warn_about_corpus(engine) -> None:
+    """Say (once per run) what the index lacks, on stderr."""
+    for line in corpus_warnings(engine.corpus_status()):
+        print(f"qa: {line}", file=sys.stderr)
+
+
+def corpus_warnings(status, update_hint: str = "run `qa index` to take them in", shown: int = 5) -> list[str]:
+    """Files changed since the index was built (for `qa index`), then files that cannot be read,
+    each with its reason (which `qa index` cannot fix: only the reason says what can)."""
+    lines = []
+    if status.changed:
+        names = ", ".join(status.changed[:3]) + ("…" if len(status.changed) > 3 else "")
+        lines.append(
+            f"warning: {len(status.changed)} corpus file(s) new, changed or removed since the index was built "
+            f"({names}); {update_hint}"
         )
+    if status.failed:
+        lines.append(
+            f"warning: {len(status.failed)} corpus file(s) could not be read, so the index lacks their content:"
+        )
+        lines += [f"  {f['path']}: {f['reason']}" for f in status.failed[:shown]]
+        if len(status.failed) > shown:
+            lines.append(f"  … and {len(status.failed) - shown} more (`qa docs` lists them all)")
+    return lines
 
 
 def _terminal_width() -> int:

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
-from qa.ingest.readers import scan_corpus
 from qa.retrieval.search import MODES, Searcher
 from qa.storage.base import DocumentInfo, IndexReader, Store, open_store
-from qa.storage.manifest import corpus_fingerprint
 from qa.types import Answer, Document, Filters
 
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
+    from qa.ingest.status import CorpusStatus
 
 log = logging.getLogger("qa")
 
@@ -74,20 +73,20 @@ class QA:
             self._reader, self._searcher = reader, Searcher(reader, self.embedder, self.settings)
         return True
 
-    def stale_files(self) -> list[str]:
-        """Corpus files added, changed or removed since this index was built."""
-        indexed: dict[str, str] = self.manifest["corpus"].get("files", {})
-        from qa.ingest.readers import content_hash
+    def corpus_status(self) -> CorpusStatus:
+        """The corpus folder against this index: files changed since it was built, files that cannot be read."""
+        from qa.ingest.status import corpus_status
 
-        current: dict[str, str] = {}
-        for file in scan_corpus(Path(self.settings.corpus_dir)).files:
-            try:
-                current[file.source] = content_hash(file.path.read_bytes())
-            except OSError:
-                continue
-        if corpus_fingerprint(current) == self.manifest["corpus"].get("fingerprint"):
-            return []
-        return sorted({s for s in current if indexed.get(s) != current[s]} | (set(indexed) - set(current)))
+        max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        return corpus_status(Path(self.settings.corpus_dir), self.manifest["corpus"], max_bytes)
+
+    def stale_files(self) -> list[str]:
+        """Corpus files added, changed or removed since this index was built (`qa index` takes them in)."""
+        return list(self.corpus_status().changed)
+
+    def failed_at_last_update(self) -> list[dict]:
+        """{"path", "reason"} of the files the last update could not read (from the manifest, no scan)."""
+        return [{"path": f["path"], "reason": f["reason"]} for f in self.manifest["corpus"].get("failed", [])]
 
     def documents(self) -> list[DocumentInfo]:
         return self._reader.documents()

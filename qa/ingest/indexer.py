@@ -12,7 +12,17 @@ from qa.config import Settings
 from qa.embedding.models import Embedder, embed_with_cache, load_embedder
 from qa.errors import QAError
 from qa.ingest.chunking import Chunker
-from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.readers import (
+    CorpusScan,
+    ReadError,
+    content_hash,
+    doc_id_for,
+    parse_document,
+    read_bytes,
+    read_sidecar,
+    scan_corpus,
+    version_hash,
+)
 from qa.storage.base import IndexedChunk, IndexWriter, open_store
 from qa.storage.manifest import FORMAT, now_iso, version_info
 from qa.types import Document
@@ -25,6 +35,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    failed_versions: dict[str, str] = field(default_factory=dict)  # path -> version hash, when it was read
     chunks_embedded: int = 0
     chunks_total: int = 0
     documents_total: int = 0
@@ -111,26 +122,29 @@ def _update(
     for file in files:
         try:
             data = read_bytes(file, max_bytes)
+            sidecar = read_sidecar(file)
         except ReadError as exc:
             _failed(report, file.source, str(exc), previous, keep)
             continue
         digest = content_hash(data)
+        version = version_hash(digest, sidecar)  # a changed sidecar changes the document
         if digest in seen_hashes:
-            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep)
+            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep, version)
             continue
         seen_hashes[digest] = file.source
-        if file.source in previous and previous[file.source][1] == digest:
+        if file.source in previous and previous[file.source][1] == version:
             report.unchanged.append(file.source)
             keep.add(file.source)
             continue
         doc_id = previous[file.source][0] if file.source in previous else _new_doc_id(file.source, taken_ids)
         try:
-            doc = parse_document(file.source, data, doc_id)
+            doc = parse_document(file.source, data, doc_id, sidecar, file.sidecar.name if file.sidecar else "")
         except ReadError as exc:
-            _failed(report, file.source, str(exc), previous, keep)
+            _failed(report, file.source, str(exc), previous, keep, version)
             continue
         except Exception as exc:
-            _failed(report, file.source, f"unexpected error reading it ({type(exc).__name__}: {exc})", previous, keep)
+            reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
+            _failed(report, file.source, reason, previous, keep, version)
             continue
         taken_ids.add(doc_id)
         (report.changed if file.source in previous else report.added).append(file.source)
@@ -139,7 +153,7 @@ def _update(
     gone = [s for s in previous if s not in keep and s not in report.changed]
     report.removed.extend(gone)
     if not writer.rebuilt and not report.modified:
-        report.snapshot = writer.unchanged()
+        report.snapshot = writer.unchanged(failure_records(report))
         report.chunks_total, report.documents_total = writer.counts()
         return
 
@@ -162,7 +176,9 @@ def _update(
                 row += len(chunks)
     finally:
         bar.close()
-    report.snapshot = writer.finish(base_manifest(settings, embedder, chunker))
+    manifest = base_manifest(settings, embedder, chunker)
+    manifest["corpus"]["failed"] = failure_records(report)
+    report.snapshot = writer.finish(manifest)
     report.chunks_total, report.documents_total = writer.counts()
 
 
@@ -197,11 +213,23 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, desc="embedding", unit="chunk", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str]) -> None:
+def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str], version: str = "") -> None:
     if source in previous:
         reason += "; the previously indexed version is kept"
         keep.add(source)
     report.failed.append({"path": source, "reason": reason})
+    if version:
+        report.failed_versions[source] = version
+
+
+def failure_records(report: IndexReport) -> list[dict]:
+    """What the manifest keeps of the files that could not be read: path, reason, and the
+    version hash that failed ("" when the file could not even be read), so that `qa ask` can
+    tell a file that failed and is still the same from one changed since."""
+    return [
+        {"path": item["path"], "reason": item["reason"], "hash": report.failed_versions.get(item["path"], "")}
+        for item in sorted(report.failed, key=lambda item: item["path"])
+    ]
 
 
 def _new_doc_id(source: str, taken: set[str]) -> str:

@@ -213,8 +213,9 @@ class IndexWriter(Protocol):
         """Record the manifest and make the update visible; returns the new version's name."""
         ...
 
-    def unchanged(self) -> str:
-        """End an update that changed nothing; returns the current version's name."""
+    def unchanged(self, failed: list[dict]) -> str:
+        """End an update that changed no document; records `failed` ({"path", "reason", "hash"}:
+        the files it could not read) in the manifest if they differ. Returns the version's name."""
         ...
 
 

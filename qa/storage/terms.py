@@ -15,11 +15,24 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 class Analyzer:
     """Terms of texts, as bm25s.tokenize makes them, without building a vocabulary per call."""
 
-    def __init__(self, stopwords: str = "en_plus", stemmer_language: str = "english") -> None:
+    def __init__(
+        self, stopwords: str = "en_plus", stemmer_language: str = "english", stopword_set: frozenset[str] | None = None
+    ) -> None:
         self.stopwords = stopwords
         self.stemmer_language = stemmer_language
         self._stemmer = None
-        self._stopword_set: frozenset[str] | None = None
+        # The list an index was built with, when it saved one: answering then needs no bm25s import.
+        self._stopword_set = stopword_set
+
+    def stopword_list(self) -> list[str]:
+        return sorted(self._stopwords())
+
+    def _stopwords(self) -> frozenset[str]:
+        if self._stopword_set is None:
+            from bm25s.tokenization import _infer_stopwords
+
+            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
+        return self._stopword_set
 
     def stemmer(self):
         if self._stemmer is None:
@@ -30,14 +43,11 @@ class Analyzer:
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stop-word-free terms of each text, in order (repeats kept)."""
-        if self._stopword_set is None:
-            from bm25s.tokenization import _infer_stopwords
-
-            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
+        stopwords = self._stopwords()
         stemmer = self.stemmer()
         out = []
         for text in texts:
-            words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stopword_set]
+            words = [w for w in _TOKEN.findall(text.lower()) if w not in stopwords]
             out.append(stemmer.stemWords(words) if words else [])
         return out
 

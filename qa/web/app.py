@@ -221,7 +221,7 @@ class ChatHandlers:
             self.engine.refresh()
         except QAError as exc:  # e.g. the index was rebuilt with another model: keep serving the open one
             log.warning("keeping the current index: %s", exc)
-        return render_summary(self.engine.stats(), self.engine.documents())
+        return render_summary(self.engine.stats(), self.engine.documents(), self.engine.failed_at_last_update())
 
     def document_choices(self) -> list[tuple[str, str]]:
         return [(f"{d.title or d.source} ({d.source})", d.doc_id) for d in self.engine.documents()]
@@ -354,6 +354,7 @@ CSS = """
 .qa-summary p { margin: .2rem 0; }
 .qa-summary ul { margin: .3rem 0 0 1.1rem; padding: 0; }
 .qa-summary li { margin: .15rem 0; }
+.qa-failed > summary { color: #b45309; }
 .qa-meta { color: var(--body-text-color-subdued); font-size: .88em; }
 .qa-unknown { font-style: italic; }
 .qa-question { white-space: pre-wrap; }
@@ -774,13 +775,11 @@ def serve(args: argparse.Namespace) -> int:
     if store.current_name() == "":
         print(f"qa: no index in {store.location} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: note: {len(stale)} corpus file(s) changed since the index was built; "
-            f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them",
-            file=sys.stderr,
-        )
+    from qa.cli import corpus_warnings
+
+    hint = f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them"
+    for line in corpus_warnings(engine.corpus_status(), hint):
+        print(f"qa: {line}", file=sys.stderr)
     handlers = ChatHandlers(engine, options["admin_password"], options["max_upload_mb"])
     remote = options["host"] not in LOCAL_HOSTS
     if remote and (handlers.admin_enabled or options["api_token"]):

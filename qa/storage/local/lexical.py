@@ -46,6 +46,7 @@ class Bm25Index:
     """
 
     DIR = "bm25"
+    STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
 
     def __init__(
         self, k1: float = 1.5, b: float = 0.75, stopwords: str = "en_plus", stemmer_language: str = "english"
@@ -183,6 +184,8 @@ class Bm25Index:
         return scores
 
     def save(self, path: Path) -> None:
+        if not hasattr(self._retriever, "save"):  # opened for searching only (bm25_saved): bm25s writes
+            self._stale = True
         self._ensure_built()
         folder = path / self.DIR
         folder.mkdir(parents=True, exist_ok=True)
@@ -193,10 +196,13 @@ class Bm25Index:
             for i in self._row_ids:
                 fh.write(json.dumps(self._texts[int(i)], ensure_ascii=False) + "\n")
         (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
+        stopwords = self._analyzer.stopword_list()
+        (folder / self.STOPWORDS).write_text(json.dumps(stopwords, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
-        import bm25s
+        """Open a saved index for searching, without importing bm25s (see bm25_saved)."""
+        from qa.storage.local.bm25_saved import SavedBm25, read_saved
 
         folder = path / cls.DIR
         try:
@@ -213,9 +219,12 @@ class Bm25Index:
             index._texts = dict(zip(index._row_ids.tolist(), texts, strict=True))
             if len(index._row_ids):
                 with _LOAD_LOCK:
-                    index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+                    index._retriever = read_saved(folder)
             else:
-                index._retriever = bm25s.BM25()
+                index._retriever = SavedBm25.empty()
+            if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
+                saved = json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8"))
+                index._analyzer = Analyzer(index.stopwords, index.stemmer_language, frozenset(saved))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"

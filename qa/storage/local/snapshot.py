@@ -36,7 +36,7 @@ from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.vectors import load_store
 
 # FORMAT, now_iso, version_info and corpus_fingerprint lived here before the manifest had its own module.
-from qa.storage.manifest import FORMAT, Manifest, corpus_fingerprint, now_iso, version_info  # noqa: F401
+from qa.storage.manifest import FORMAT, MANIFEST, Manifest, corpus_fingerprint, now_iso, version_info  # noqa: F401
 from qa.types import Document, Filters
 
 TMP_SUFFIX = ".tmp"
@@ -104,6 +104,28 @@ class IndexLayout:
             raise
         self._collect(keep=final.name)
         return final
+
+    def republish(self, snapshot: Path, manifest: Manifest) -> Path:
+        """Publish a snapshot's index files again under another manifest (hard links, not copies).
+
+        Published snapshots never change, so the new one can share their files.
+        """
+        temp = self.new_temp()
+        try:
+            for path in sorted(snapshot.rglob("*")):
+                target = temp / path.relative_to(snapshot)
+                if path.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif path != snapshot / MANIFEST:
+                    try:
+                        os.link(path, target)
+                    except OSError:  # a file system without hard links
+                        shutil.copy2(path, target)
+            manifest.write(temp)
+            return self.publish(temp)
+        except BaseException:
+            _remove(temp)
+            raise
 
     def clean_temporaries(self) -> None:
         """Remove what interrupted writers left behind (call with the lock held)."""

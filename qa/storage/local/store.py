@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from qa.storage.local.catalog import Catalog
 from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.snapshot import IndexLayout, Snapshot, _remove
 from qa.storage.local.vectors import FaissFlatStore, fit_store
-from qa.storage.manifest import Manifest, corpus_fingerprint
+from qa.storage.manifest import Manifest, corpus_fingerprint, now_iso
 from qa.types import Document
 
 if TYPE_CHECKING:
@@ -142,20 +143,27 @@ class LocalWriter:
             return 0, 0
         return catalog.count_chunks(), len(catalog.sources())
 
-    def unchanged(self) -> str:
+    def unchanged(self, failed: list[dict]) -> str:
         if self.old is None:  # an empty corpus and no index yet: publish an empty one
-            return self.finish(None)
-        return self.old.name
+            return self.finish({**_common_manifest(self), "corpus": {"failed": failed}})
+        if not self._damaged and self.old.manifest.corpus.get("failed", []) == failed:
+            return self.old.name
+        # The same index under a manifest naming this update's failed files (and live again, if the
+        # live snapshot was damaged): published snapshots never change, so it shares their files.
+        data = json.loads(json.dumps(self.old.manifest.data))
+        data["created"] = now_iso()
+        data["corpus"]["failed"] = failed
+        name = self.layout.republish(self.old.folder, Manifest(data)).name
+        self._remove_damaged(name)
+        return name
 
     def finish(self, manifest: dict | None) -> str:
-        from qa.ingest.indexer import base_manifest  # the common part, when called without one
-
         catalog = self._begin()
         catalog.commit()
         vectors = fit_store(self._vectors, self.settings.ann_threshold)
         vectors.save(self._temp)
         self._lexical.save(self._temp)
-        data = dict(manifest or base_manifest(self.settings, self.embedder))
+        data = dict(manifest or _common_manifest(self))
         hashes = {source: digest for source, (_, digest) in sorted(catalog.sources().items())}
         import faiss
 
@@ -176,9 +184,12 @@ class LocalWriter:
         Manifest(data).write(self._temp)  # last: a snapshot without a manifest is never published
         name = self.layout.publish(self._temp).name
         self._temp = None
-        if self._damaged and self._damaged != name:
-            _remove(self.layout.snapshots / self._damaged)
+        self._remove_damaged(name)
         return name
+
+    def _remove_damaged(self, live: str) -> None:
+        if self._damaged and self._damaged != live:
+            _remove(self.layout.snapshots / self._damaged)
 
     # -- internals -------------------------------------------------------------------------
     def _begin(self) -> Catalog:
@@ -209,6 +220,12 @@ class LocalWriter:
             self._cache.close()
         if self.old is not None:
             self.old.close()
+
+
+def _common_manifest(writer: LocalWriter) -> dict:
+    from qa.ingest.indexer import base_manifest  # the common part, when called without one
+
+    return base_manifest(writer.settings, writer.embedder)
 
 
 def _is_write_error(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.storage.manifest import Manifest, corpus_fingerprint
 from qa.storage.postgres.lexical import K1, B, quote_lexeme
-from qa.storage.terms import bm25_idf, coverage_function
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function
 from qa.types import Chunk, Document, Filters
 
 if TYPE_CHECKING:
@@ -51,6 +51,13 @@ class PostgresReader:
             "files": dict(sorted(files.items())),
         }
         self.manifest = Manifest.checked(data, f"the manifest in {store.location}")
+        lexical = data.get("lexical", {})
+        saved = lexical.get("stopword_list")
+        self.analyzer = (
+            Analyzer(store.analyzer.stopwords, store.analyzer.stemmer_language, frozenset(saved))
+            if isinstance(saved, list)
+            else store.analyzer
+        )
 
     @property
     def q(self) -> str:
@@ -177,7 +184,7 @@ class PostgresReader:
         return np.array([-r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64)
 
     def search_lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(self.store.analyzer.terms([query])[0])
+        counts = Counter(self.analyzer.terms([query])[0])
         empty = np.zeros(0, np.float32), np.zeros(0, np.int64)
         if not counts:
             return empty
@@ -302,12 +309,12 @@ class PostgresReader:
         return np.vstack([np.asarray(rows[i].to_numpy(), dtype=np.float32) for i in ids])
 
     def coverage(self, query: str) -> Callable[[str], float]:
-        terms = list(dict.fromkeys(self.store.analyzer.terms([query])[0]))
+        terms = list(dict.fromkeys(self.analyzer.terms([query])[0]))
         with self._conn() as conn:
             n, _ = self._corpus_stats(conn)
             df = self._df_counts(conn, terms) if terms else {}
         weights = {t: bm25_idf(n, df[t]) for t in terms}
-        return coverage_function(weights, self.store.analyzer.terms)
+        return coverage_function(weights, self.analyzer.terms)
 
     @property
     def lexical_params(self) -> dict:
@@ -315,8 +322,8 @@ class PostgresReader:
             "library": "postgres",
             "ranking": self.store.lexical,
             **({"k1": K1, "b": B} if self.store.lexical == "bm25" else {}),
-            "stopwords": self.store.analyzer.stopwords,
-            "stemmer": self.store.analyzer.stemmer_language,
+            "stopwords": self.analyzer.stopwords,
+            "stemmer": self.analyzer.stemmer_language,
         }
 
 

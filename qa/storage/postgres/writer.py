@@ -189,15 +189,37 @@ class PostgresWriter:
         row = self.conn.execute(f"SELECT coalesce(sum(n_chunks), 0), count(*) FROM {self.q}.documents").fetchone()
         return int(row[0]), int(row[1])
 
-    def unchanged(self) -> str:
-        if self.rebuilt:
-            return self.finish(None)
-        return self.store.current_name() or self.finish(None)
+    def unchanged(self, failed: list[dict]) -> str:
+        row = self.conn.execute(f"SELECT value FROM {self.q}.meta WHERE key = 'manifest'").fetchone()
+        if self.rebuilt or row is None or not self.store.current_name():
+            return self.finish(None, failed)
+        if row[0].get("corpus", {}).get("failed", []) == failed:
+            return self.store.current_name()
+        data = dict(row[0])  # the same index; its manifest names this update's failed files
+        data["corpus"] = {**data.get("corpus", {}), "failed": failed}
+        with self._transaction():
+            return self._publish(data)
 
-    def finish(self, manifest: dict | None) -> str:
+    def _publish(self, data: dict) -> str:
+        """Store the manifest and bump the generation (readers then reopen); in the caller's transaction."""
+        self.conn.execute(
+            f"INSERT INTO {self.q}.meta (key, value) VALUES ('manifest', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_jsonb(data),),
+        )
+        generation = self.conn.execute(
+            f"INSERT INTO {self.q}.meta (key, value) VALUES ('generation', '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = to_jsonb((meta.value #>> '{{}}')::bigint + 1)"
+            " RETURNING value"
+        ).fetchone()[0]
+        return f"generation-{int(generation)}"
+
+    def finish(self, manifest: dict | None, failed: list[dict] | None = None) -> str:
         from qa.ingest.indexer import base_manifest
 
         data = dict(manifest or base_manifest(self.settings, self.embedder))
+        if failed is not None:
+            data["corpus"] = {**data.get("corpus", {}), "failed": failed}
         import psycopg
 
         data["versions"] = {
@@ -221,6 +243,8 @@ class PostgresWriter:
             "ranking": self.store.lexical,
             "stopwords": self.store.analyzer.stopwords,
             "stemmer": self.store.analyzer.stemmer_language,
+            # The list itself, so that answering needs no bm25s import.
+            "stopword_list": self.store.analyzer.stopword_list(),
         }
         data["corpus"] = {k: v for k, v in data.get("corpus", {}).items() if k not in ("files", "fingerprint")}
         cast = f"{self.store.vector_type}({dim})"
@@ -231,23 +255,14 @@ class PostgresWriter:
                 f"CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw ON {self.q}.chunks"
                 f" USING hnsw ((embedding::{cast}) {self.store.vector_type}_ip_ops)"
             )
-            self.conn.execute(
-                f"INSERT INTO {self.q}.meta (key, value) VALUES ('manifest', %s)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (_jsonb(data),),
-            )
-            generation = self.conn.execute(
-                f"INSERT INTO {self.q}.meta (key, value) VALUES ('generation', '1')"
-                " ON CONFLICT (key) DO UPDATE SET value = to_jsonb((meta.value #>> '{{}}')::bigint + 1)"
-                " RETURNING value"
-            ).fetchone()[0]
+            name = self._publish(data)
         if self._rebuild_tx is not None:
             self._rebuild_tx.__exit__(None, None, None)
             self._rebuild_tx = None
         if self.rebuilt:
             self.conn.execute(f"ANALYZE {self.q}.chunks")
             self.conn.execute(f"ANALYZE {self.q}.documents")
-        return f"generation-{int(generation)}"
+        return name
 
     def abort(self) -> None:
         """An error or Ctrl-C: a rebuild rolls back whole; an update keeps the documents it committed."""
