@@ -235,3 +235,22 @@ def _tie_groups(scores, items, k: int) -> list[tuple[float, frozenset]]:
     if len(items) == k and groups:
         groups.pop()
     return [(round(s, 4), frozenset(g)) for s, g in groups]
+
+
+def test_failed_files_are_recorded_in_the_manifest_on_every_store(store_settings, corpus):
+    first = update_index(store_settings)
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    engine = open_index(settings=store_settings, build=False)
+    assert engine.corpus_status().changed == ("broken.pdf",)  # new: `qa index` is what to run
+    report = update_index(store_settings)
+    assert report.added == [] and [f["path"] for f in report.failed] == ["broken.pdf"]
+    assert report.snapshot != first.snapshot  # the same index, with the failure recorded
+    engine.refresh()
+    status = engine.corpus_status()
+    assert status.changed == () and [f["path"] for f in status.failed] == ["broken.pdf"]
+    assert [f["path"] for f in engine.failed_at_last_update()] == ["broken.pdf"]
+    assert update_index(store_settings).snapshot == report.snapshot  # recorded once: nothing new
+    (corpus / "broken.pdf").unlink()
+    update_index(store_settings)
+    engine.refresh()
+    assert engine.failed_at_last_update() == [] and engine.corpus_status().changed == ()
