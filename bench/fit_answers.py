@@ -102,13 +102,13 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
     from qa.evaluation.questions import answer_pattern
 
     searcher = engine.searcher
-    lexical = searcher.snapshot.lexical
-    analyser = Analyser(Stems(lexical.stem_words), lexical.stopword_set())
+    reader = searcher.reader
+    analyser = Analyser(Stems(reader.analyzer.stem_words), reader.analyzer.stopword_set())
     vectors = searcher.embedder.encode([q["question"] for q in questions])
     items = []
     for question, vector in zip(questions, vectors, strict=True):
         cands = searcher.candidates(question["question"], "hybrid", POOL, None, vector)
-        q = question_terms(question["question"], vector, lexical)
+        q = question_terms(question["question"], vector, reader)
         table = sentence_table(q, cands, analyser)
         patterns = [answer_pattern(a) for a in question.get("answers", [])]
         items.append(

@@ -4,6 +4,7 @@
     python -m bench.run --only latency --scales 10000,100000
     python -m bench.run --only answers         # `ask` on squad-dev-a beside LangChain's similarity_search
     python -m bench.run --json results/bench.json
+    python -m bench.run --only stores        # local vs PostgreSQL at 10k and 100k chunks
 
 Figures are medians of repeated runs on a noisy machine; compare ratios, not absolutes.
 Text for indexing comes from the BEIR SciFact corpus (../shared/data/scifact, CC BY-NC 2.0);
@@ -116,59 +117,73 @@ def bench_indexing(backend: str, n_docs: int, work: Path, sentence_vectors: str 
 
 
 # -- latency at scale ---------------------------------------------------------------------------
-def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
-    """A published index of n synthetic chunks: Zipf-distributed words, clustered unit vectors."""
+SYNTHETIC_WORDS = [
+    "russia",
+    "japan",
+    "islands",
+    "deploy",
+    "missiles",
+    "treaty",
+    "fishing",
+    "tanks",
+    "vitamin",
+    "protein",
+    "gene",
+    "tumour",
+    "bone",
+    "density",
+    "antibiotic",
+    "hospital",
+]
+
+
+def synthetic_corpus(n_chunks: int, dim: int, seed: int = 0, per_doc: int = 100):
+    """n synthetic chunks in documents of `per_doc`: Zipf-distributed words, clustered unit vectors.
+
+    Yields (document, chunks, vectors) per document, so that 1M chunks need not sit in memory.
+    """
     from qa.ingest.chunking import text_hash
-    from qa.storage.catalog import Catalog
-    from qa.storage.lexical import Bm25Index
-    from qa.storage.snapshot import FORMAT, IndexLayout, Manifest
-    from qa.storage.vectors import FaissFlatStore, fit_store
     from qa.types import Chunk, Document
 
     rng = np.random.default_rng(seed)
-    vocab = np.array(
-        [f"w{i}" for i in range(50_000)]
-        + [
-            "russia",
-            "japan",
-            "islands",
-            "deploy",
-            "missiles",
-            "treaty",
-            "fishing",
-            "tanks",
-            "vitamin",
-            "protein",
-            "gene",
-            "tumour",
-            "bone",
-            "density",
-            "antibiotic",
-            "hospital",
-        ]
-    )
+    vocab = np.array([f"w{i}" for i in range(50_000)] + SYNTHETIC_WORDS)
     probabilities = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
     probabilities /= probabilities.sum()
-    layout = IndexLayout(folder)
-    temp = layout.new_temp()
-    catalog = Catalog.create(temp)
-    per_doc = 100
-    texts: list[str] = []
+    centers = rng.normal(size=(1000, dim)).astype(np.float32)
     for d in range(0, n_chunks, per_doc):
-        words = rng.choice(vocab, size=(min(per_doc, n_chunks - d), 40), p=probabilities)
-        parts = [" ".join(row) for row in words]
+        count = min(per_doc, n_chunks - d)
+        parts = [" ".join(row) for row in rng.choice(vocab, size=(count, 40), p=probabilities)]
         text = "\n\n".join(parts)
         doc = Document(doc_id=f"doc{d // per_doc}", source=f"doc{d // per_doc}.md", text=text, content_hash=str(d))
         chunks, offset = [], 0
         for i, part in enumerate(parts):
             chunks.append(Chunk(doc.doc_id, i, offset, offset + len(part), part, text_hash(part)))
             offset += len(part) + 2
-        catalog.add_document(doc, chunks, list(range(len(texts), len(texts) + len(parts))))
-        texts.extend(parts)
+        vectors = centers[rng.integers(0, 1000, count)] + rng.normal(size=(count, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        yield doc, chunks, vectors
+
+
+def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
+    """A published local index of n synthetic chunks (see synthetic_corpus)."""
+    from qa.storage.local.catalog import Catalog
+    from qa.storage.local.lexical import Bm25Index
+    from qa.storage.local.snapshot import IndexLayout
+    from qa.storage.local.vectors import FaissFlatStore, fit_store
+    from qa.storage.manifest import FORMAT, Manifest
+
+    layout = IndexLayout(folder)
+    temp = layout.new_temp()
+    catalog = Catalog.create(temp)
+    texts: list[str] = []
+    matrices = []
+    for doc, chunks, vectors in synthetic_corpus(n_chunks, dim, seed):
+        catalog.add_document(doc, chunks, list(range(len(texts), len(texts) + len(chunks))))
+        texts.extend(c.text for c in chunks)
+        matrices.append(vectors)
     catalog.commit()
-    centers = rng.normal(size=(1000, dim)).astype(np.float32)
-    vectors = centers[rng.integers(0, 1000, n_chunks)] + rng.normal(size=(n_chunks, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.vstack(matrices)
+    del matrices
     ids = np.arange(n_chunks, dtype=np.int64)
     store = fit_store(FaissFlatStore.build(ids, vectors, dim))
     store.save(temp)
@@ -192,7 +207,7 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.local.snapshot import IndexLayout, Snapshot
 
     embedder = load_embedder("all-MiniLM-L6-v2", backend)
     embedder.encode(["warm up"])
@@ -223,6 +238,114 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
         del searcher, snapshot
         shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+# -- local vs postgres ------------------------------------------------------------------------------
+STORE_KINDS = ("local", "postgres", "postgres-halfvec")
+
+
+def bench_stores(
+    scales: list[int],
+    work: Path,
+    dsn: str = "",
+    dim: int = 384,
+    repeats: int = 40,
+    kinds: tuple[str, ...] = ("local", "postgres"),
+) -> list[dict]:
+    """Build throughput, query p50/p95 and memory/disk per chunk for each store, on synthetic chunks.
+
+    Storage alone: vectors are given (the encoder costs the same for both stores), and queries
+    are synthetic vectors and words, so no model runs. Postgres is the wheel's server (durable:
+    fsync on) unless `dsn` names one.
+    """
+    from qa.config import Settings
+    from qa.storage.postgres.server import LocalServer
+
+    rows = []
+    server = None
+    if not dsn:
+        server = LocalServer(durable=True)  # its own temporary folder, which `nobody` can reach
+        server.init()
+        server.start()
+        dsn = server.dsn
+    try:
+        for n in scales:
+            for kind in kinds:
+                settings = Settings(
+                    index_dir=work / f"stores-{kind}-{n}",
+                    model=f"hash:{dim}",
+                    store=kind.split("-")[0],
+                    pg_dsn=dsn,
+                    pg_schema=f"bench_{n}_{kind.replace('-', '_')}",
+                    pg_vector="halfvec" if kind.endswith("halfvec") else "vector",
+                )
+                rows.append({**_bench_store(settings, n, dim, repeats), "store": kind})
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    finally:
+        if server is not None:
+            server.stop()
+    return rows
+
+
+def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
+    from qa.embedding.models import load_embedder
+    from qa.ingest.indexer import base_manifest
+    from qa.retrieval.search import Searcher
+    from qa.storage.base import IndexedChunk, open_store
+
+    embedder = load_embedder(settings.model)
+    store = open_store(settings)
+    before = rss_mb()
+    started = time.perf_counter()
+    with store.writer(embedder, settings, rebuild=True, wait=True) as writer:
+        for doc, chunks, vectors in synthetic_corpus(n, dim):
+            writer.put_document(doc, [IndexedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)])
+        writer.finish(base_manifest(settings, embedder))
+    build_s = time.perf_counter() - started
+    reader = store.open(embedder.cache_key, settings)
+    opened = rss_mb() - before
+    searcher = Searcher(reader, embedder, settings)
+    rng = np.random.default_rng(1)
+    queries = [f"{w} {SYNTHETIC_WORDS[i % len(SYNTHETIC_WORDS)]} w{i} w{i * 7}" for i, w in enumerate(QUERIES * 6)]
+    vectors = rng.normal(size=(len(queries), dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {"store": settings.store, "chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s}
+    for mode in ("lexical", "dense", "hybrid"):
+        for q in range(3):
+            searcher.search(queries[q], k=5, mode=mode, query_vector=vectors[q])  # warm caches
+        times = []
+        for r in range(repeats):
+            t = time.perf_counter()
+            searcher.search(queries[r % len(queries)], k=5, mode=mode, query_vector=vectors[r % len(queries)])
+            times.append((time.perf_counter() - t) * 1000)
+        row[f"{mode}_p50_ms"], row[f"{mode}_p95_ms"] = statistics.median(times), pct(times, 0.95)
+    if settings.store == "local":
+        disk = sum(p.stat().st_size for p in Path(reader.folder).rglob("*") if p.is_file())
+        row.update(
+            disk_bytes_per_chunk=disk / n,
+            memory_bytes_per_chunk=opened * 1e6 / n,
+            vector_index_bytes_per_chunk=((Path(reader.folder) / "vectors.faiss").stat().st_size / n),
+        )
+    else:
+        with store.reading() as conn:
+            q = store.q
+            total = conn.execute(
+                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+                " JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relkind = 'r'",
+                (store.schema,),
+            ).fetchone()[0]
+            hnsw = conn.execute(f"SELECT pg_relation_size('{q}.chunks_embedding_hnsw')").fetchone()[0]
+            gin = conn.execute(f"SELECT pg_relation_size('{q}.chunks_lexemes')").fetchone()[0]
+            conn.execute(f"DROP SCHEMA {q} CASCADE")
+        row.update(
+            disk_bytes_per_chunk=int(total) / n,
+            vector_index_bytes_per_chunk=int(hnsw) / n,
+            lexical_index_bytes_per_chunk=int(gin) / n,
+            # What must stay in the server's memory for fast queries: the HNSW graph and the GIN index.
+            memory_bytes_per_chunk=(int(hnsw) + int(gin)) / n,
+        )
+    reader.close()
+    return row
 
 
 # -- cold start ---------------------------------------------------------------------------------
@@ -560,11 +683,42 @@ def print_report(results: dict) -> None:
         )
         line("query p50 ms (qa hybrid)", "", f"{r['qa_hybrid_p50_ms']:.1f}", "")
         line("qa ask with highlights p50 ms", "", f"{r['qa_ask_with_highlights_p50_ms']:.1f}", "")
+    if "stores" in results:
+        print("\n## Local vs PostgreSQL (synthetic chunks, 384-dim vectors given; retrieval without query embedding)\n")
+        line(
+            "chunks",
+            "store",
+            "build chunks/s",
+            "lexical p50/p95 ms",
+            "dense p50/p95 ms",
+            "hybrid p50/p95 ms",
+            "disk bytes/chunk",
+            "memory bytes/chunk",
+        )
+        line(*["---"] * 8)
+        for r in results["stores"]:
+            line(
+                f"{r['chunks']:,}",
+                r["store"],
+                f"{r['build_chunks_per_s']:,.0f}",
+                f"{r['lexical_p50_ms']:.1f} / {r['lexical_p95_ms']:.1f}",
+                f"{r['dense_p50_ms']:.1f} / {r['dense_p95_ms']:.1f}",
+                f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
+                f"{r['disk_bytes_per_chunk']:,.0f}",
+                f"{r['memory_bytes_per_chunk']:,.0f}",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=["indexing", "latency", "cold", "langchain", "answers"])
+    parser.add_argument(
+        "--only", action="append", choices=["indexing", "latency", "cold", "langchain", "answers", "stores"]
+    )
+    parser.add_argument("--store-scales", default="10000,100000", help="chunks for the local vs postgres benchmark")
+    parser.add_argument("--dsn", default="", help="PostgreSQL for the stores benchmark (default: the wheel's server)")
+    parser.add_argument(
+        "--store-kinds", default="local,postgres", help=f"stores to compare, of {', '.join(STORE_KINDS)}"
+    )
     parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
     parser.add_argument("--latency-backend", default="onnx-int8")
     parser.add_argument("--scales", default="10000,100000,1000000")
@@ -573,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=7, help="`qa ask` processes timed for the cold start")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    parts = args.only or ["indexing", "latency", "cold", "langchain", "answers"]
+    parts = args.only or ["indexing", "latency", "cold", "langchain", "answers", "stores"]
     backends = args.backends.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
@@ -592,6 +746,16 @@ def main(argv: list[str] | None = None) -> int:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
         if "answers" in parts:
             results["answers"] = bench_answers(work, args.latency_backend)
+        if "stores" in parts:
+            kinds = tuple(k for k in args.store_kinds.split(",") if k)
+            unknown = set(kinds) - set(STORE_KINDS)
+            if unknown:
+                raise SystemExit(
+                    f"unknown store kind(s) {', '.join(sorted(unknown))}; choose from {', '.join(STORE_KINDS)}"
+                )
+            results["stores"] = bench_stores(
+                [int(s) for s in args.store_scales.split(",")], work, args.dsn, kinds=kinds
+            )
     print_report(results)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,16 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
         help="what each chunk's embedded and indexed text carries besides its own words "
         "(QA_CHUNK_CONTEXT; default title+headings)",
     )
+    group.add_argument(
+        "--store",
+        choices=["local", "postgres"],
+        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
+    )
+    group.add_argument(
+        "--dsn",
+        metavar="CONNINFO",
+        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
+    )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
@@ -201,13 +211,20 @@ def settings_from_args(args: argparse.Namespace):
     """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
     from qa.config import Settings
 
-    return Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
-        index_dir=getattr(args, "index", None),
-        model=getattr(args, "model", None),
-        backend=getattr(args, "backend", None),
-        chunk_context=getattr(args, "chunk_context", None),
-    )
+    return Settings.from_env(**settings_overrides(args))
+
+
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The settings given as flags (see add_path_arguments); None where a flag was not given."""
+    return {
+        "corpus_dir": getattr(args, "corpus", None),
+        "index_dir": getattr(args, "index", None),
+        "model": getattr(args, "model", None),
+        "backend": getattr(args, "backend", None),
+        "chunk_context": getattr(args, "chunk_context", None),
+        "store": getattr(args, "store", None),
+        "pg_dsn": getattr(args, "dsn", None),
+    }
 
 
 def _open(args: argparse.Namespace, build: bool = True):

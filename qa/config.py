@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -26,6 +27,12 @@ ENV_VARS = {
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
     "ann_threshold": "QA_ANN_THRESHOLD",
+    "store": "QA_STORE",
+    "pg_dsn": "QA_PG_DSN",
+    "pg_schema": "QA_PG_SCHEMA",
+    "pg_vector": "QA_PG_VECTOR",
+    "pg_lexical": "QA_PG_LEXICAL",
+    "pg_ef_search": "QA_PG_EF_SEARCH",
     "sentence_vectors": "QA_SENTENCE_VECTORS",
 }
 
@@ -71,6 +78,20 @@ class Settings:
     # From this many chunks on, vectors go in an approximate (IVF) index calibrated to
     # recall@10 >= 0.98 of exact search; below it, exact search is fast enough.
     ann_threshold: int = 50_000
+    # Where the index lives: "local" (snapshots in index_dir) or "postgres" (a PostgreSQL
+    # database with pgvector: pg_dsn, a libpq connection string, and a schema in it).
+    store: str = "local"
+    pg_dsn: str = ""
+    pg_schema: str = "qa"
+    # Column type of the vectors: "vector" (float32) or "halfvec" (float16: half the memory
+    # and disk, recall@10 within ~0.01 here); fixed when the schema's index is first built.
+    pg_vector: str = "vector"
+    # Lexical ranking in postgres: "bm25" (the local store's BM25, computed in SQL over the
+    # GIN index's matches) or "ts_rank_cd" (PostgreSQL's cover density; see README).
+    pg_lexical: str = "bm25"
+    # HNSW candidate list per query (pgvector's hnsw.ef_search); iterative scans extend it
+    # when filters reject candidates.
+    pg_ef_search: int = 100
     # How each chunk's sentence vectors are made at indexing time (qa.embedding.evidence):
     # "late" pools the chunk's own token embeddings over each sentence (free, in the chunk's
     # forward pass); "alone" encodes each sentence by itself.
@@ -124,6 +145,21 @@ class Settings:
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
+        if self.store not in ("local", "postgres"):
+            raise QAError(f"QA_STORE must be local or postgres (got {self.store!r})")
+        if self.store == "postgres" and not self.pg_dsn.strip():
+            raise QAError(
+                "QA_STORE=postgres needs a database: set QA_PG_DSN (or --dsn) to a libpq connection string, "
+                "e.g. 'host=127.0.0.1 port=5432 dbname=qa user=qa'"
+            )
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.pg_schema):
+            raise QAError(f"QA_PG_SCHEMA must be a plain lower-case name (letters, digits, _; got {self.pg_schema!r})")
+        if self.pg_vector not in ("vector", "halfvec"):
+            raise QAError(f"QA_PG_VECTOR must be vector or halfvec (got {self.pg_vector!r})")
+        if self.pg_lexical not in ("bm25", "ts_rank_cd"):
+            raise QAError(f"QA_PG_LEXICAL must be bm25 or ts_rank_cd (got {self.pg_lexical!r})")
+        if not 1 <= self.pg_ef_search <= 1000:
+            raise QAError(f"QA_PG_EF_SEARCH must be between 1 and 1000 (got {self.pg_ef_search})")
 
 
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from qa.storage.local.snapshot import IndexLayout
 
 from qa.answering.about import match_title, parse_about
 from qa.answering.answer_types import capitalised, has_date, numbers, question_kind
@@ -14,7 +15,6 @@ from qa.answering.features import QuestionTerms, _phrases, _prefix_coverage, _pr
 from qa.embedding.models import HashEmbedder, pool_spans
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
-from qa.storage.snapshot import IndexLayout
 
 
 # -- sentence evidence -----------------------------------------------------------------------------
@@ -47,7 +47,9 @@ def test_every_chunk_stores_its_sentences_in_document_offsets(settings):
 
 def test_sentence_evidence_follows_incremental_updates_and_comes_from_the_cache(settings, corpus):
     update_index(settings)
-    (corpus / "fishing.txt").write_text("Crab quotas fell again.\n\nSalmon catches rose by a fifth.\n", encoding="utf-8")
+    (corpus / "fishing.txt").write_text(
+        "Crab quotas fell again.\n\nSalmon catches rose by a fifth.\n", encoding="utf-8"
+    )
     report = update_index(settings)
     assert report.changed == ["fishing.txt"]
     engine = open_index(settings=settings)
@@ -101,7 +103,10 @@ def test_sentences_encoded_alone_match_their_own_vectors(settings):
     ],
 )
 def test_question_kinds(question, kind, focus):
-    assert question_kind(question) == (kind, focus) or (question_kind(question).kind, question_kind(question).focus) == (
+    assert question_kind(question) == (kind, focus) or (
+        question_kind(question).kind,
+        question_kind(question).focus,
+    ) == (
         kind,
         focus,
     )

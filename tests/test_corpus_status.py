@@ -10,7 +10,7 @@ import pytest
 from qa.cli import main
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
-from qa.storage.snapshot import IndexLayout, Snapshot
+from qa.storage.local.snapshot import IndexLayout, Snapshot
 from qa.web.render import render_summary
 from tests.pdfgen import make_pdf
 

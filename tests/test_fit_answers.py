@@ -26,11 +26,11 @@ def test_shipped_models_match_the_features_this_version_computes():
 def test_models_refuse_other_features_with_the_command_that_fixes_it(tmp_path):
     data = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
     data["sentence"]["features"] = ["cosine"]
-    with pytest.raises(QAError, match="bench.fit_answers"):
+    with pytest.raises(QAError, match=r"bench\.fit_answers"):
         AnswerModels.from_dict(data)
     broken = tmp_path / "models.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(QAError, match="bench.fit_answers"):
+    with pytest.raises(QAError, match=r"bench\.fit_answers"):
         load_models(broken)
 
 

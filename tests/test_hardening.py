@@ -27,7 +27,7 @@ import pytest
 
 import qa.ingest.indexer
 import qa.ingest.readers
-import qa.storage.snapshot
+import qa.storage.local.snapshot
 from qa.answering.answer import NOTHING_FOUND
 from qa.cli import main
 from qa.embedding.models import EmbeddingCache
@@ -35,8 +35,8 @@ from qa.engine import MAX_QUESTION_CHARS, open_index
 from qa.errors import IndexMismatchError, QAError
 from qa.ingest.indexer import update_index
 from qa.ingest.readers import scan_corpus
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import KEEP_SNAPSHOTS, IndexLayout, Snapshot
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.snapshot import KEEP_SNAPSHOTS, IndexLayout, Snapshot
 from tests.conftest import REPO
 
 RUSSIAN = "kurily-ru.md"
@@ -459,7 +459,7 @@ def test_full_disk_at_any_write_keeps_the_previous_index(settings, corpus, monke
     elif where == "lexical index":
         monkeypatch.setattr(Bm25Index, "save", _full)
     else:  # the new snapshot is complete and renamed into place; only the pointer swap fails
-        monkeypatch.setattr(qa.storage.snapshot, "open", open_failing_for_the_pointer, raising=False)
+        monkeypatch.setattr(qa.storage.local.snapshot, "open", open_failing_for_the_pointer, raising=False)
     with pytest.raises(QAError, match=r"disk is full.*previous index is untouched"):
         update_index(settings)
     monkeypatch.undo()

@@ -16,7 +16,7 @@ import pytest
 
 from qa.config import Settings
 from qa.engine import open_index
-from qa.storage.snapshot import IndexLayout
+from qa.storage.local.snapshot import IndexLayout
 from qa.web.app import ChatHandlers, new_context
 from tests.test_hardening import HOSTILE_QUESTIONS
 from tests.web_helpers import assert_inert, running_app, web_settings, write_corpus

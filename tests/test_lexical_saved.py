@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexCorruptError
-from qa.storage.bm25_saved import SavedBm25, read_saved
-from qa.storage.lexical import Bm25Index
+from qa.storage.local.bm25_saved import SavedBm25, read_saved
+from qa.storage.local.lexical import Bm25Index
 
 WORDS = ["island", "treaty", "missile", "fishing", "quota", "tank", "border", "vessel", "salmon", "crab", "Курилы"]
 

@@ -13,7 +13,7 @@ from qa.answering.answer import NOTHING_FOUND
 from qa.config import Settings
 from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
-from qa.storage.snapshot import IndexLayout
+from qa.storage.local.snapshot import IndexLayout
 from qa.types import Answer, Highlight, Passage
 from qa.web.app import AdminGate, ChatHandlers, new_context
 from qa.web.render import render_reply

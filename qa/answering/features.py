@@ -33,6 +33,7 @@ from qa.answering.answer_types import (
     question_kind,
 )
 from qa.retrieval.search import Candidate
+from qa.storage.terms import bm25_idf
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern, so terms match the lexical index
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
@@ -143,12 +144,20 @@ class QuestionTerms:
         return cls(vector, unique, weights, unknown, words, prefixes, kind, tuple(terms), weight_of)
 
 
-def question_terms(question: str, vector: np.ndarray | None, lexical) -> QuestionTerms:
-    """The question's terms and weights as the lexical index (qa.storage.lexical) sees them."""
-    terms = lexical.query_terms(question)
+def question_terms(question: str, vector: np.ndarray | None, reader) -> QuestionTerms:
+    """The question's terms and weights as the index (a qa.storage IndexReader) sees them."""
+    analyzer = reader.analyzer
+    terms = analyzer.terms([question])[0]
     unique = list(dict.fromkeys(terms))
+    n, df = reader.term_stats(unique)
     return QuestionTerms.build(
-        question, vector, terms, lexical.idf(unique), lexical.knows, question_kind(question), lexical.stopword_set()
+        question,
+        vector,
+        terms,
+        {t: bm25_idf(n, df[t]) for t in unique},
+        lambda t: df.get(t, 0) > 0,
+        question_kind(question),
+        analyzer.stopword_set(),
     )
 
 

@@ -40,15 +40,17 @@ def embed_with_evidence(
     method: str = "late",
     progress: bool = False,
     batch: int = 64,
+    bar=None,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
     """Chunk vectors, and per chunk (its sentence spans within its text, their vectors); and how many were embedded.
 
-    `spans` are each text's sentences (character offsets into the text embedded).
+    `spans` are each text's sentences (character offsets into the text embedded). `bar` (a tqdm
+    bar) is advanced by every text, cached or embedded, instead of a bar of its own.
     """
     if method not in METHODS:
         raise ValueError(f"unknown sentence vector method {method!r}")
     if method == "alone":
-        return _alone(embedder, cache, texts, hashes, spans, progress)
+        return _alone(embedder, cache, texts, hashes, spans, progress, bar)
     key = evidence_key(embedder, method)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     evidence: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
@@ -61,10 +63,14 @@ def embed_with_evidence(
             evidence[i] = sentence_cached[h]
         else:
             missing.setdefault(h, i)
+    own_bar = bar is None
+    if own_bar:
+        bar = _progress(len(missing), "embedding", progress)
+    else:
+        bar.update(len(texts) - len(missing))  # the cached ones
     if missing:
         todo = sorted(missing.items(), key=lambda item: len(texts[item[1]]))  # less padding per batch
         fresh: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        bar = _progress(len(todo), "embedding", progress)
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
             part_spans = [spans[i] for _, i in part]
@@ -78,12 +84,13 @@ def embed_with_evidence(
                 cache.put_sentences(key, [(h, sp, sv) for h, _, sp, sv in rows])
             fresh.update({h: (v, sp, sv) for h, v, sp, sv in rows})
             bar.update(len(part))
-        bar.close()
         for i, h in enumerate(hashes):
             if h in fresh:
                 vector, spans_array, sentence_vectors = fresh[h]
                 vectors[i] = vector
                 evidence[i] = (spans_array, sentence_vectors)
+    if own_bar:
+        bar.close()
     return vectors, [e for e in evidence if e is not None], len(missing)
 
 
@@ -94,10 +101,11 @@ def _alone(
     hashes: Sequence[str],
     spans: Sequence[Spans],
     progress: bool,
+    bar=None,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
     from qa.ingest.chunking import text_hash
 
-    vectors, embedded = embed_with_cache(embedder, cache, texts, hashes, progress=progress)
+    vectors, embedded = embed_with_cache(embedder, cache, texts, hashes, progress=progress, bar=bar)
     arrays = [np.array(sp, dtype=np.int32).reshape(-1, 2) for sp in spans]
     sentences = [text[s:e] for text, sp in zip(texts, arrays) for s, e in sp]
     flat, more = embed_with_cache(embedder, cache, sentences, [text_hash(t) for t in sentences], progress=progress)

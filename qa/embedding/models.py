@@ -315,8 +315,12 @@ def embed_with_cache(
     hashes: Sequence[str],
     progress: bool = False,
     batch: int = 64,
+    bar=None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded)."""
+    """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded).
+
+    `bar` (a tqdm bar) is advanced by every text, cached or embedded, instead of a bar of its own.
+    """
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     cached = cache.get_many(embedder.cache_key, hashes) if cache else {}
     missing: dict[str, str] = {}
@@ -329,7 +333,11 @@ def embed_with_cache(
         # Similar lengths in a batch waste less padding.
         todo = sorted(missing.items(), key=lambda item: len(item[1]))
         fresh: dict[str, np.ndarray] = {}
-        bar = _progress(len(todo), "embedding", progress)
+        own_bar = bar is None
+        if own_bar:
+            bar = _progress(len(todo), "embedding", progress)
+        else:
+            bar.update(len(texts) - len(todo))  # the cached ones
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
             encoded = embedder.encode([t for _, t in part])
@@ -338,10 +346,13 @@ def embed_with_cache(
                 cache.put_many(embedder.cache_key, pairs)  # a killed run keeps what it embedded
             fresh.update(pairs)
             bar.update(len(part))
-        bar.close()
+        if own_bar:
+            bar.close()
         for i, h in enumerate(hashes):
             if h in fresh:
                 vectors[i] = fresh[h]
+    elif bar is not None:
+        bar.update(len(texts))
     return vectors, len(missing)
 
 

@@ -124,20 +124,18 @@ class Evaluation:
         }
 
 
-def chunk_table(catalog) -> list[ChunkSpan]:
-    """Every chunk of the index with its document and span."""
-    ids, _ = catalog.all_chunks()
-    records = catalog.chunk_records(ids.tolist())
-    return [ChunkSpan(i, r.chunk.doc_id, r.chunk.start, r.chunk.end) for i, r in sorted(records.items())]
+def chunk_table(reader) -> list[ChunkSpan]:
+    """Every chunk of the index (an IndexReader, or a local catalog) with its document and span."""
+    return [ChunkSpan(i, doc_id, start, end) for i, doc_id, start, end in reader.chunk_spans()]
 
 
 def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.ndarray:
     """Query vectors in batches, through the index's embedding cache (a second run embeds nothing)."""
-    from qa.embedding.models import EmbeddingCache, embed_with_cache
+    from qa.embedding.models import embed_with_cache
     from qa.ingest.chunking import text_hash
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.base import open_store
 
-    cache = EmbeddingCache(IndexLayout(Path(searcher.settings.index_dir)).cache_path)
+    cache = open_store(searcher.settings).embedding_cache()
     try:
         vectors, _ = embed_with_cache(
             searcher.embedder, cache, list(texts), [text_hash(t) for t in texts], progress=progress
@@ -204,8 +202,12 @@ def check_modes(modes: Sequence[str]) -> list[str]:
     return [m for m in ("lexical", "dense", "hybrid") if m in modes]
 
 
-def _settings_info(settings, snapshot, depth: int) -> dict:
+def _settings_info(settings, reader, depth: int) -> dict:
     return {
+        "store": settings.store,
+        **(
+            {"pg_lexical": settings.pg_lexical, "pg_vector": settings.pg_vector} if settings.store == "postgres" else {}
+        ),
         "model": settings.model,
         "backend": settings.backend,
         "chunk_size": settings.chunk_size,
@@ -214,7 +216,7 @@ def _settings_info(settings, snapshot, depth: int) -> dict:
         "fusion": settings.fusion,
         **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
         "depth": depth,
-        "lexical": {k: v for k, v in snapshot.lexical.params.items() if k not in ("library", "version")},
+        "lexical": {k: v for k, v in reader.lexical_params.items() if k not in ("library", "version")},
     }
 
 
@@ -239,12 +241,11 @@ def evaluate_questions(
 
     started = time.perf_counter()
     modes = check_modes(modes)
-    snapshot = engine.snapshot
-    catalog = snapshot.catalog
-    chunks = chunk_table(catalog)
+    reader = engine.reader
+    chunks = chunk_table(reader)
 
     def document(key: str) -> tuple[str, str] | None:
-        doc = catalog.document(key)
+        doc = reader.document(key)
         return (doc.doc_id, doc.text) if doc else None
 
     judgements = judge_questions(questions, chunks, document)
@@ -254,7 +255,7 @@ def evaluate_questions(
     passage_of = {c.id: c.passage_id for c in chunks}
     queries = {q.qid: q.text for q in judgements.questions}
     timings: dict[str, float] = {}
-    searcher = Searcher(snapshot, engine.embedder, engine.settings)
+    searcher = Searcher(reader, engine.embedder, engine.settings)
     runs, per_query, curves = run_modes(
         searcher,
         queries,
@@ -283,7 +284,7 @@ def evaluate_questions(
         runs=runs,
         per_query=per_query,
         curves=curves,
-        settings=_settings_info(engine.settings, snapshot, depth),
+        settings=_settings_info(engine.settings, reader, depth),
         seconds=time.perf_counter() - started,
         timings=timings,
         skipped=judgements.skipped,
@@ -305,7 +306,7 @@ def evaluate_beir(
     from qa.embedding.models import load_embedder
     from qa.evaluation.beir import beir_id, index_beir, load_beir
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.base import open_store
 
     started = time.perf_counter()
     modes = check_modes(modes)
@@ -313,11 +314,11 @@ def evaluate_beir(
     embedder = embedder or load_embedder(settings.model, settings.backend)
     index_settings, report = index_beir(dataset.folder, settings, embedder, cache_root, progress)
     timings = {"index": report.seconds}
-    snapshot = Snapshot.open_current(IndexLayout(Path(index_settings.index_dir)))
+    reader = open_store(index_settings).open(embedder.cache_key, index_settings)
     try:
-        sources = {doc_id: source for source, (doc_id, _) in snapshot.catalog.sources().items()}
-        doc_of = {c.id: beir_id(sources[c.doc_id]) for c in chunk_table(snapshot.catalog)}
-        searcher = Searcher(snapshot, embedder, index_settings)
+        sources = {doc_id: source for source, (doc_id, _) in reader.sources().items()}
+        doc_of = {c.id: beir_id(sources[c.doc_id]) for c in chunk_table(reader)}
+        searcher = Searcher(reader, embedder, index_settings)
         runs, per_query, curves = run_modes(
             searcher,
             dataset.queries,
@@ -329,8 +330,12 @@ def evaluate_beir(
             progress,
             timings,
         )
-        info = _settings_info(index_settings, snapshot, depth)
-        info["index"] = str(index_settings.index_dir)
+        info = _settings_info(index_settings, reader, depth)
+        info["index"] = (
+            f"{index_settings.pg_schema} (postgres)"
+            if index_settings.store == "postgres"
+            else str(index_settings.index_dir)
+        )
         info["chunks_embedded"] = report.chunks_embedded
         info["documents"] = report.documents_total
         info["chunks"] = report.chunks_total
@@ -341,7 +346,7 @@ def evaluate_beir(
         if report.failed:
             info["documents_not_indexed"] = len(report.failed)
     finally:
-        snapshot.close()
+        reader.close()
     return Evaluation(
         dataset=dataset.name,
         kind="beir",

@@ -226,6 +226,9 @@ def parse_document(
     if not fields["text"].strip():
         raise ReadError("no text found in the file")
     fields.update(overrides)
+    if any("\x00" in value for value in fields.values() if isinstance(value, str)):
+        # Past the first 8 KB checked for binary content, or out of a PDF: no store keeps NUL in text.
+        raise ReadError("binary content (NUL characters) in the text")
     if not fields.get("title"):
         fields["title"] = _title_from_name(source)
     return Document(doc_id=doc_id, source=source, content_hash=digest, **fields)

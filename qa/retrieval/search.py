@@ -1,4 +1,4 @@
-"""Dense, lexical and hybrid retrieval over one index snapshot, with filters."""
+"""Dense, lexical and hybrid retrieval over one opened index (any store), with filters."""
 
 from __future__ import annotations
 
@@ -11,22 +11,12 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import convex_combination, reciprocal_rank_fusion
-from qa.storage.catalog import ChunkRecord
-from qa.storage.snapshot import Snapshot
+from qa.storage.base import ChunkRecord, IndexReader
+from qa.types import Filters
+
+__all__ = ["MODES", "Candidate", "Filters", "Ranking", "Searcher"]
 
 MODES = ("hybrid", "dense", "lexical")
-
-
-@dataclass(frozen=True)
-class Filters:
-    doc_ids: tuple[str, ...] = ()
-    author: str = ""
-    date_from: str = ""
-    date_to: str = ""
-
-    @property
-    def active(self) -> bool:
-        return bool(self.doc_ids or self.author or self.date_from or self.date_to)
 
 
 @dataclass(frozen=True)
@@ -62,20 +52,18 @@ class Ranking:
 
 
 class Searcher:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, settings: Settings) -> None:
-        self.snapshot = snapshot
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings) -> None:
+        self.reader = reader
         self.embedder = embedder
         self.settings = settings
 
+    @property
+    def snapshot(self) -> IndexReader:
+        """The opened index (its former name, from when there was only the snapshot store)."""
+        return self.reader
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
-
-    def allowed_ids(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or not filters.active:
-            return None
-        return self.snapshot.catalog.filtered_chunk_ids(
-            filters.doc_ids, filters.author, filters.date_from, filters.date_to
-        )
 
     def rank(
         self,
@@ -88,17 +76,14 @@ class Searcher:
         """Chunk-level ranking, no relevance cut: what evaluation scores."""
         if mode not in MODES:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
-        allowed = self.allowed_ids(filters)
-        if allowed is not None and len(allowed) == 0:
-            return Ranking([], [], {}, {})
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if query_vector is None else query_vector
-            scores, ids = self.snapshot.vectors.search(vector[None, :], depth, allowed)
-            dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+            scores, ids = self.reader.search_dense(vector, depth, filters)
+            dense = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode in ("lexical", "hybrid"):
-            scores, ids = self.snapshot.lexical.search(query, depth, allowed)
+            scores, ids = self.reader.search_lexical(query, depth, filters)
             lexical = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode == "dense":
             ranked = list(dense.items())
@@ -115,30 +100,33 @@ class Searcher:
         self,
         query: str,
         mode: str = "hybrid",
-        pool: int = 30,
+        pool: int = 20,
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Candidate]:
-        """The top `pool` chunks of the fused ranking, with their scores and sentence evidence."""
+        """The top `pool` chunks of the fused ranking, with both retrievers' scores and their sentence evidence."""
         if mode in ("dense", "hybrid") and query_vector is None:
             query_vector = self.embed_query(query)
-        ranking = self.rank(query, mode, max(self.settings.candidates, pool), filters, query_vector)
+        depth = max(self.settings.candidates, pool)
+        ranking = self.rank(query, mode, depth, filters, query_vector)
         ids = ranking.ids[:pool]
-        catalog = self.snapshot.catalog
-        records = catalog.chunk_records(ids)
-        evidence = catalog.sentences(ids)
+        records = self.reader.chunk_records(ids)
+        evidence = self.reader.evidence(ids)
         cosines = self._cosines(ids, ranking.dense, query_vector) if query_vector is not None else {}
         lexical = ranking.lexical
         if mode == "dense":  # the answer models weigh both scores, whatever retrieved the chunk
-            lexical = dict(zip(ids, self.snapshot.lexical.scores_for(query, ids).tolist(), strict=True))
+            scores, found = self.reader.search_lexical(query, depth, filters)
+            lexical = {int(i): float(s) for s, i in zip(scores, found, strict=True)}
         no_spans = np.zeros((0, 2), np.int32)
-        no_vectors = np.zeros((0, self.snapshot.vectors.dim), np.float32)
+        no_vectors = np.zeros((0, self.embedder.dim), np.float32)
         out = []
         for rank, (chunk_id, fused) in enumerate(zip(ids, ranking.scores, strict=False)):
             record = records.get(chunk_id)
             if record is None:
                 continue
-            spans, vectors = evidence.get(chunk_id, (no_spans, no_vectors))
+            found_evidence = evidence.get(chunk_id)
+            spans = np.array(found_evidence.spans, dtype=np.int32).reshape(-1, 2) if found_evidence else no_spans
+            vectors = found_evidence.vectors if found_evidence else no_vectors
             out.append(
                 Candidate(
                     chunk_id=chunk_id,
@@ -173,6 +161,6 @@ class Searcher:
         out = {i: known[i] for i in ids if i in known}
         missing = [i for i in ids if i not in known]
         if missing:
-            sims = self.snapshot.vectors.vectors(np.array(missing, dtype=np.int64)) @ vector
+            sims = self.reader.vectors_of(missing) @ vector
             out.update({i: float(s) for i, s in zip(missing, sims, strict=True)})
         return out

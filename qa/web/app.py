@@ -765,13 +765,14 @@ def serve(args: argparse.Namespace) -> int:
     server on one port until interrupted."""
     from qa.cli import settings_from_args
     from qa.engine import open_index
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.base import open_store
     from qa.web import asgi
 
     options = resolve_options(args)
     settings = settings_from_args(args)
-    if IndexLayout(Path(settings.index_dir)).current_name() == "":
-        print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
+    store = open_store(settings)
+    if store.current_name() == "":
+        print(f"qa: no index in {store.location} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
     from qa.cli import corpus_warnings
 

@@ -112,7 +112,8 @@ class Document(_DocumentMetadata):
 
 class Health(_Open):
     status: Literal["ok"]
-    snapshot: str = Field(description="The index snapshot that answers.")
+    snapshot: str = Field(description="The index version that answers (a snapshot, or a database generation).")
+    store: str = Field(description="Where the index lives: local or postgres.")
     documents: int
     chunks: int
     model: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function
 
-# bm25s's default token pattern: words of two or more characters.
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
 # a new snapshot while an update loads the old one): one load at a time.
@@ -60,10 +58,8 @@ class Bm25Index:
         self._row_ids = np.zeros(0, dtype=np.int64)
         self._retriever = None
         self._stale = True
-        self._stemmer = None
+        self._analyzer = Analyzer(stopwords, stemmer_language)
         self._df: np.ndarray | None = None
-        self._stopword_set: frozenset[str] | None = None
-        self._row_of: dict[int, int] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -100,99 +96,38 @@ class Bm25Index:
 
         return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
 
-    def _stopword_list(self) -> list[str]:
-        from bm25s.tokenization import _infer_stopwords
-
-        return list(_infer_stopwords(self.stopwords))
-
     def _get_stemmer(self):
-        if self._stemmer is None:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer(self.stemmer_language)
-        return self._stemmer
+        return self._analyzer.stemmer()
 
     def query_terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of text, as the index sees them."""
         return self.terms([text])[0]
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
-        """query_terms for many texts at once.
+        """query_terms for many texts at once (the relevance gate runs it on every candidate passage)."""
+        return self._analyzer.terms(texts)
 
-        The same steps as bm25s.tokenize (lower case, its token pattern, stop words, then the
-        stemmer), without building a vocabulary and a progress bar per call: the relevance
-        gate runs this on every candidate passage of every question.
-        """
-        if self._stopword_set is None:
-            self._stopword_set = frozenset(self._stopword_list())
-        stemmer = self._get_stemmer()
-        out = []
-        for text in texts:
-            words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stopword_set]
-            out.append(stemmer.stemWords(words) if words else [])
-        return out
+    @property
+    def analyzer(self) -> Analyzer:
+        return self._analyzer
 
-    def stem_words(self, words: list[str]) -> list[str]:
-        """The stemmer on lower-case words, one stem per word, positions kept (stop words too)."""
-        return self._get_stemmer().stemWords(words)
-
-    def stopword_set(self) -> frozenset[str]:
-        if self._stopword_set is None:
-            self.terms([""])
-        return self._stopword_set
-
-    def knows(self, term: str) -> bool:
-        """Whether any indexed chunk holds this (stemmed) term."""
-        self._ensure_built()
-        return bool(len(self._row_ids)) and term in self._retriever.vocab_dict
-
-    def scores_for(self, query: str, ids: Sequence[int]) -> np.ndarray:
-        """BM25 score of the query for each given chunk id (0 for ids not in the index)."""
-        self._ensure_built()
-        out = np.zeros(len(ids), dtype=np.float32)
-        if not len(self._row_ids) or not len(ids):
-            return out
-        vocab = self._retriever.vocab_dict
-        tokens = [vocab[t] for t in self.query_terms(query) if t in vocab]
-        if not tokens:
-            return out
-        if self._row_of is None:
-            self._row_of = {int(i): row for row, i in enumerate(self._row_ids)}
-        rows = [self._row_of.get(int(i), -1) for i in ids]
-        scores = self.scores(tokens)
-        for j, row in enumerate(rows):
-            if row >= 0:
-                out[j] = scores[row]
-        return out
-
-    def idf(self, terms: Sequence[str]) -> dict[str, float]:
-        """BM25 idf of each term; a term the index has never seen gets the largest idf."""
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(indexed chunks, how many hold each term): what idf and "does the corpus use it" come from."""
         self._ensure_built()
         n = len(self._row_ids)
         if self._df is None:
-            if n:
-                self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
-            else:
-                self._df = np.zeros(0, dtype=np.int64)
+            self._df = np.diff(np.asarray(self._retriever.scores["indptr"])) if n else np.zeros(0, dtype=np.int64)
         vocab = self._retriever.vocab_dict if n else {}
-        out = {}
-        for term in terms:
-            df = int(self._df[vocab[term]]) if term in vocab else 0
-            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-        return out
+        return n, {t: int(self._df[vocab[t]]) if t in vocab else 0 for t in terms}
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each term; a term the index has never seen gets the largest idf."""
+        n, df = self.term_stats(terms)
+        return {term: bm25_idf(n, df[term]) for term in terms}
 
     def coverage(self, query: str):
         """A function giving the idf-weighted share of the query's terms that a text contains."""
-        weights = self.idf(list(dict.fromkeys(self.query_terms(query))))
-        total = sum(weights.values())
-
-        def share(text: str) -> float:
-            if total <= 0:
-                return 0.0
-            present = set(self.terms([text])[0])
-            return sum(w for t, w in weights.items() if t in present) / total
-
-        return share
+        return coverage_function(self.idf(list(dict.fromkeys(self.query_terms(query)))), self.terms)
 
     def _ensure_built(self) -> None:
         if not self._stale:
@@ -202,10 +137,13 @@ class Bm25Index:
         self._row_ids = np.fromiter(self._texts.keys(), dtype=np.int64, count=len(self._texts))
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         if len(self._row_ids):
-            retriever.index(self._tokenize(list(self._texts.values())), show_progress=False)
+            tokens = self._tokenize(list(self._texts.values()))
+            # Texts without a single term (stop words, one-letter words): bm25s cannot add its
+            # empty token to an empty vocabulary; an index that matches nothing is right.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                retriever.index(tokens, show_progress=False, create_empty_token=bool(tokens.vocab))
         self._retriever = retriever
         self._df = None
-        self._row_of = None
         self._stale = False
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -260,13 +198,13 @@ class Bm25Index:
             for i in self._row_ids:
                 fh.write(json.dumps(self._texts[int(i)], ensure_ascii=False) + "\n")
         (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
-        stopwords = sorted(self._stopword_set) if self._stopword_set is not None else self._stopword_list()
+        stopwords = self._analyzer.stopword_list()
         (folder / self.STOPWORDS).write_text(json.dumps(stopwords, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
         """Open a saved index for searching, without importing bm25s (see bm25_saved)."""
-        from qa.storage.bm25_saved import SavedBm25, read_saved
+        from qa.storage.local.bm25_saved import SavedBm25, read_saved
 
         folder = path / cls.DIR
         try:
@@ -287,7 +225,8 @@ class Bm25Index:
             else:
                 index._retriever = SavedBm25.empty()
             if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
-                index._stopword_set = frozenset(json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8")))
+                saved = json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8"))
+                index._analyzer = Analyzer(index.stopwords, index.stemmer_language, frozenset(saved))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"
