@@ -28,7 +28,7 @@ def env(settings, monkeypatch):
         "QA_MODEL": "hash",
         "QA_CHUNK_SIZE": 48,
         "QA_CHUNK_OVERLAP": 8,
-        "QA_MIN_SIMILARITY": 0.2,
+        "QA_MIN_RELEVANCE": 0.0,
     }.items():
         monkeypatch.setenv(name, str(value))
     return settings

@@ -117,7 +117,7 @@ def test_cli_ask_docs_show_eval_print_the_same_as_local(pg_settings, settings, c
             monkeypatch.delenv("QA_PG_SCHEMA", raising=False)
         monkeypatch.setenv("QA_CHUNK_SIZE", str(s.chunk_size))
         monkeypatch.setenv("QA_CHUNK_OVERLAP", str(s.chunk_overlap))
-        monkeypatch.setenv("QA_MIN_SIMILARITY", str(s.min_similarity))
+        monkeypatch.setenv("QA_MIN_RELEVANCE", str(s.min_relevance))
         assert main(["index", "--json", *flags]) == 0
         capsys.readouterr()
         runs = []
@@ -272,18 +272,18 @@ def test_a_rebuild_waits_for_updates_and_is_one_transaction(pg_settings, corpus)
     import qa.ingest.indexer as indexer
 
     calls = []
-    original = indexer.embed_with_cache
+    original = indexer.embed_with_evidence
 
     def failing(*args, **kwargs):
         calls.append(1)
         raise KeyboardInterrupt
 
-    indexer.embed_with_cache = failing
+    indexer.embed_with_evidence = failing
     try:
         with pytest.raises(KeyboardInterrupt):
             update_index(pg_settings, rebuild=True)
     finally:
-        indexer.embed_with_cache = original
+        indexer.embed_with_evidence = original
     assert calls and reader.count_chunks() == before and len(reader.documents()) == 3
     report = update_index(pg_settings, rebuild=True)
     assert report.rebuilt and report.documents_total == 3 and report.chunks_embedded == 0

@@ -67,7 +67,7 @@ ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;
     # Sentence evidence cached with the chunk's embedding, by the same text hash: an unchanged
     # chunk re-indexed (a rebuild, another writer) embeds nothing. Evidence is stored as float16.
     3: """
-CREATE TABLE {s}.sentence_vectors (
+CREATE TABLE IF NOT EXISTS {s}.sentence_vectors (
     model text NOT NULL,                -- the embedder's cache key, the method and the splitter
     text_hash text NOT NULL,
     spans integer[] NOT NULL,           -- start, end, ... within the embedded text
