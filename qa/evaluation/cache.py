@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.embedding.models import Embedder
+from qa.errors import IndexMismatchError
 from qa.ingest.readers import CorpusScan
 from qa.storage.manifest import FORMAT
 
@@ -34,6 +35,7 @@ def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Pat
     parts = [str(Path(folder).resolve()), embedder.cache_key, settings.chunk_size, settings.chunk_overlap, FORMAT]
     if settings.chunk_context != "none":  # indexes made before the setting carried no context: same folder
         parts.append(settings.chunk_context)
+    parts.append(f"sentences:{settings.sentence_vectors}")  # indexes without sentence evidence are not reused
     key = json.dumps(parts)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -80,5 +82,8 @@ def cached_index(
     index_settings = settings.with_(index_dir=target, corpus_dir=corpus_dir)
     if settings.store == "postgres":  # a schema of its own in the same database, named like the folder
         index_settings = index_settings.with_(pg_schema=schema_for(target))
-    report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=scan)
+    try:
+        report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=scan)
+    except IndexMismatchError:  # a cache: an index made by another version of qa is made again
+        report = update_index(index_settings, rebuild=True, progress=progress, embedder=embedder, wait=True, scan=scan)
     return index_settings, report

@@ -84,11 +84,12 @@ def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
 def _rows_table(rows: Sequence[tuple[Evaluation, Mapping[str, Mapping[str, float]]]], width: int) -> list[str]:
     """A row per collection and mode, a column per metric any row has."""
     names = list(dict.fromkeys(m for _, modes in rows for values in modes.values() for m in values))
-    header = f"{'collection':<{width}}{'mode':<9}" + "".join(f"{metric_label(n):>11}" for n in names)
+    widths = {n: max(11, len(metric_label(n)) + 2) for n in names}
+    header = f"{'collection':<{width}}{'mode':<9}" + "".join(f"{metric_label(n):>{widths[n]}}" for n in names)
     lines = [header, "-" * len(header)]
     for e, modes in rows:
         for mode, values in modes.items():
-            cells = "".join(f"{values[n]:>11.4f}" if n in values else f"{'':>11}" for n in names)
+            cells = "".join(f"{values[n]:>{widths[n]}.4f}" if n in values else " " * widths[n] for n in names)
             lines.append(f"{collection_label(e):<{width}}{mode:<9}{cells}")
     return lines
 
