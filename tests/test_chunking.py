@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -134,3 +135,17 @@ def test_sentence_spans():
     assert split_sentences("Version 3.5 is out. ok") == [(0, 22)]
     text = "It cost $400 billion. Then it fell."
     assert [text[s:e] for s, e in split_sentences(text)] == ["It cost $400 billion.", "Then it fell."]
+
+
+def test_repeated_text_gets_the_spans_where_each_chunk_is():
+    """Found by the property tests: a chunk repeating words of the one before was placed at their
+    earlier copy, inside the previous chunk, leaving the end of the document uncovered."""
+    embedder = HashEmbedder(64)
+    chunker = Chunker(embedder.count_tokens, 48, 8, embedder.max_tokens)
+    text = "00。000。000。"
+    spans = chunker.spans(text)
+    assert spans == [(0, 10), (8, 11)]
+    assert [text[a:b] for a, b in spans] == ["00。000。000", "00。"]
+    long = " ".join(["the same words again."] * 60)
+    spans = chunker.spans(long)
+    assert spans[-1][1] == len(long) and all(b2 > b1 for (_, b1), (_, b2) in itertools.pairwise(spans))

@@ -14,7 +14,7 @@ def cli_env(settings, monkeypatch):
     monkeypatch.setenv("QA_MODEL", "hash")
     monkeypatch.setenv("QA_CHUNK_SIZE", "48")
     monkeypatch.setenv("QA_CHUNK_OVERLAP", "8")
-    monkeypatch.setenv("QA_MIN_SIMILARITY", "0.2")
+    monkeypatch.setenv("QA_MIN_RELEVANCE", "0")
     return settings
 
 
@@ -39,8 +39,9 @@ def test_ask_text_output_and_show_span(cli_env, capsys):
 
 def test_docs_lists_documents(cli_env, capsys):
     assert main(["docs", "--json"]) == 0
-    docs = json.loads(capsys.readouterr().out)
-    assert {d["doc_id"] for d in docs} == {"fishing", "kurils", "tokyo"}
+    listing = json.loads(capsys.readouterr().out)
+    assert {d["doc_id"] for d in listing["documents"]} == {"fishing", "kurils", "tokyo"}
+    assert listing["failed"] == []
     assert main(["docs"]) == 0
     assert "3 documents" in capsys.readouterr().out
 
@@ -75,7 +76,7 @@ def test_stale_index_warning(cli_env, capsys):
     (cli_env.corpus_dir / "late.md").write_text("A late entry.", encoding="utf-8")
     capsys.readouterr()
     assert main(["ask", "crab quotas"]) == 0
-    assert "changed since the index was built" in capsys.readouterr().err
+    assert "new, changed or removed since the index was built (late.md); run `qa index`" in capsys.readouterr().err
 
 
 def test_bad_environment_value(cli_env, monkeypatch, capsys):

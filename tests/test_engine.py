@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -61,11 +62,15 @@ def test_every_mode_answers(engine, mode):
     assert answer.mode == mode
 
 
-def test_unrelated_question_finds_nothing_instead_of_noise(engine):
-    answer = engine.ask("chocolate cake vanilla frosting")
+def test_unrelated_question_finds_nothing_instead_of_noise(settings, engine):
+    gated = open_index(settings=replace(settings, min_relevance=None))  # the fitted relevance gate
+    answer = gated.ask("chocolate cake vanilla frosting")
     assert answer.passages == ()
     assert answer.answer == NOTHING_FOUND
-    assert engine.ask("the of and what is", mode="lexical").passages == ()
+    # Without a content word there is nothing to look for, whatever the gate's setting.
+    for mode in ("hybrid", "dense", "lexical"):
+        assert engine.ask("the of and what is", mode=mode).passages == ()
+    assert open_index(settings=replace(settings, min_relevance=1.0)).ask("crab quotas").passages == ()
 
 
 def test_filters(engine):

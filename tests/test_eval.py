@@ -298,6 +298,7 @@ def cli_env(settings, monkeypatch, tmp_path):
     monkeypatch.setenv("QA_MODEL", "hash")
     monkeypatch.setenv("QA_CHUNK_SIZE", "48")
     monkeypatch.setenv("QA_CHUNK_OVERLAP", "8")
+    monkeypatch.setenv("QA_MIN_RELEVANCE", "0")  # the fitted gate judges the real model, not the hash embedder
     monkeypatch.setenv("QA_EVAL_CACHE", str(tmp_path / "eval-cache"))
     return settings
 
@@ -316,11 +317,15 @@ def test_cli_eval_json_shape(cli_env, tmp_path, capsys):
     assert main(["eval", str(path), "--json", "--quiet"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["dataset"] == "questions.jsonl" and data["queries"] == 4
-    assert set(data["modes"]) == {"hybrid", "dense", "lexical"}
-    for metrics in data["modes"].values():
-        assert {"ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100", "hit@5"} <= set(
-            metrics
-        )
+    assert set(data["modes"]) == {"hybrid", "dense", "lexical", "ask"}
+    for mode, metrics in data["modes"].items():
+        if mode == "ask":  # answers through `ask`: every question, gate included
+            assert set(metrics) == {"nothing_found", "hit@1", "hit@5", "highlight", "short_answer", "p50_ms"}
+            assert metrics["p50_ms"] > 0 and metrics["nothing_found"] == 0.0  # the tests' gate answers all
+            metrics = {k: v for k, v in metrics.items() if k != "p50_ms"}
+        else:
+            expected = {"ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100", "hit@5"}
+            assert expected <= set(metrics)
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert [(s["id"], s["line"]) for s in data["skipped"]] == [("gone", 5)]
     assert "none of the answers" in data["skipped"][0]["reason"]
@@ -337,7 +342,7 @@ def test_cli_eval_text_save_runs_and_plot(cli_env, tmp_path, capsys):
     assert main([*argv, "--mode", "lexical", "--mode", "hybrid"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[2].split()
-    assert header == ["metric", "lexical", "hybrid"]  # modes side by side
+    assert header == ["metric", "lexical", "hybrid", "ask"]  # modes side by side, then answers through `ask`
     assert "nDCG@10" in out and "Hit@5" in out
     assert plot.read_bytes().startswith(PNG) and plot.stat().st_size > 10_000
     data = json.loads(saved.read_text())
@@ -399,7 +404,8 @@ def test_cli_eval_several_collections_in_one_run(cli_env, tmp_path, capsys):
         ("own-set", "passage", 2),
         ("seed.jsonl", "passage", 4),
     ]
-    assert all(list(e["modes"]) == ["lexical", "hybrid"] for e in data["evaluations"])
+    assert list(data["evaluations"][0]["modes"]) == ["lexical", "hybrid"]  # BEIR: rankings only
+    assert all(list(e["modes"]) == ["lexical", "hybrid", "ask"] for e in data["evaluations"][1:])
     own_index = Path(data["evaluations"][1]["settings"]["index"])
     assert own_index.parent == tmp_path / "eval-cache" and own_index != cli_env.index_dir
     assert data["evaluations"][1]["modes"]["lexical"]["hit@10"] == 1.0
@@ -413,6 +419,10 @@ def test_cli_eval_several_collections_in_one_run(cli_env, tmp_path, capsys):
     names = ("tiny-beir (test)", "own-set", "seed.jsonl")
     assert [r[:2] for r in rows] == [(name, mode) for name in names for mode in ("lexical", "dense", "hybrid")]
     assert [len(r[2].split()) for r in rows] == [7] * 3 + [10] * 6  # Hit@k only for question sets
+    # Then the answers through `ask`, for the question sets only.
+    answers = table[table.index("answers through `ask` (its defaults, relevance gate included):") + 1 :]
+    assert answers[0].split()[:4] == ["collection", "mode", "NothingFound", "Hit@1"]
+    assert [line.split()[:2] for line in answers[2:4]] == [["own-set", "ask"], ["seed.jsonl", "ask"]]
     for name in ("tiny-beir", "own-set", "seed"):
         assert ev.load_saved(tmp_path / "out" / f"run-{name}.json")["per_query"]
 

@@ -82,8 +82,8 @@ def test_merge_overlapping_spans():
 def test_stores_build_search_remove_save_load(tmp_path):
     import numpy as np
 
-    from qa.storage.lexical import Bm25Index
-    from qa.storage.vectors import FaissFlatStore
+    from qa.storage.local.lexical import Bm25Index
+    from qa.storage.local.vectors import FaissFlatStore
 
     vectors = np.eye(4, dtype=np.float32)
     store = FaissFlatStore.build(np.array([10, 20, 30, 40]), vectors, 4)
@@ -112,7 +112,7 @@ def test_stores_build_search_remove_save_load(tmp_path):
 def test_batched_terms_match_bm25s_tokenization():
     import bm25s
 
-    from qa.storage.lexical import Bm25Index
+    from qa.storage.local.lexical import Bm25Index
 
     index = Bm25Index()
     texts = ["What did Russia deploy to the Kurils?", "Café naïve «hopes», über-fast S-300V4 deployments!", "the of"]
@@ -127,7 +127,7 @@ def test_lexical_scores_match_bm25s_retrieve():
 
     import numpy as np
 
-    from qa.storage.lexical import Bm25Index
+    from qa.storage.local.lexical import Bm25Index
 
     rng = random.Random(3)
     words = [

@@ -20,13 +20,14 @@ import sys
 import time
 import tracemalloc
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import qa.ingest.indexer
 import qa.ingest.readers
-import qa.storage.snapshot
+import qa.storage.local.snapshot
 from qa.answering.answer import NOTHING_FOUND
 from qa.cli import main
 from qa.embedding.models import EmbeddingCache
@@ -34,8 +35,8 @@ from qa.engine import MAX_QUESTION_CHARS, open_index
 from qa.errors import IndexMismatchError, QAError
 from qa.ingest.indexer import update_index
 from qa.ingest.readers import scan_corpus
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import KEEP_SNAPSHOTS, IndexLayout, Snapshot
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.snapshot import KEEP_SNAPSHOTS, IndexLayout, Snapshot
 from tests.conftest import REPO
 
 RUSSIAN = "kurily-ru.md"
@@ -54,7 +55,7 @@ def qa_env(settings, **extra: str) -> dict[str, str]:
         QA_MODEL="hash",
         QA_CHUNK_SIZE=str(settings.chunk_size),
         QA_CHUNK_OVERLAP=str(settings.chunk_overlap),
-        QA_MIN_SIMILARITY=str(settings.min_similarity),
+        QA_MIN_RELEVANCE=str(settings.min_relevance),
         PYTHONPATH=str(REPO),
     )
     env.update(extra)
@@ -163,8 +164,9 @@ def test_another_language_finds_text_in_that_language(engine):
         answer = engine.ask(HOSTILE_QUESTIONS["russian"], mode=mode)
         assert answer.passages[0].doc_id == "kurily-ru", mode
         assert "«Бастион»" in answer.passages[0].text
-    # Japanese has no spaces and nothing in the corpus matches it: nothing found, said plainly.
-    assert engine.ask(HOSTILE_QUESTIONS["japanese"]).answer == NOTHING_FOUND
+    # Japanese has no spaces and nothing in the corpus matches it: the relevance gate says so plainly.
+    gated = open_index(settings=replace(engine.settings, min_relevance=None))
+    assert gated.ask(HOSTILE_QUESTIONS["japanese"]).answer == NOTHING_FOUND
 
 
 def test_html_question_stays_plain_text_in_the_cli(cli_env, capsys):
@@ -457,7 +459,7 @@ def test_full_disk_at_any_write_keeps_the_previous_index(settings, corpus, monke
     elif where == "lexical index":
         monkeypatch.setattr(Bm25Index, "save", _full)
     else:  # the new snapshot is complete and renamed into place; only the pointer swap fails
-        monkeypatch.setattr(qa.storage.snapshot, "open", open_failing_for_the_pointer, raising=False)
+        monkeypatch.setattr(qa.storage.local.snapshot, "open", open_failing_for_the_pointer, raising=False)
     with pytest.raises(QAError, match=r"disk is full.*previous index is untouched"):
         update_index(settings)
     monkeypatch.undo()
@@ -564,13 +566,13 @@ from pathlib import Path
 import qa.ingest.indexer
 from qa.cli import main
 entered, release = Path(sys.argv[1]), Path(sys.argv[2])
-embed = qa.ingest.indexer.embed_with_cache
+embed = qa.ingest.indexer.embed_with_evidence
 def held(*args, **kwargs):
     entered.touch()
     while not release.exists():
         time.sleep(0.01)
     return embed(*args, **kwargs)
-qa.ingest.indexer.embed_with_cache = held
+qa.ingest.indexer.embed_with_evidence = held
 sys.exit(main(["index", "--quiet"]))
 """
 

@@ -12,8 +12,8 @@ import pytest
 from qa.engine import open_index
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
 from qa.ingest.indexer import update_index
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import IndexLayout, Snapshot
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.snapshot import IndexLayout, Snapshot
 from tests.conftest import REPO
 
 
@@ -310,9 +310,9 @@ def test_json_report_is_one_object(settings, capsys):
 def test_full_disk_during_write_keeps_the_previous_index(settings, corpus, monkeypatch, where):
     import errno
 
-    from qa.storage.catalog import Catalog
-    from qa.storage.snapshot import Manifest
-    from qa.storage.vectors import FaissFlatStore
+    from qa.storage.local.catalog import Catalog
+    from qa.storage.local.snapshot import Manifest
+    from qa.storage.local.vectors import FaissFlatStore
 
     update_index(settings)
     before = IndexLayout(settings.index_dir).current_name()

@@ -127,3 +127,57 @@ def test_console_script_ask_json(real):
     first = data["passages"][0]
     shown = run("show", first["doc_id"], "--span", f"{first['start']}:{first['end']}")
     assert shown.rstrip("\n") == first["text"].rstrip("\n")
+
+
+def test_the_rest_api_and_a_follow_up_on_the_real_corpus(real):
+    """The issue's acceptance question through the REST API (in process), then its follow-up."""
+    testclient = pytest.importorskip("fastapi.testclient")
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from qa.web.api import MOUNT, create_api
+    from qa.web.service import CorpusService
+
+    _, engine = real
+    app = Starlette(routes=[Mount(MOUNT, app=create_api(CorpusService(engine)))])
+    with testclient.TestClient(app) as client:
+        question = "what did Russia deploy to the Kurils?"
+        answer = client.post("/api/v1/ask", json={"question": question}).json()
+        assert answer["passages"] and "S-300V4" in " ".join(p["text"] for p in answer["passages"])
+        for p in answer["passages"]:
+            span = client.get(f"/api/v1/documents/{p['doc_id']}", params={"start": p["start"], "end": p["end"]})
+            assert span.json()["text"] == p["text"]
+        follow = client.post("/api/v1/ask", json={"question": "and how did Japan respond?", "history": [question]})
+        searched = follow.json()["searched_query"]
+        assert searched.startswith("how did Japan respond?") and "Kurils" in searched
+        assert follow.json()["passages"]
+
+
+def test_postgres_gives_the_same_cited_passages_as_the_local_store(real, pg_dsn, pg_schema, tmp_path):
+    """The issue's test of done: `QA_STORE=postgres qa index`, then `qa ask … --json`, cites what local does."""
+    settings, _ = real
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(QA_CORPUS=str(settings.corpus_dir), QA_INDEX=str(settings.index_dir), PYTHONPATH=str(REPO))
+    question = ["ask", "what did Russia deploy to the Kurils?", "--json"]
+
+    def qa(*argv: str, **extra: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "qa", *argv],
+            cwd=REPO,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    pg = {"QA_STORE": "postgres", "QA_PG_DSN": pg_dsn, "QA_PG_SCHEMA": pg_schema}
+    qa("index", "--quiet", **pg)
+    local, postgres = json.loads(qa(*question)), json.loads(qa(*question, **pg))
+    cited = [[(p["doc_id"], p["start"], p["end"], p["highlight"]) for p in a["passages"]] for a in (local, postgres)]
+    assert cited[0] == cited[1] and len(cited[0]) == 5
+    assert local["answer"] == postgres["answer"]
+    assert [p["score"] for p in local["passages"]] == pytest.approx(
+        [p["score"] for p in postgres["passages"]], abs=1e-4
+    )

@@ -108,3 +108,48 @@ def test_symlink_outside_corpus_is_refused(tmp_path):
 )
 def test_dates_normalise_to_iso_prefixes(value, expected):
     assert normalise_date(value) == expected
+
+
+def test_scan_attaches_sidecars_and_reports_orphans(tmp_path):
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    (tmp_path / "a.pdf.yaml").write_text("title: A\n")
+    (tmp_path / "b.md").write_text("x")
+    (tmp_path / "b.md.yml").write_text("title: B\n")
+    (tmp_path / "b.md.yaml").write_text("title: B again\n")
+    (tmp_path / "gone.html.yaml").write_text("title: nobody\n")
+    (tmp_path / "config.yaml").write_text("x: 1\n")
+    scan = scan_corpus(tmp_path)
+    files = {f.source: f.sidecar.name if f.sidecar else None for f in scan.files}
+    assert files == {"a.pdf": "a.pdf.yaml", "b.md": "b.md.yaml"}
+    reasons = dict(scan.skipped)
+    assert "second metadata sidecar for b.md" in reasons["b.md.yml"]
+    assert "sidecar for gone.html, which is not in this folder" in reasons["gone.html.yaml"]
+    assert "unsupported file type '.yaml'" in reasons["config.yaml"]
+    assert "a.pdf.yaml" not in reasons
+
+
+def test_sidecar_symlinked_out_of_the_corpus_is_refused(tmp_path):
+    outside = tmp_path / "meta.yaml"
+    outside.write_text("title: secret\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("text")
+    (corpus / "a.md.yaml").symlink_to(outside)
+    scan = scan_corpus(corpus)
+    assert [(f.source, f.sidecar) for f in scan.files] == [("a.md", None)]
+    assert dict(scan.skipped)["a.md.yaml"] == "symlink points outside the corpus folder"
+
+
+def test_missing_html_package_is_named_as_the_cause(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_trafilatura(name, *args, **kwargs):
+        if name == "trafilatura":
+            raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_trafilatura)
+    with pytest.raises(ReadError, match=r"HTML reader is missing a package .*lxml_html_clean"):
+        parse_document("kenya.html", b"<html><body><p>Kenya</p></body></html>")

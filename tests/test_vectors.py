@@ -5,7 +5,7 @@ import numpy as np
 from qa.config import Settings
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
-from qa.storage.vectors import FaissFlatStore, FaissIvfStore, fit_store, load_store
+from qa.storage.local.vectors import FaissFlatStore, FaissIvfStore, fit_store, load_store
 
 
 def _clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
+from html import unescape
 
 import pytest
 
@@ -11,7 +13,7 @@ from qa.answering.answer import NOTHING_FOUND
 from qa.config import Settings
 from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
-from qa.storage.snapshot import IndexLayout
+from qa.storage.local.snapshot import IndexLayout
 from qa.types import Answer, Highlight, Passage
 from qa.web.app import AdminGate, ChatHandlers, new_context
 from qa.web.render import render_reply
@@ -49,7 +51,8 @@ def test_reply_shows_answer_with_linked_markers_and_cards(handlers):
     history, box, context, summary = ask(handlers, QUESTION)
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert box == ""
-    assert context["turn"] == 1 and context["queries"] == [QUESTION]
+    assert [turn.question for turn in context.turns] == [QUESTION]
+    assert context.recent_queries() == [QUESTION]
     reply = last(history)
     parsed = assert_inert(reply)
     cards = [attrs for tag, attrs in parsed.tags if tag == "article"]
@@ -104,7 +107,7 @@ def test_follow_up_is_searched_with_the_previous_questions_terms(handlers):
     assert searched.group(1).startswith("how did Japan respond?")
     assert {"Russia", "deploy", "Kuril"} <= set(searched.group(1).split())
     assert "qa-card" in reply
-    assert context["turn"] == 2 and context["queries"][-1] == searched.group(1)
+    assert len(context.turns) == 2 and unescape(searched.group(1)) == context.recent_queries()[-1]
 
 
 def test_follow_up_context_can_be_switched_off(handlers):
@@ -119,8 +122,9 @@ def test_standalone_question_is_searched_as_typed(handlers):
     assert "qa-searched" not in last(history)
 
 
-def test_nothing_found_is_said_plainly(handlers):
-    history, *_ = ask(handlers, "zebra quantum pancake")
+def test_nothing_found_is_said_plainly(web_settings):
+    gated = ChatHandlers(open_index(settings=replace(web_settings, min_relevance=None)))  # the fitted gate
+    history, *_ = ask(gated, "zebra quantum pancake")
     reply = last(history)
     assert NOTHING_FOUND in reply and "qa-card" not in reply
 
@@ -129,7 +133,7 @@ def test_empty_question_gets_a_hint_not_a_bubble(handlers):
     history, box, context, _ = ask(handlers, "   \n ")
     assert len(history) == 1 and history[0]["role"] == "assistant"
     assert "Type a question first" in last(history)
-    assert context == new_context() and box == ""
+    assert context.turns == [] and box == ""
 
 
 @pytest.mark.parametrize(
@@ -149,7 +153,7 @@ def test_bad_input_is_a_message_in_the_chat(handlers, options, message):
     reply = last(history)
     assert "qa-error" in reply and message in reply and "Traceback" not in reply
     assert box == QUESTION  # kept, to fix and ask again
-    assert context["turn"] == 0
+    assert context.turns == []
 
 
 def test_an_unexpected_error_is_logged_not_shown(handlers, monkeypatch, caplog):
@@ -427,3 +431,24 @@ def test_template_syntax_is_neutralised():
     html = render_reply(Answer("q", "Costs ${alert(1)} and {{constructor}} rose. [1]", (passage,)), 1)
     assert "${" not in html and "{{" not in html
     assert "".join(parse_html(html).text).count("${alert(1)}") == 2  # still shown as text
+
+
+# -- saving the chat ----------------------------------------------------------------------------
+def test_save_writes_the_conversation_as_markdown_with_its_citations(handlers, engine, tmp_path):
+    handlers.export_dir = tmp_path / "exports"
+    assert handlers.export(new_context()) is None and handlers.export(None) is None  # nothing to save yet
+    history, _, context, _ = ask(handlers, QUESTION)
+    history, _, context, _ = ask(handlers, "and how did Japan respond?", history, context)
+    _, _, context, _ = ask(handlers, QUESTION, history, context, mode="bogus")  # an error: no turn
+    path = handlers.export(context)
+    assert path and path.startswith(str(tmp_path / "exports")) and re.search(r"qa-chat-\d{8}-\d{6}\.md$", path)
+    with open(path, encoding="utf-8") as saved:
+        markdown = saved.read()
+    assert "## 1. What did Russia deploy to the Kuril islands?" in markdown
+    assert "## 2. and how did Japan respond?" in markdown and "## 3." not in markdown
+    for turn in context.turns:
+        for passage in turn.answer.passages:
+            assert f"`{passage.source}`, characters {passage.start}–{passage.end}" in markdown
+            assert f"`qa show {passage.doc_id} --span {passage.start}:{passage.end}`" in markdown
+    assert re.findall(r"\[\d\]", context.turns[0].answer.answer)[0] in markdown
+    assert handlers.export(context) != path  # each save is its own file

@@ -45,6 +45,7 @@ def test_defaults_bind_locally_without_admin():
         "port": DEFAULT_PORT,
         "admin_password": None,
         "max_upload_mb": 20.0,
+        "api_token": None,
         "concurrency": 4,
     }
     assert DEFAULT_HOST == "127.0.0.1"

@@ -117,18 +117,26 @@ def web_settings(folder: Path) -> Settings:
         model="hash",
         chunk_size=48,
         chunk_overlap=8,
-        min_similarity=0.2,
+        min_relevance=0.0,
     )
 
 
 def app_env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
-    return server_env(corpus, index, **{"QA_MODEL": "hash", **extra})
+    # The fitted relevance gate judges the real model's cosines: with the hash embedder, answer everything.
+    return server_env(corpus, index, **{"QA_MODEL": "hash", "QA_MIN_RELEVANCE": "0", **extra})
 
 
 @contextlib.contextmanager
 def running_app(
-    corpus: Path, index: Path, log: Path, args: tuple[str, ...] = (), timeout: float = 90.0, **env: str
+    corpus: Path,
+    index: Path,
+    log: Path,
+    args: tuple[str, ...] = (),
+    timeout: float = 90.0,
+    command: tuple[str, ...] | None = None,
+    **env: str,
 ) -> Iterator[str]:
-    """`python app.py --port N` in a subprocess (hash model); yields its URL once it answers HTTP."""
-    with appserver.running_app(app_env(corpus, index, **env), log, args, timeout) as url:
+    """`python app.py --port N` (or `command`) in a subprocess (hash model); yields its URL once it answers HTTP."""
+    extra = {"command": command} if command else {}
+    with appserver.running_app(app_env(corpus, index, **env), log, args, timeout, **extra) as url:
         yield url

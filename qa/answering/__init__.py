@@ -1,4 +1,5 @@
-"""From passages to an answer: the highlighted sentence, the short answer, follow-up questions."""
+"""From passages to an answer: the highlighted sentence, the short answer, follow-up questions,
+conversations, and a conversation as Markdown."""
 
 from qa._lazy import lazy_exports
 
@@ -7,6 +8,9 @@ _EXPORTS = {
     "NOTHING_FOUND": "qa.answering.answer",
     "followup_query": "qa.answering.followup",
     "is_followup": "qa.answering.followup",
+    "Conversation": "qa.answering.conversation",
+    "Turn": "qa.answering.conversation",
+    "to_markdown": "qa.answering.transcript",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,100 +1,164 @@
-"""Turning hits into cited passages: the answering sentence and a short extractive answer."""
+"""Turning scored candidates into cited passages and a short answer.
+
+The passages are the candidates re-ranked by the passage model (qa.answering.scorer), with
+overlapping chunks merged; each highlights its best sentence. The short answer leads with the
+sentence most likely to hold the answer, then adds the others that come close (a question
+that asks for several things finds them in several passages), each with its passage's marker.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from qa.embedding.models import Embedder
-from qa.ingest.sentences import split_sentences
-from qa.retrieval.search import Hit
+from qa.answering.scorer import AnswerModels, Scored, softmax
+from qa.retrieval.fusion import merge_overlapping
 from qa.types import Answer, Highlight, Passage
 
 NOTHING_FOUND = (
     "No relevant passage found in the corpus for this question. "
     "Try other words, another retrieval mode, or fewer filters."
 )
-MAX_ANSWER_SENTENCES = 3
-# After the first, a sentence joins the answer only if it scores at least this share of the
-# best sentence's score: a weak third sentence dilutes the answer more than it adds.
-ANSWER_MIN_SHARE = 0.85
-# Weight of the share of question terms a sentence contains, next to its cosine similarity.
-TERM_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A passage as shown: its merged span, its candidates, and its sentences (rows of the table)."""
+
+    parts: tuple[int, ...]  # candidate indices, best first
+    start: int
+    end: int
+    rows: tuple[int, ...]  # sentence rows, in document order
+    probability: float  # that it holds the answer, among the candidates
+
+
+def rank_passages(scored: Scored, models: AnswerModels, k: int) -> list[Shown]:
+    """The top k passages by the passage model, overlapping chunks merged, weak ones left out."""
+    shares = softmax(scored.passage_logits)
+    order = [int(i) for i in np.argsort(-scored.passage_logits, kind="stable")]
+    kept = [i for i in order if shares[i] >= models.passage_floor] or order[:1]
+    cands = scored.candidates
+    merged = merge_overlapping([(i, cands[i].doc_id, cands[i].start, cands[i].end) for i in kept])
+    shown = []
+    owner = scored.sentences.candidate
+    for parts, _, start, end in merged[:k]:
+        rows = _distinct_sentences(scored, [r for r in range(len(owner)) if int(owner[r]) in parts])
+        probability = float(sum(shares[p] for p in parts))  # the merged chunks' shares add up
+        shown.append(Shown(tuple(int(p) for p in parts), start, end, tuple(rows), probability))
+    return shown
+
+
+def _distinct_sentences(scored: Scored, rows: list[int]) -> list[int]:
+    """Each sentence once: overlapping chunks repeat sentences, and cut the ones at their edges."""
+    spans = scored.sentences.spans
+    logits = scored.sentence_logits
+    best: dict[tuple[int, int], int] = {}
+    for r in rows:
+        key = (int(spans[r][0]), int(spans[r][1]))
+        if key not in best or logits[r] > logits[best[key]]:
+            best[key] = r
+    keys = sorted(best)
+    whole = [
+        key
+        for key in keys
+        if not any(o != key and o[0] <= key[0] and key[1] <= o[1] for o in keys)  # a piece of a longer one
+    ]
+    return [best[key] for key in whole]
 
 
 def build_answer(
     question: str,
-    hits: list[Hit],
-    document_texts: dict[str, str],
-    embedder: Embedder,
-    query_vector: np.ndarray | None,
-    coverage_of: Callable[[str], float],
+    scored: Scored,
+    models: AnswerModels,
+    k: int,
     mode: str,
-    min_similarity: float,
+    threshold: float | None = None,
     searched_query: str = "",
     notes: tuple[str, ...] = (),
 ) -> Answer:
-    """Passages with their best sentence highlighted, and an answer made of the best sentences."""
-    if not hits:
-        return Answer(question, NOTHING_FOUND, (), mode, searched_query, notes)
-    # All candidate sentences of all passages, embedded in one batch.
-    candidates: list[tuple[int, int, int, str]] = []  # (hit index, start, end, text) in document offsets
-    for index, hit in enumerate(hits):
-        text = document_texts[hit.record.chunk.doc_id]
-        for start, end in split_sentences(text[hit.start : hit.end]):
-            candidates.append((index, hit.start + start, hit.start + end, text[hit.start + start : hit.start + end]))
-    cosines = np.zeros(len(candidates), dtype=np.float32)
-    if query_vector is not None and candidates:
-        cosines = embedder.encode([c[3] for c in candidates]) @ query_vector
-    best: dict[int, tuple[float, float, int]] = {}  # hit index -> (score, cosine, candidate index)
-    for ci, (index, _, _, sentence) in enumerate(candidates):
-        coverage = coverage_of(sentence)
-        score = float(cosines[ci]) + TERM_WEIGHT * coverage
-        if index not in best or score > best[index][0]:
-            best[index] = (score, float(cosines[ci]), ci)
+    """The cited passages and the short answer, or "nothing found" when the gate says so.
 
+    `threshold` is the gate's logit threshold (default: the fitted one).
+    """
+    threshold = models.gate_threshold if threshold is None else threshold
+    # A question without a single content word ("what is it?") has nothing to look for.
+    if not scored.candidates or not scored.terms or scored.gate_logit < threshold:
+        return Answer(question, NOTHING_FOUND, (), mode, searched_query, notes)
+    shown = rank_passages(scored, models, k)
+    table = scored.sentences
+    sentence_shares = softmax(scored.sentence_logits)
     passages = []
-    for index, hit in enumerate(hits):
-        record = hit.record
-        text = document_texts[record.chunk.doc_id]
-        if index in best:
-            _, _, ci = best[index]
-            _, s, e, sentence = candidates[ci]
-        else:  # a passage with no sentence boundary at all
-            s, e, sentence = hit.start, hit.end, text[hit.start : hit.end]
+    for rank, item in enumerate(shown, start=1):
+        cand = scored.candidates[item.parts[0]]
+        text = passage_text(scored, item)
+        if item.rows:
+            best = max(item.rows, key=lambda r: scored.sentence_logits[r])
+            s, e = int(table.spans[best][0]), int(table.spans[best][1])
+            sentence_p = round(float(sentence_shares[best]), 4)
+        else:  # a passage without a sentence boundary at all
+            s, e, sentence_p = item.start, item.end, 0.0
+        scores = {"sentence": sentence_p, "fused": round(cand.fused, 6), "dense": round(cand.cosine, 6)}
+        if cand.lexical:
+            scores["lexical"] = round(cand.lexical, 6)
+        record = cand.record
         passages.append(
             Passage(
-                rank=index + 1,
-                score=round(float(hit.score), 6),
-                text=text[hit.start : hit.end],
-                doc_id=record.chunk.doc_id,
-                title=record.title,
-                author=record.author,
-                source=record.source,
-                start=hit.start,
-                end=hit.end,
-                page=record.chunk.page,
-                highlight=Highlight(s, e, sentence),
-                date=record.date,
-                chunk_id=record.id,
-                scores=dict(hit.scores),
+                rank=rank,
+                score=round(item.probability, 4),
+                text=text,
+                doc_id=cand.doc_id,
+                title=record.title if record else cand.title,
+                author=record.author if record else "",
+                source=record.source if record else "",
+                start=item.start,
+                end=item.end,
+                page=record.chunk.page if record else None,
+                highlight=Highlight(s, e, text[s - item.start : e - item.start]),
+                date=record.date if record else "",
+                chunk_id=cand.chunk_id,
+                scores=scores,
             )
         )
+    answer = short_answer(scored, models, shown)
+    return Answer(question, answer, tuple(passages), mode, searched_query, notes)
 
-    # The answer: the best sentences in rank order, each with its passage's marker.
+
+def passage_text(scored: Scored, item: Shown) -> str:
+    """The document's text over a shown passage, put together from its chunks (each an exact slice)."""
+    parts = sorted((scored.candidates[p] for p in item.parts), key=lambda c: c.start)
+    text, end = parts[0].text, parts[0].end
+    for cand in parts[1:]:
+        if cand.end > end:
+            text += cand.text[end - cand.start :]
+            end = cand.end
+    return text
+
+
+def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> str:
+    """The best sentence of the shown passages, then those close to it, each with its marker."""
+    table = scored.sentences
+    rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
+    if not rows:
+        return f"{' '.join(passage_text(scored, shown[0]).split())} [1]"
+    rows.sort(key=lambda pair: -scored.sentence_logits[pair[0]])
+    # Softmax ratios are score differences: a sentence within log(share) of the best one joins.
+    cutoff = float(scored.sentence_logits[rows[0][0]]) + math.log(models.answer_share)
     parts: list[str] = []
     seen: set[str] = set()
-    top = max((b[0] for b in best.values()), default=0.0)
-    for index, passage in enumerate(passages):
-        if len(parts) == MAX_ANSWER_SENTENCES:
+    used: list[tuple[str, int, int]] = []
+    for row, rank in rows:
+        if len(parts) == models.answer_max_sentences:
             break
-        score, cosine, _ = best.get(index, (0.0, 0.0, -1))
-        strong = query_vector is None or cosine >= min_similarity or score - cosine >= TERM_WEIGHT * 0.5
-        sentence = " ".join(passage.highlight.text.split())
-        if parts and score < ANSWER_MIN_SHARE * top:
+        if parts and float(scored.sentence_logits[row]) < cutoff:
+            break
+        doc_id = scored.candidates[int(table.candidate[row])].doc_id
+        start, end = int(table.spans[row][0]), int(table.spans[row][1])
+        sentence = " ".join(table.texts[row].split())
+        if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
             continue
-        if (strong or not parts) and sentence not in seen:
-            seen.add(sentence)
-            parts.append(f"{sentence} [{passage.rank}]")
-    return Answer(question, " ".join(parts), tuple(passages), mode, searched_query, notes)
+        seen.add(sentence.casefold())
+        used.append((doc_id, start, end))
+        parts.append(f"{sentence} [{rank}]")
+    return " ".join(parts)

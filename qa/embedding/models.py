@@ -35,6 +35,16 @@ class Embedder(Protocol):
         """L2-normalised float32 vectors, one row per text."""
         ...
 
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """encode(texts), and for each text one unit vector per character span (start, end) of it.
+
+        Span vectors are mean-pooled from the text's own token embeddings, in the same forward
+        pass ("late chunking"): a sentence's vector sees the sentences around it, at no extra cost.
+        """
+        ...
+
 
 def load_embedder(name: str, backend: str = "onnx-int8") -> Embedder:
     """The embedder for a configured model name or path, on a backend (torch, onnx, onnx-int8)."""
@@ -87,6 +97,32 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        vectors = self.encode(texts)
+        model = self._loaded()
+        import torch
+
+        pooled: list[np.ndarray] = []
+        for start in range(0, len(texts), 32):
+            batch = list(texts[start : start + 32])
+            features = model.tokenizer(
+                batch,
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_offsets_mapping=True,
+                return_tensors="pt",
+            )
+            offsets = features.pop("offset_mapping").numpy()
+            with torch.no_grad():
+                hidden = model[0]({k: v for k, v in features.items()})["token_embeddings"].numpy()
+            mask = features["attention_mask"].numpy()
+            for j in range(len(batch)):
+                pooled.append(pool_spans(hidden[j], offsets[j], mask[j], spans[start + j]))
+        return vectors, pooled
 
     def _fast_tokenizer(self):
         if self._tokenizer is None and self.path and (self.path / "tokenizer.json").exists():
@@ -153,6 +189,35 @@ class HashEmbedder:
                 out[row] /= norm
         return out
 
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        # No token embeddings to pool: each span is hashed on its own.
+        pooled = [self.encode([text[s:e] for s, e in text_spans]) for text, text_spans in zip(texts, spans)]
+        return self.encode(texts), pooled
+
+
+def pool_spans(
+    hidden: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Unit mean of the token embeddings (tokens x dim) whose characters fall in each span.
+
+    `offsets` are each token's (start, end) characters in the text; special and padding tokens
+    ((0, 0), or masked) belong to no span. A span without a token (cut off by the window) is zero.
+    """
+    out = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
+    if not len(spans):
+        return out
+    real = (mask > 0) & (offsets[:, 1] > offsets[:, 0])
+    for row, (start, end) in enumerate(spans):
+        take = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
+        if take.any():
+            vector = hidden[take].mean(axis=0)
+            norm = float(np.linalg.norm(vector))
+            if norm > 0:
+                out[row] = vector / norm
+    return out
+
 
 class EmbeddingCache:
     """SQLite cache of vectors keyed by (embedder cache key, sha256 of the text).
@@ -178,6 +243,10 @@ class EmbeddingCache:
             "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text_hash TEXT NOT NULL,"
             " dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_hash))"
         )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS sentence_vectors (model TEXT NOT NULL, text_hash TEXT NOT NULL,"
+            " spans BLOB NOT NULL, vectors BLOB NOT NULL, PRIMARY KEY (model, text_hash))"
+        )
         conn.commit()
         return conn
 
@@ -202,8 +271,41 @@ class EmbeddingCache:
                 [(model, h, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
             )
 
+    def get_sentences(self, model: str, hashes: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """text hash -> (spans (n, 2) int32 within the text, vectors (n, dim) float32)."""
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            batch = unique[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                f"SELECT text_hash, spans, vectors FROM sentence_vectors WHERE model = ? AND text_hash IN ({marks})",
+                [model, *batch],
+            )
+            for text_hash, spans, vectors in rows:
+                span_array = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
+                found[text_hash] = (span_array, unpack_vectors(vectors, len(span_array)))
+        return found
+
+    def put_sentences(self, model: str, items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> None:
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO sentence_vectors (model, text_hash, spans, vectors) VALUES (?, ?, ?, ?)",
+                [(model, h, np.asarray(sp, np.int32).tobytes(), pack_vectors(v)) for h, sp, v in items],
+            )
+
     def close(self) -> None:
         self._conn.close()
+
+
+def pack_vectors(vectors: np.ndarray) -> bytes:
+    """Unit vectors as float16 bytes: half the space, cosines within ~1e-3."""
+    return np.asarray(vectors, dtype=np.float16).tobytes()
+
+
+def unpack_vectors(blob: bytes, rows: int) -> np.ndarray:
+    flat = np.frombuffer(blob, dtype=np.float16)
+    return flat.reshape(rows, -1).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
 
 
 def embed_with_cache(
@@ -213,8 +315,12 @@ def embed_with_cache(
     hashes: Sequence[str],
     progress: bool = False,
     batch: int = 64,
+    bar=None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded)."""
+    """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded).
+
+    `bar` (a tqdm bar) is advanced by every text, cached or embedded, instead of a bar of its own.
+    """
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     cached = cache.get_many(embedder.cache_key, hashes) if cache else {}
     missing: dict[str, str] = {}
@@ -227,7 +333,11 @@ def embed_with_cache(
         # Similar lengths in a batch waste less padding.
         todo = sorted(missing.items(), key=lambda item: len(item[1]))
         fresh: dict[str, np.ndarray] = {}
-        bar = _progress(len(todo), "embedding", progress)
+        own_bar = bar is None
+        if own_bar:
+            bar = _progress(len(todo), "embedding", progress)
+        else:
+            bar.update(len(texts) - len(todo))  # the cached ones
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
             encoded = embedder.encode([t for _, t in part])
@@ -236,10 +346,13 @@ def embed_with_cache(
                 cache.put_many(embedder.cache_key, pairs)  # a killed run keeps what it embedded
             fresh.update(pairs)
             bar.update(len(part))
-        bar.close()
+        if own_bar:
+            bar.close()
         for i, h in enumerate(hashes):
             if h in fresh:
                 vectors[i] = fresh[h]
+    elif bar is not None:
+        bar.update(len(texts))
     return vectors, len(missing)
 
 

@@ -3,6 +3,11 @@
 from qa._lazy import lazy_exports
 
 _EXPORTS = {
+    "ANSWER_METRICS": "qa.evaluation.answers",
+    "evaluate_answers": "qa.evaluation.answers",
+    "judge_answer": "qa.evaluation.answers",
+    "read_unanswerable": "qa.evaluation.answers",
+    "Targets": "qa.evaluation.questions",
     "CURVE_KS": "qa.evaluation.metrics",
     "CUTOFF": "qa.evaluation.metrics",
     "ChunkSpan": "qa.evaluation.questions",

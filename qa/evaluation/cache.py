@@ -16,8 +16,9 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.embedding.models import Embedder
+from qa.errors import IndexMismatchError
 from qa.ingest.readers import CorpusScan
-from qa.storage.snapshot import FORMAT
+from qa.storage.manifest import FORMAT
 
 
 def default_cache_root() -> Path:
@@ -39,9 +40,17 @@ def index_folder(folder: Path, settings: Settings, embedder: Embedder, root: Pat
         parts.append(["paragraph", settings.paragraph_size])
     if settings.chunk_context != "none":
         parts.append(["context tokens", settings.context_tokens])
+    parts.append(f"sentences:{settings.sentence_vectors}")  # indexes without sentence evidence are not reused
     key = json.dumps(parts)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(folder).resolve().name).strip("-") or "beir"
     return (root or default_cache_root()) / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def schema_for(target: Path) -> str:
+    """A PostgreSQL schema name for a dataset's index folder: beir_<slug>_<hash>."""
+    slug, _, digest = target.name.rpartition("-")
+    slug = re.sub(r"[^a-z0-9_]+", "_", slug.lower()).strip("_")[:40] or "beir"
+    return f"beir_{slug}_{digest[:12]}"
 
 
 def cached_index(
@@ -77,5 +86,10 @@ def cached_index(
             encoding="utf-8",
         )
     index_settings = settings.with_(index_dir=target, corpus_dir=corpus_dir)
-    report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=scan)
+    if settings.store == "postgres":  # a schema of its own in the same database, named like the folder
+        index_settings = index_settings.with_(pg_schema=schema_for(target))
+    try:
+        report = update_index(index_settings, progress=progress, embedder=embedder, wait=True, scan=scan)
+    except IndexMismatchError:  # a cache: an index made by another version of qa is made again
+        report = update_index(index_settings, rebuild=True, progress=progress, embedder=embedder, wait=True, scan=scan)
     return index_settings, report

@@ -18,7 +18,18 @@ MAX_REPORTED_ERRORS = 20
 
 # Our metric names (lower case, as in --json) -> ir-measures' names.
 IR_MEASURES_NAMES = {"ndcg": "nDCG", "recall": "R", "mrr": "RR", "map": "AP", "hit": "Success"}
-LABELS = {"ndcg": "nDCG", "recall": "Recall", "mrr": "MRR", "map": "MAP", "hit": "Hit"}
+LABELS = {
+    "ndcg": "nDCG",
+    "recall": "Recall",
+    "mrr": "MRR",
+    "map": "MAP",
+    "hit": "Hit",
+    "nothing_found": "NothingFound",
+    "highlight": "Highlight",
+    "short_answer": "ShortAnswer",
+    "offtopic_refused": "OffTopicRefused",
+    "p50_ms": "p50 ms",
+}
 
 
 def metric_names(passages: bool) -> list[str]:

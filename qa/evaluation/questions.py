@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -191,12 +191,22 @@ def relevant_chunks(
 
 
 @dataclass(frozen=True)
+class Targets:
+    """Where a question's answer stands in the corpus (document offsets), for judging any span."""
+
+    contained: dict[str, list[tuple[int, int]]]  # answer-string occurrences: must lie inside
+    overlapped: dict[str, list[tuple[int, int]]]  # gold spans: need only share a character
+    span_texts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Judgements:
     """Passage-level qrels of a question set over one index."""
 
     qrels: dict[str, dict[str, int]]
     questions: list[Question]  # the judged ones, in file order
     skipped: list[Skipped]
+    targets: dict[str, Targets] = field(default_factory=dict)
 
 
 def judge_questions(
@@ -228,8 +238,10 @@ def judge_questions(
     qrels: dict[str, dict[str, int]] = {}
     judged: list[Question] = []
     skipped: list[Skipped] = []
+    targets: dict[str, Targets] = {}
     for question in questions:
         overlapped: dict[str, list[tuple[int, int]]] = {}
+        span_texts: list[str] = []
         problem = ""
         for i, span in enumerate(question.spans, start=1):
             found = document(span.doc)
@@ -245,6 +257,7 @@ def judge_questions(
                 problem = f"span {i}: '{doc_id}' no longer has the given text at {span.start}:{span.end}"
                 break
             overlapped.setdefault(doc_id, []).append((span.start, span.end))
+            span_texts.append(text[span.start : span.end])
         if problem:
             skipped.append(Skipped(question.qid, question.line, problem))
             continue
@@ -269,5 +282,6 @@ def judge_questions(
             skipped.append(Skipped(question.qid, question.line, reason))
             continue
         qrels[question.qid] = {c.passage_id: 1 for c in relevant}
+        targets[question.qid] = Targets(contained, overlapped, tuple(span_texts))
         judged.append(question)
-    return Judgements(qrels, judged, skipped)
+    return Judgements(qrels, judged, skipped, targets)

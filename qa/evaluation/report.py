@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import QAError
+from qa.evaluation.answers import ASK
 from qa.evaluation.metrics import LABELS, RESULT_FORMAT
 from qa.evaluation.runner import Evaluation
 
@@ -22,11 +23,11 @@ def format_table(modes: Mapping[str, Mapping[str, float]], reference: Mapping[st
     """Metrics as rows, modes side by side as columns."""
     names = list(dict.fromkeys(m for values in modes.values() for m in values))
     columns = list(modes)
-    header = f"{'metric':<12}" + "".join(f"{c:>10}" for c in columns)
+    header = f"{'metric':<16}" + "".join(f"{c:>10}" for c in columns)
     lines = [header, "-" * len(header)]
     for name in names:
-        row = f"{metric_label(name):<12}" + "".join(f"{modes[c].get(name, float('nan')):>10.4f}" for c in columns)
-        lines.append(row)
+        cells = "".join(f"{modes[c][name]:>10.4f}" if name in modes[c] else f"{'—':>10}" for c in columns)
+        lines.append(f"{metric_label(name):<16}" + cells)
     return "\n".join(lines)
 
 
@@ -64,14 +65,12 @@ def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
     ]
     for e in evaluations:
         lines.append(f"{collection_label(e)}: {len(e.queries)} queries, {e.level}-level relevance")
-    names = list(dict.fromkeys(m for e in evaluations for values in e.modes.values() for m in values))
     width = max(len(collection_label(e)) for e in evaluations) + 2
-    header = f"{'collection':<{width}}{'mode':<9}" + "".join(f"{metric_label(n):>11}" for n in names)
-    lines += ["", header, "-" * len(header)]
-    for e in evaluations:
-        for mode, values in e.modes.items():
-            cells = "".join(f"{values[n]:>11.4f}" if n in values else f"{'':>11}" for n in names)
-            lines.append(f"{collection_label(e):<{width}}{mode:<9}{cells}")
+    rankings = [(e, {m: v for m, v in e.modes.items() if m != ASK}) for e in evaluations]
+    answers = [(e, {ASK: e.modes[ASK]}) for e in evaluations if ASK in e.modes]
+    lines += ["", *_rows_table(rankings, width)]
+    if answers:
+        lines += ["", "answers through `ask` (its defaults, relevance gate included):", *_rows_table(answers, width)]
     lines.append("")
     for e in evaluations:
         for skipped in e.skipped:
@@ -80,6 +79,19 @@ def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in e.timings.items())
         lines.append(f"{collection_label(e)}: {e.seconds:.1f} s ({timing})")
     return "\n".join(lines)
+
+
+def _rows_table(rows: Sequence[tuple[Evaluation, Mapping[str, Mapping[str, float]]]], width: int) -> list[str]:
+    """A row per collection and mode, a column per metric any row has."""
+    names = list(dict.fromkeys(m for _, modes in rows for values in modes.values() for m in values))
+    widths = {n: max(11, len(metric_label(n)) + 2) for n in names}
+    header = f"{'collection':<{width}}{'mode':<9}" + "".join(f"{metric_label(n):>{widths[n]}}" for n in names)
+    lines = [header, "-" * len(header)]
+    for e, modes in rows:
+        for mode, values in modes.items():
+            cells = "".join(f"{values[n]:>{widths[n]}.4f}" if n in values else " " * widths[n] for n in names)
+            lines.append(f"{collection_label(e):<{width}}{mode:<9}{cells}")
+    return lines
 
 
 def output_paths(path: str | Path, evaluations: Sequence[Evaluation]) -> list[Path]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from qa import __version__
 from qa.errors import QAError
+from qa.evaluation.answers import ASK, AnswerResults, evaluate_answers
 from qa.evaluation.metrics import (
     DEFAULT_DEPTH,
     RESULT_FORMAT,
@@ -59,10 +60,29 @@ class Evaluation:
     skipped: list[Skipped] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # qid -> line in the question file
     split: str = ""
+    answers: AnswerResults | None = None  # the "ask" column: answers through `ask`, gate included
 
     @property
     def modes(self) -> dict[str, dict[str, float]]:
-        return {mode: {m: round(mean(v), 4) for m, v in metrics.items()} for mode, metrics in self.per_query.items()}
+        out = {mode: {m: round(mean(v), 4) for m, v in metrics.items()} for mode, metrics in self.per_query.items()}
+        if self.answers is not None:
+            out[ASK] = self.answers.means()
+        return out
+
+    def _query_modes(self) -> dict[str, tuple[dict, dict, dict]]:
+        """mode -> (metric -> qid -> value, qid -> first relevant rank, qid -> top items)."""
+        out = {}
+        for mode in self.per_query:
+            first, top = {}, {}
+            for qid in self.queries:
+                ranked = list(self.runs[mode].get(qid, {}))
+                first[qid] = next((r for r, item in enumerate(ranked, 1) if item in self.qrels[qid]), None)
+                top[qid] = ranked
+            out[mode] = (self.per_query[mode], first, top)
+        if self.answers is not None:
+            top = {qid: list(items) for qid, items in self.answers.shown.items()}
+            out[ASK] = (self.answers.per_query, self.answers.first_relevant, top)
+        return out
 
     def summary(self) -> dict:
         """The --json output."""
@@ -79,17 +99,16 @@ class Evaluation:
 
     def to_dict(self, top: int = 10) -> dict:
         per_query = []
+        modes = self._query_modes()
         for qid, text in self.queries.items():
             entry: dict = {"id": qid, "question": text, "relevant": sorted(self.qrels[qid])}
             if qid in self.lines:
                 entry["line"] = self.lines[qid]
-            for mode in self.per_query:
-                ranked = list(self.runs[mode].get(qid, {}))
-                first = next((r for r, item in enumerate(ranked, 1) if item in self.qrels[qid]), None)
+            for mode, (metrics, first, ranked) in modes.items():
                 entry[mode] = {
-                    "metrics": {m: round(v[qid], 6) for m, v in self.per_query[mode].items()},
-                    "first_relevant": first,
-                    "top": ranked[:top],
+                    "metrics": {m: round(v[qid], 6) for m, v in metrics.items() if qid in v},
+                    "first_relevant": first.get(qid),
+                    "top": ranked.get(qid, [])[:top],
                 }
             per_query.append(entry)
         return {
@@ -101,23 +120,22 @@ class Evaluation:
             "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             "qa_version": __version__,
             "per_query": per_query,
+            **({"offtopic": self.answers.offtopic} if self.answers is not None and self.answers.offtopic else {}),
         }
 
 
-def chunk_table(catalog) -> list[ChunkSpan]:
-    """Every chunk of the index with its document and span."""
-    ids, _ = catalog.all_chunks()
-    records = catalog.chunk_records(ids.tolist())
-    return [ChunkSpan(i, r.chunk.doc_id, r.chunk.start, r.chunk.end) for i, r in sorted(records.items())]
+def chunk_table(reader) -> list[ChunkSpan]:
+    """Every chunk of the index (an IndexReader, or a local catalog) with its document and span."""
+    return [ChunkSpan(i, doc_id, start, end) for i, doc_id, start, end in reader.chunk_spans()]
 
 
 def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.ndarray:
     """Query vectors in batches, through the index's embedding cache (a second run embeds nothing)."""
-    from qa.embedding.models import EmbeddingCache, embed_with_cache
+    from qa.embedding.models import embed_with_cache
     from qa.ingest.chunking import text_hash
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.base import open_store
 
-    cache = EmbeddingCache(IndexLayout(Path(searcher.settings.index_dir)).cache_path)
+    cache = open_store(searcher.settings).embedding_cache()
     try:
         vectors, _ = embed_with_cache(
             searcher.embedder, cache, list(texts), [text_hash(t) for t in texts], progress=progress
@@ -184,8 +202,12 @@ def check_modes(modes: Sequence[str]) -> list[str]:
     return [m for m in ("lexical", "dense", "hybrid") if m in modes]
 
 
-def _settings_info(settings, snapshot, depth: int) -> dict:
+def _settings_info(settings, reader, depth: int) -> dict:
     return {
+        "store": settings.store,
+        **(
+            {"pg_lexical": settings.pg_lexical, "pg_vector": settings.pg_vector} if settings.store == "postgres" else {}
+        ),
         "model": settings.model,
         "backend": settings.backend,
         "chunk_size": settings.chunk_size,
@@ -197,7 +219,7 @@ def _settings_info(settings, snapshot, depth: int) -> dict:
         "candidates": settings.candidates,
         **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
         "depth": depth,
-        "lexical": {k: v for k, v in snapshot.lexical.params.items() if k not in ("library", "version")},
+        "lexical": {k: v for k, v in reader.lexical_params.items() if k not in ("library", "version")},
     }
 
 
@@ -208,18 +230,25 @@ def evaluate_questions(
     modes: Sequence[str] = MODES,
     depth: int = DEFAULT_DEPTH,
     progress: bool = False,
+    answers: bool = True,
+    unanswerable: Sequence[str] = (),
+    unanswerable_name: str = "",
 ) -> Evaluation:
-    """Score a question set on an opened index (qa.engine.QA) at passage level."""
+    """Score a question set on an opened index (qa.engine.QA) at passage level.
+
+    With `answers`, every question also goes through `ask` with its defaults (the "ask"
+    column: false "nothing found", hit@1/5, highlight and short answer holding the answer),
+    and so do the `unanswerable` (off-topic) questions, which `ask` should refuse.
+    """
     from qa.retrieval.search import Searcher
 
     started = time.perf_counter()
     modes = check_modes(modes)
-    snapshot = engine.snapshot
-    catalog = snapshot.catalog
-    chunks = chunk_table(catalog)
+    reader = engine.reader
+    chunks = chunk_table(reader)
 
     def document(key: str) -> tuple[str, str] | None:
-        doc = catalog.document(key)
+        doc = reader.document(key)
         return (doc.doc_id, doc.text) if doc else None
 
     judgements = judge_questions(questions, chunks, document)
@@ -229,7 +258,7 @@ def evaluate_questions(
     passage_of = {c.id: c.passage_id for c in chunks}
     queries = {q.qid: q.text for q in judgements.questions}
     timings: dict[str, float] = {}
-    searcher = Searcher(snapshot, engine.embedder, engine.settings)
+    searcher = Searcher(reader, engine.embedder, engine.settings)
     runs, per_query, curves = run_modes(
         searcher,
         queries,
@@ -241,7 +270,15 @@ def evaluate_questions(
         progress,
         timings,
     )
+    results = None
+    if answers:
+        started_answers = time.perf_counter()
+        results = evaluate_answers(
+            engine, judgements.questions, judgements.targets, unanswerable, unanswerable_name, progress
+        )
+        timings[ASK] = time.perf_counter() - started_answers
     return Evaluation(
+        answers=results,
         dataset=name,
         kind="questions",
         level="passage",
@@ -250,7 +287,7 @@ def evaluate_questions(
         runs=runs,
         per_query=per_query,
         curves=curves,
-        settings=_settings_info(engine.settings, snapshot, depth),
+        settings=_settings_info(engine.settings, reader, depth),
         seconds=time.perf_counter() - started,
         timings=timings,
         skipped=judgements.skipped,
@@ -272,7 +309,7 @@ def evaluate_beir(
     from qa.embedding.models import load_embedder
     from qa.evaluation.beir import beir_id, index_beir, load_beir
     from qa.retrieval.search import Searcher
-    from qa.storage.snapshot import IndexLayout, Snapshot
+    from qa.storage.base import open_store
 
     started = time.perf_counter()
     modes = check_modes(modes)
@@ -280,11 +317,11 @@ def evaluate_beir(
     embedder = embedder or load_embedder(settings.model, settings.backend)
     index_settings, report = index_beir(dataset.folder, settings, embedder, cache_root, progress)
     timings = {"index": report.seconds}
-    snapshot = Snapshot.open_current(IndexLayout(Path(index_settings.index_dir)))
+    reader = open_store(index_settings).open(embedder.cache_key, index_settings)
     try:
-        sources = {doc_id: source for source, (doc_id, _) in snapshot.catalog.sources().items()}
-        doc_of = {c.id: beir_id(sources[c.doc_id]) for c in chunk_table(snapshot.catalog)}
-        searcher = Searcher(snapshot, embedder, index_settings)
+        sources = {doc_id: source for source, (doc_id, _) in reader.sources().items()}
+        doc_of = {c.id: beir_id(sources[c.doc_id]) for c in chunk_table(reader)}
+        searcher = Searcher(reader, embedder, index_settings)
         runs, per_query, curves = run_modes(
             searcher,
             dataset.queries,
@@ -296,8 +333,12 @@ def evaluate_beir(
             progress,
             timings,
         )
-        info = _settings_info(index_settings, snapshot, depth)
-        info["index"] = str(index_settings.index_dir)
+        info = _settings_info(index_settings, reader, depth)
+        info["index"] = (
+            f"{index_settings.pg_schema} (postgres)"
+            if index_settings.store == "postgres"
+            else str(index_settings.index_dir)
+        )
         info["chunks_embedded"] = report.chunks_embedded
         info["documents"] = report.documents_total
         info["chunks"] = report.chunks_total
@@ -308,7 +349,7 @@ def evaluate_beir(
         if report.failed:
             info["documents_not_indexed"] = len(report.failed)
     finally:
-        snapshot.close()
+        reader.close()
     return Evaluation(
         dataset=dataset.name,
         kind="beir",
@@ -377,8 +418,12 @@ def evaluate_question_folder(
     cache_root: Path | None = None,
     progress: bool = False,
     embedder=None,
+    **answers,
 ) -> Evaluation:
-    """A question-set folder: its corpus/ indexed (once) in the eval cache, its questions scored on it."""
+    """A question-set folder: its corpus/ indexed (once) in the eval cache, its questions scored on it.
+
+    `answers` are evaluate_questions' options for the answers through `ask`.
+    """
     from qa.embedding.models import load_embedder
     from qa.engine import open_index
     from qa.evaluation.cache import cached_index
@@ -392,7 +437,7 @@ def evaluate_question_folder(
     )
     engine = open_index(settings=index_settings, build=False, embedder=embedder)
     try:
-        result = evaluate_questions(engine, collection.questions, collection.name, modes, depth, progress)
+        result = evaluate_questions(engine, collection.questions, collection.name, modes, depth, progress, **answers)
     finally:
         engine.snapshot.close()
     result.timings = {"index": report.seconds, **result.timings}

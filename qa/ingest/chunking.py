@@ -127,16 +127,34 @@ class Chunker:
 
     def _split_spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
-        cursor = 0
+        cursor = previous_end = 0
         for piece in self._splitter.split_text(text):
-            # Each chunk is a contiguous slice that starts after the previous one starts.
-            start = text.find(piece, cursor)
+            start = self._locate(text, piece, cursor, previous_end)
             if start < 0:  # pragma: no cover - would mean the splitter rewrote text
                 raise RuntimeError(f"chunk not found in its text: {piece[:60]!r}")
             for sub_start, sub_end in self._enforce_limit(piece):
                 spans.append((start + sub_start, start + sub_end))
-            cursor = start + 1
+            cursor, previous_end = start + 1, max(previous_end, start + len(piece))
         return spans
+
+    def _locate(self, text: str, piece: str, cursor: int, previous_end: int) -> int:
+        """Where a chunk starts: after the previous chunk's start, overlapping only its tail.
+
+        Each chunk repeats at most `chunk_overlap` tokens of the one before and ends after it, so
+        in repetitive text an earlier copy of the same words is not where this chunk is.
+        """
+        first = text.find(piece, cursor)
+        extending = -1
+        at = first
+        while 0 <= at <= previous_end:
+            if at + len(piece) > previous_end:
+                if self.count_tokens(text[at:previous_end]) <= self.chunk_overlap:
+                    return at
+                extending = at if extending < 0 else extending
+            at = text.find(piece, at + 1)
+        if extending >= 0:
+            return extending
+        return at if at >= 0 and first >= 0 and first + len(piece) <= previous_end else first
 
     def _enforce_limit(self, piece: str) -> list[tuple[int, int]]:
         # The splitter can only exceed the limit on a run without any separator; cut such a

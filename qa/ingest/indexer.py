@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import errno
-import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.models import Embedder, EmbeddingCache, embed_with_cache, load_embedder
-from qa.errors import IndexCorruptError, IndexMismatchError, QAError
+from qa.embedding.evidence import SPLITTER_VERSION, embed_with_evidence
+from qa.embedding.models import Embedder, load_embedder
+from qa.errors import QAError
 from qa.ingest.chunking import Chunker, text_hash
-from qa.ingest.readers import CorpusScan, ReadError, content_hash, doc_id_for, parse_document, read_bytes, scan_corpus
+from qa.ingest.readers import (
+    CorpusScan,
+    ReadError,
+    content_hash,
+    doc_id_for,
+    parse_document,
+    read_bytes,
+    read_sidecar,
+    scan_corpus,
+    version_hash,
+)
 from qa.ingest.representation import Representer
-from qa.storage.catalog import Catalog
-from qa.storage.lexical import Bm25Index
-from qa.storage.snapshot import FORMAT, IndexLayout, Manifest, Snapshot, corpus_fingerprint, now_iso, version_info
-from qa.storage.vectors import FaissFlatStore, fit_store
+from qa.ingest.sentences import split_sentences
+from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
+from qa.storage.manifest import FORMAT, now_iso, version_info
 from qa.types import Document
 
 
@@ -31,6 +40,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    failed_versions: dict[str, str] = field(default_factory=dict)  # path -> version hash, when it was read
     chunks_embedded: int = 0
     chunks_total: int = 0
     documents_total: int = 0
@@ -83,7 +93,7 @@ def update_index(
     wait: bool = False,
     scan: CorpusScan | None = None,
 ) -> IndexReport:
-    """Compare corpus and index by content hash and write a new snapshot if anything changed.
+    """Compare corpus and index by content hash and store what changed (QA_STORE's store).
 
     `scan` replaces reading settings.corpus_dir, e.g. with documents held in memory.
     """
@@ -94,48 +104,25 @@ def update_index(
             f"corpus folder {corpus} not found; create it and put .md, .txt, .html or .pdf files "
             f"in it, or point QA_CORPUS (--corpus) at your corpus"
         )
-    layout = IndexLayout(Path(settings.index_dir))
+    store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
-    with layout.writer_lock(wait=wait):
-        layout.clean_temporaries()
-        report = IndexReport(rebuilt=rebuild)
-        old = None if rebuild else _open_previous(layout, settings, embedder, report)
-        if old is None:
-            report.rebuilt = True
-        try:
-            _update(
-                settings, layout, embedder, old, report, progress, scan if scan is not None else scan_corpus(corpus)
-            )
-        finally:
-            if old is not None:
-                old.close()
+    with store.writer(embedder, settings, rebuild=rebuild, wait=wait) as writer:
+        report = IndexReport(rebuilt=writer.rebuilt, notes=list(writer.notes))
+        _update(settings, writer, embedder, report, progress, scan if scan is not None else scan_corpus(corpus))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _open_previous(layout: IndexLayout, settings: Settings, embedder: Embedder, report: IndexReport) -> Snapshot | None:
-    try:
-        return Snapshot.open_compatible(layout, embedder.cache_key, settings)
-    except IndexMismatchError:
-        raise
-    except IndexCorruptError as exc:
-        report.notes.append(f"the previous index could not be read ({exc}); rebuilt from scratch")
-        return None
-    except QAError:  # no index yet
-        return None
-
-
 def _update(
     settings: Settings,
-    layout: IndexLayout,
+    writer: IndexWriter,
     embedder: Embedder,
-    old: Snapshot | None,
     report: IndexReport,
     progress: bool,
     scan: CorpusScan,
 ) -> None:
     report.failed.extend({"path": s, "reason": r} for s, r in scan.skipped)
-    previous = old.catalog.sources() if old else {}
+    previous = writer.sources()
     max_bytes = int(settings.max_file_mb * 1_000_000)
 
     seen_hashes: dict[str, str] = {}
@@ -151,26 +138,29 @@ def _update(
     for file in files:
         try:
             data = read_bytes(file, max_bytes)
+            sidecar = read_sidecar(file)
         except ReadError as exc:
             _failed(report, file.source, str(exc), previous, keep)
             continue
         digest = content_hash(data)
+        version = version_hash(digest, sidecar)  # a changed sidecar changes the document
         if digest in seen_hashes:
-            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep)
+            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep, version)
             continue
         seen_hashes[digest] = file.source
-        if file.source in previous and previous[file.source][1] == digest:
+        if file.source in previous and previous[file.source][1] == version:
             report.unchanged.append(file.source)
             keep.add(file.source)
             continue
         doc_id = previous[file.source][0] if file.source in previous else _new_doc_id(file.source, taken_ids)
         try:
-            doc = parse_document(file.source, data, doc_id)
+            doc = parse_document(file.source, data, doc_id, sidecar, file.sidecar.name if file.sidecar else "")
         except ReadError as exc:
-            _failed(report, file.source, str(exc), previous, keep)
+            _failed(report, file.source, str(exc), previous, keep, version)
             continue
         except Exception as exc:
-            _failed(report, file.source, f"unexpected error reading it ({type(exc).__name__}: {exc})", previous, keep)
+            reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
+            _failed(report, file.source, reason, previous, keep, version)
             continue
         taken_ids.add(doc_id)
         (report.changed if file.source in previous else report.added).append(file.source)
@@ -178,92 +168,110 @@ def _update(
 
     gone = [s for s in previous if s not in keep and s not in report.changed]
     report.removed.extend(gone)
-    replaced = set(gone) | set(report.changed)
-    # Other BM25 parameters than the index's: a new snapshot with the lexical index rebuilt.
-    reparametrised = old is not None and old.lexical.set_parameters(settings.bm25_k1, settings.bm25_b)
-    if reparametrised:
-        report.notes.append(
-            f"the lexical index is rebuilt with BM25 k1={settings.bm25_k1:g}, b={settings.bm25_b:g} "
-            f"(nothing is re-embedded)"
-        )
-    if old is not None and not report.modified and not reparametrised:
-        report.snapshot = old.name
-        report.chunks_total = old.catalog.count_chunks()
-        report.documents_total = len(previous)
+    if not writer.rebuilt and not report.modified and not writer.relexed:
+        report.snapshot = writer.unchanged(failure_records(report))
+        report.chunks_total, report.documents_total = writer.counts()
         return
 
+    for source in gone:
+        writer.remove_document(previous[source][0])
     chunker = make_chunker(settings, embedder)
-    temp = None
+    representer = make_representer(settings, chunker, embedder)
+    chunked = [(doc, chunker.chunk(doc)) for doc in fresh]
+    bar = _progress_bar(sum(len(chunks) for _, chunks in chunked), progress)
     try:
-        temp = layout.new_temp()  # inside: a full disk can refuse even the folder
-        if old is not None:
-            catalog = old.catalog.copy_to(temp)
-            # This snapshot is the indexer's own (readers open theirs): update its stores in place.
-            vectors, lexical = old.vectors, old.lexical
-        else:
-            catalog = Catalog.create(temp)
-            vectors = FaissFlatStore(embedder.dim)
-            lexical = Bm25Index(k1=settings.bm25_k1, b=settings.bm25_b)
-        for source in replaced:
-            ids = catalog.remove_document(previous[source][0])
-            vectors.remove(np.array(ids, dtype=np.int64))
-            lexical.remove(ids)
-
-        next_id = catalog.next_chunk_id()
-        representer = make_representer(settings, chunker, embedder)
-        new_texts, new_ids = [], []  # represented texts: context prefix + chunk text
-        for doc in fresh:
-            chunks = chunker.chunk(doc)
-            ids = list(range(next_id, next_id + len(chunks)))
-            next_id += len(chunks)
-            catalog.add_document(doc, chunks, ids)
-            new_texts.extend(representer.texts(doc, chunks))
-            new_ids.extend(ids)
-        cache = EmbeddingCache(layout.cache_path)
-        try:
-            # Cached by the text actually embedded: a new context re-embeds, an unchanged chunk does not.
-            matrix, embedded = embed_with_cache(
-                embedder, cache, new_texts, [text_hash(t) for t in new_texts], progress=progress
+        for group in _groups(chunked, writer.embed_group or sys.maxsize):
+            flat = [c for _, chunks in group for c in chunks]
+            # What is embedded and indexed: the chunk's context prefix, then its text. Cached by the
+            # hash of that text: a new context re-embeds, an unchanged chunk does not.
+            texts = [t for doc, chunks in group for t in representer.texts(doc, chunks)]
+            matrix, evidence, embedded = embed_with_evidence(
+                embedder,
+                writer.cache,
+                texts,
+                [text_hash(t) for t in texts],
+                [_sentence_spans(t, c) for t, c in zip(texts, flat, strict=True)],
+                settings.sentence_vectors,
+                bar=bar,
             )
-        finally:
-            cache.close()
-        ids_array = np.array(new_ids, dtype=np.int64)
-        vectors.add(ids_array, matrix)
-        lexical.add(new_ids, new_texts)
-        catalog.commit()
-
-        report.chunks_embedded = embedded
-        report.chunks_total = catalog.count_chunks()
-        report.documents_total = len(catalog.documents())
-        vectors = fit_store(vectors, settings.ann_threshold)
-        vectors.save(temp)
-        lexical.save(temp)
-        manifest = _manifest(settings, embedder, chunker, catalog, vectors, lexical, scan_sources(catalog))
-        catalog.close()
-        manifest.write(temp)  # last: a snapshot without a manifest is never published
-        report.snapshot = layout.publish(temp).name
-    except BaseException as exc:
-        # Ctrl-C or an error: the previous snapshot stays live; the temporary one goes.
-        import shutil
-
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(exc, (OSError, sqlite3.OperationalError)) and not isinstance(exc, FileNotFoundError):
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "full" in reason.lower():
-                reason = "the disk is full"
-            raise QAError(
-                f"could not write the new index in {layout.root} ({reason}); the previous index is "
-                f"untouched and still answers. Fix that, then run `qa index` again"
-            ) from None
-        raise
+            report.chunks_embedded += embedded
+            row = 0
+            for doc, chunks in group:
+                indexed = [
+                    IndexedChunk(c, matrix[row + j], texts[row + j], _evidence(c, texts[row + j], *evidence[row + j]))
+                    for j, c in enumerate(chunks)
+                ]
+                if not writer.put_document(doc, indexed):
+                    _stored_by_another(report, doc.source)
+                row += len(chunks)
+    finally:
+        bar.close()
+    manifest = base_manifest(settings, embedder, chunker)
+    manifest["corpus"]["failed"] = failure_records(report)
+    report.snapshot = writer.finish(manifest)
+    report.chunks_total, report.documents_total = writer.counts()
 
 
-def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str]) -> None:
+def _sentence_spans(text: str, chunk) -> list[tuple[int, int]]:
+    """The chunk's sentences as spans of its embedded text (`prefix + chunk.text`)."""
+    offset = len(text) - len(chunk.text)
+    return [(offset + s, offset + e) for s, e in split_sentences(chunk.text)]
+
+
+def _evidence(chunk, text: str, spans: np.ndarray, vectors: np.ndarray) -> ChunkEvidence:
+    """Sentence spans moved from the embedded text to document offsets, like every span of the index."""
+    shift = chunk.start - (len(text) - len(chunk.text))
+    return ChunkEvidence(tuple((int(s) + shift, int(e) + shift) for s, e in spans), vectors)
+
+
+def _stored_by_another(report: IndexReport, source: str) -> None:
+    """Another writer stored this very version meanwhile (postgres): it counts as unchanged."""
+    for items in (report.added, report.changed):
+        if source in items:
+            items.remove(source)
+    report.unchanged.append(source)
+    note = "document(s) stored by another writer meanwhile (counted as unchanged)"
+    previous = [n for n in report.notes if n.endswith(note)]
+    count = int(previous[0].split()[0]) if previous else 0
+    report.notes = [n for n in report.notes if not n.endswith(note)] + [f"{count + 1} {note}"]
+
+
+def _groups(chunked: list[tuple[Document, list]], size: int) -> Iterator[list[tuple[Document, list]]]:
+    group: list[tuple[Document, list]] = []
+    count = 0
+    for item in chunked:
+        group.append(item)
+        count += len(item[1])
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="chunk", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _failed(report: IndexReport, source: str, reason: str, previous: dict, keep: set[str], version: str = "") -> None:
     if source in previous:
         reason += "; the previously indexed version is kept"
         keep.add(source)
     report.failed.append({"path": source, "reason": reason})
+    if version:
+        report.failed_versions[source] = version
+
+
+def failure_records(report: IndexReport) -> list[dict]:
+    """What the manifest keeps of the files that could not be read: path, reason, and the
+    version hash that failed ("" when the file could not even be read), so that `qa ask` can
+    tell a file that failed and is still the same from one changed since."""
+    return [
+        {"path": item["path"], "reason": item["reason"], "hash": report.failed_versions.get(item["path"], "")}
+        for item in sorted(report.failed, key=lambda item: item["path"])
+    ]
 
 
 def _new_doc_id(source: str, taken: set[str]) -> str:
@@ -271,57 +279,32 @@ def _new_doc_id(source: str, taken: set[str]) -> str:
     return doc_id if doc_id not in taken else source
 
 
-def scan_sources(catalog: Catalog) -> dict[str, str]:
-    return {source: digest for source, (_, digest) in sorted(catalog.sources().items())}
-
-
-def _manifest(
-    settings: Settings,
-    embedder: Embedder,
-    chunker: Chunker,
-    catalog: Catalog,
-    vectors,
-    lexical: Bm25Index,
-    hashes: dict[str, str],
-) -> Manifest:
-    import faiss
-
-    return Manifest(
-        {
-            "format": FORMAT,
-            "created": now_iso(),
-            "versions": {
-                **version_info(),
-                "faiss": faiss.__version__,
-                "langchain_text_splitters": _dist_version("langchain-text-splitters"),
-            },
-            "model": {
-                "name": settings.model,
-                "cache_key": embedder.cache_key,
-                "dim": embedder.dim,
-                "max_tokens": embedder.max_tokens,
-                "normalized": True,
-            },
-            "chunker": {
-                "unit": "model tokens",
-                "chunk_size": chunker.chunk_size,
-                "chunk_overlap": chunker.chunk_overlap,
-                "paragraph_size": chunker.paragraph_size,
-                "context": settings.chunk_context,
-                "context_tokens": settings.context_tokens,
-                "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
-            },
-            "vectors": vectors.params,
-            "lexical": lexical.params,
-            "corpus": {
-                "dir": str(Path(settings.corpus_dir).resolve()),
-                "fingerprint": corpus_fingerprint(hashes),
-                "documents": len(hashes),
-                "chunks": catalog.count_chunks(),
-                "files": hashes,
-            },
-        }
-    )
+def base_manifest(settings: Settings, embedder: Embedder, chunker: Chunker | None = None) -> dict:
+    """The manifest's common part: format, versions, model, chunker (each store adds its own parts)."""
+    chunker = chunker or make_chunker(settings, embedder)
+    return {
+        "format": FORMAT,
+        "created": now_iso(),
+        "versions": {**version_info(), "langchain_text_splitters": _dist_version("langchain-text-splitters")},
+        "model": {
+            "name": settings.model,
+            "cache_key": embedder.cache_key,
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+            "normalized": True,
+        },
+        "chunker": {
+            "unit": "model tokens",
+            "chunk_size": chunker.chunk_size,
+            "chunk_overlap": chunker.chunk_overlap,
+            "paragraph_size": chunker.paragraph_size,
+            "context": settings.chunk_context,
+            "context_tokens": settings.context_tokens,
+            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+        },
+        "sentences": {"vectors": settings.sentence_vectors, "splitter": f"qa.ingest.sentences v{SPLITTER_VERSION}"},
+        "corpus": {"dir": str(Path(settings.corpus_dir).resolve())},
+    }
 
 
 def _dist_version(name: str) -> str:

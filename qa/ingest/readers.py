@@ -1,7 +1,9 @@
 """Reading corpus files (.md, .txt, .html, .pdf) into Documents.
 
 A file that cannot be read raises ReadError with a reason; the indexer reports it by
-name and goes on with the rest.
+name and goes on with the rest. A sidecar `NAME.EXT.yaml` (or `.yml`) beside a file sets
+its title, author, publisher, date or url, over anything the file says (see qa.ingest.metadata
+for the order and for which of a file's own metadata is passed over).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from qa.ingest import metadata
 from qa.types import Document, Heading
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -21,10 +25,18 @@ TEXT_SUFFIXES = MARKDOWN_SUFFIXES | {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SIDECAR_SUFFIXES = (".yaml", ".yml")
+SIDECAR_MAX_BYTES = 1_000_000
+# What a sidecar may set; url and source are the same field, like author and authors.
+SIDECAR_KEYS = ("title", "author", "authors", "publisher", "date", "url", "source")
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+# pypdf logs what it repairs ("EOF marker not found") to stderr when nothing else handles its
+# logs; a file it cannot read is reported with the reason anyway.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
+
 # CommonMark headings: ATX (`## Title ##`, up to three spaces of indent) and setext (a line
 # underlined with === or ---); fenced code blocks hold no headings.
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
@@ -43,6 +55,7 @@ class CorpusFile:
     size: int
     mtime_ns: int
     data: bytes | None = None  # content held in memory (a benchmark corpus), instead of a path
+    sidecar: Path | None = None  # NAME.EXT.yaml beside the file: metadata over the file's own
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,24 @@ def scan_corpus(root: Path) -> CorpusScan:
     # os.walk does not follow symlinked folders, so a symlink loop cannot trap it.
     for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
+        names = sorted(n for n in filenames if not n.startswith("."))
+        sidecars: dict[str, Path] = {}
+        for name in names:
+            target = sidecar_target(name)
+            if target is None:
+                continue
+            path = Path(dirpath) / name
+            source = path.relative_to(root).as_posix()
+            if target not in names:
+                skipped.append((source, f"metadata sidecar for {target}, which is not in this folder"))
+            elif isinstance(problem := _checked(path, root), str):
+                skipped.append((source, problem))
+            elif target in sidecars:
+                skipped.append((source, f"a second metadata sidecar for {target}; keep one"))
+            else:
+                sidecars[target] = path
+        for name in names:
+            if sidecar_target(name) is not None:
                 continue
             path = Path(dirpath) / name
             source = path.relative_to(root).as_posix()
@@ -74,21 +103,38 @@ def scan_corpus(root: Path) -> CorpusScan:
                     )
                 )
                 continue
-            try:
-                if path.is_symlink():
-                    target = path.resolve(strict=True)
-                    if not target.is_relative_to(root):
-                        skipped.append((source, "symlink points outside the corpus folder"))
-                        continue
-                stat = path.stat()
-            except (OSError, RuntimeError) as exc:
-                skipped.append((source, f"cannot read: {_os_reason(exc)}"))
+            stat = _checked(path, root)
+            if isinstance(stat, str):
+                skipped.append((source, stat))
                 continue
-            if not path.is_file():
-                skipped.append((source, "not a regular file"))
-                continue
-            files.append(CorpusFile(source, path, stat.st_size, stat.st_mtime_ns))
+            files.append(CorpusFile(source, path, stat.st_size, stat.st_mtime_ns, sidecar=sidecars.get(name)))
     return CorpusScan(tuple(files), tuple(skipped))
+
+
+def sidecar_target(name: str) -> str | None:
+    """'report.pdf' for a sidecar name like 'report.pdf.yaml'; None for other names."""
+    lower = name.lower()
+    for suffix in SIDECAR_SUFFIXES:
+        if lower.endswith(suffix):
+            target = name[: -len(suffix)]
+            if PurePosixPath(target).suffix.lower() in SUPPORTED_SUFFIXES:
+                return target
+    return None
+
+
+def _checked(path: Path, root: Path) -> os.stat_result | str:
+    """The file's stat, or why it must not be read (a symlink out of the corpus, not a file)."""
+    try:
+        if path.is_symlink():
+            target = path.resolve(strict=True)
+            if not target.is_relative_to(root):
+                return "symlink points outside the corpus folder"
+        stat = path.stat()
+    except (OSError, RuntimeError) as exc:
+        return f"cannot read: {_os_reason(exc)}"
+    if not path.is_file():
+        return "not a regular file"
+    return stat
 
 
 def doc_id_for(source: str) -> str:
@@ -117,15 +163,54 @@ def read_bytes(file: CorpusFile, max_bytes: int) -> bytes:
     return data
 
 
+def read_sidecar(file: CorpusFile) -> bytes | None:
+    """The bytes of the file's metadata sidecar, or None if it has none."""
+    if file.sidecar is None:
+        return None
+    name = file.sidecar.name
+    try:
+        with open(file.sidecar, "rb") as fh:
+            data = fh.read(SIDECAR_MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ReadError(f"its metadata sidecar {name} disappeared while indexing") from None
+    except OSError as exc:
+        raise ReadError(f"cannot read its metadata sidecar {name}: {_os_reason(exc)}") from None
+    if len(data) > SIDECAR_MAX_BYTES:
+        raise ReadError(f"its metadata sidecar {name} is over {SIDECAR_MAX_BYTES // 1_000_000} MB")
+    return data
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_document(source: str, data: bytes, doc_id: str | None = None) -> Document:
-    """Turn a file's bytes into a Document, choosing the reader by suffix."""
+def version_hash(digest: str, sidecar: bytes | None) -> str:
+    """What the index compares to tell a changed document: the file's hash, or one of file and sidecar.
+
+    A file without a sidecar keeps its plain content hash, so adding sidecars changes nothing else.
+    """
+    if sidecar is None:
+        return digest
+    return hashlib.sha256(digest.encode() + b"\0sidecar\0" + sidecar).hexdigest()
+
+
+def file_version(file: CorpusFile, max_bytes: int) -> str:
+    """version_hash of a corpus file as it is now (ReadError if it cannot be read)."""
+    return version_hash(content_hash(read_bytes(file, max_bytes)), read_sidecar(file))
+
+
+def parse_document(
+    source: str, data: bytes, doc_id: str | None = None, sidecar: bytes | None = None, sidecar_name: str = ""
+) -> Document:
+    """Turn a file's bytes into a Document, choosing the reader by suffix.
+
+    `sidecar` is the content of its NAME.EXT.yaml: the fields it sets replace the file's own.
+    """
     suffix = PurePosixPath(source).suffix.lower()
-    digest = content_hash(data)
+    digest = version_hash(content_hash(data), sidecar)
     doc_id = doc_id or doc_id_for(source)
+    name = sidecar_name or f"{PurePosixPath(source).name}.yaml"
+    overrides = _sidecar_fields(sidecar, name) if sidecar is not None else {}
     if not data.strip():
         raise ReadError("file is empty")
     if suffix in TEXT_SUFFIXES:
@@ -140,9 +225,45 @@ def parse_document(source: str, data: bytes, doc_id: str | None = None) -> Docum
         raise ReadError(f"unsupported file type '{suffix}'")
     if not fields["text"].strip():
         raise ReadError("no text found in the file")
+    fields.update(overrides)
+    if any("\x00" in value for value in fields.values() if isinstance(value, str)):
+        # Past the first 8 KB checked for binary content, or out of a PDF: no store keeps NUL in text.
+        raise ReadError("binary content (NUL characters) in the text")
     if not fields.get("title"):
         fields["title"] = _title_from_name(source)
     return Document(doc_id=doc_id, source=source, content_hash=digest, **fields)
+
+
+def _sidecar_fields(data: bytes, name: str) -> dict:
+    """The fields a sidecar sets (a key given empty clears the file's own value)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReadError(f"its metadata sidecar {name} is not UTF-8 text") from None
+    meta = _parse_front_matter(text, f"its metadata sidecar {name}")
+    unknown = sorted(str(k) for k in meta if k not in SIDECAR_KEYS)
+    if unknown:
+        raise ReadError(
+            f"its metadata sidecar {name} has unknown keys ({', '.join(unknown)}); "
+            f"it may set {', '.join(k for k in SIDECAR_KEYS if k not in ('authors', 'source'))}"
+        )
+    fields: dict = {}
+    if "title" in meta:
+        fields["title"] = _str(meta["title"])
+    if "author" in meta or "authors" in meta:
+        fields["author"] = _author(meta.get("author", meta.get("authors")))
+    if "publisher" in meta:
+        fields["publisher"] = _str(meta["publisher"])
+    if "url" in meta or "source" in meta:
+        fields["url"] = _str(meta.get("url", meta.get("source")))
+    if "date" in meta:
+        raw = meta["date"]
+        fields["date"] = normalise_date(raw)
+        if raw not in (None, "") and not fields["date"]:
+            raise ReadError(
+                f"its metadata sidecar {name} has date {str(raw)!r}; write it as YYYY, YYYY-MM or YYYY-MM-DD"
+            )
+    return fields
 
 
 def _read_text(data: bytes, source: str) -> dict:
@@ -217,7 +338,7 @@ def _decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _parse_front_matter(block: str) -> dict:
+def _parse_front_matter(block: str, what: str = "YAML front matter") -> dict:
     import yaml
 
     try:
@@ -225,34 +346,43 @@ def _parse_front_matter(block: str) -> dict:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         meta = yaml.load(block, Loader=loader) if block.strip() else {}
     except yaml.YAMLError as exc:
-        raise ReadError(f"invalid YAML front matter: {str(exc).splitlines()[0]}") from None
+        raise ReadError(f"invalid YAML in {what}: {str(exc).splitlines()[0]}") from None
     if meta is None:
         return {}
     if not isinstance(meta, dict):
-        raise ReadError("YAML front matter must be a mapping of keys to values")
+        raise ReadError(f"{what} must be a mapping of keys to values (title: …, author: …)")
     return meta
 
 
 def _read_html(data: bytes) -> dict:
-    import trafilatura
-
     html = data.decode("utf-8", errors="replace")
-    text = trafilatura.extract(
-        html,
-        output_format="txt",
-        include_comments=False,
-        include_tables=True,
-        favor_precision=True,
-        deduplicate=False,
-    )
+    try:
+        import trafilatura
+
+        text = trafilatura.extract(
+            html,
+            output_format="txt",
+            include_comments=False,
+            include_tables=True,
+            favor_precision=True,
+            deduplicate=False,
+        )
+        meta = trafilatura.extract_metadata(html)
+    except ImportError as exc:
+        # E.g. lxml_html_clean missing: the environment, not the file, is at fault.
+        raise ReadError(
+            f"the HTML reader is missing a package ({exc}); install it (`pip install .` in qa's folder "
+            f"installs everything), then `qa index` reads the file"
+        ) from None
     if not text or not text.strip():
         raise ReadError("no article text found in the HTML")
-    meta = trafilatura.extract_metadata(html)
+    title = _str(getattr(meta, "title", ""))
+    author = _str(getattr(meta, "author", ""))
     return {
         "text": text,
         "headings": _html_headings(html, text),
-        "title": _str(getattr(meta, "title", "")),
-        "author": _str(getattr(meta, "author", "")),
+        "title": "" if metadata.is_placeholder_title(title) else title,
+        "author": "" if metadata.is_placeholder_author(author) else author,
         "publisher": _str(getattr(meta, "sitename", "")),
         "date": normalise_date(getattr(meta, "date", "")),
         "url": _str(getattr(meta, "url", "")),
@@ -309,6 +439,8 @@ def _read_pdf(data: bytes) -> dict:
                 raise ReadError("PDF is encrypted with a password; save an unencrypted copy")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
         info = reader.metadata or {}
+        first = next((i for i, text in enumerate(pages) if text), None)
+        runs = _text_runs(reader.pages[first]) if first is not None else []
     except ReadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
@@ -325,15 +457,45 @@ def _read_pdf(data: bytes) -> dict:
     text = "\n\n".join(parts)
     if not text.strip():
         raise ReadError("PDF has no extractable text (scanned images need OCR first)")
+    title = _info(info, "/Title")
+    if metadata.is_placeholder_title(title):
+        title = metadata.heading(runs) or metadata.first_line(pages[first])
+    author = _info(info, "/Author")
+    printed = metadata.printed_by_browser(_info(info, "/Producer"), _info(info, "/Creator"))
     return {
         "text": text,
-        "title": _str(info.get("/Title")),
-        "author": _str(info.get("/Author")),
+        "title": title,
+        "author": "" if metadata.is_placeholder_author(author) else author,
         "publisher": "",
-        "date": _pdf_date(_str(info.get("/CreationDate"))),
+        # A browser stamps the day it printed the page: no date is better than that one.
+        "date": "" if printed else metadata.pdf_date(_info(info, "/CreationDate")),
         "url": "",
         "page_starts": tuple(starts),
     }
+
+
+def _info(info, key: str) -> str:
+    value = info.get(key)
+    if hasattr(value, "get_object"):  # an indirect reference to the string
+        value = value.get_object()
+    return metadata.clean(value)
+
+
+def _text_runs(page) -> list[tuple[str, float]]:
+    """(text, font size in points) of each piece of text on a PDF page, in reading order."""
+    runs: list[tuple[str, float]] = []
+
+    def visit(text, cm, tm, font, size) -> None:
+        if text and text.strip() and size:
+            # The size set by Tf is scaled by the text and the graphics matrices.
+            scale = abs(tm[0] * tm[3] - tm[1] * tm[2]) ** 0.5 * abs(cm[0] * cm[3] - cm[1] * cm[2]) ** 0.5
+            runs.append((text, float(size) * (scale or 1.0)))
+
+    try:
+        page.extract_text(visitor_text=visit)
+    except Exception:  # a heading is a nicety: the text itself was read already
+        return []
+    return runs
 
 
 def normalise_date(value: object) -> str:
@@ -350,13 +512,6 @@ def normalise_date(value: object) -> str:
         return text[:7]
     if _ISO_DATE.match(text[:4]):
         return text[:4]
-    return ""
-
-
-def _pdf_date(raw: str) -> str:
-    digits = raw[2:] if raw.startswith("D:") else raw
-    if len(digits) >= 8 and digits[:8].isdigit():
-        return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
     return ""
 
 

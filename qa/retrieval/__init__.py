@@ -5,7 +5,7 @@ from qa._lazy import lazy_exports
 _EXPORTS = {
     "Searcher": "qa.retrieval.search",
     "Filters": "qa.retrieval.search",
-    "Hit": "qa.retrieval.search",
+    "Candidate": "qa.retrieval.search",
     "Ranking": "qa.retrieval.search",
     "MODES": "qa.retrieval.search",
     "reciprocal_rank_fusion": "qa.retrieval.fusion",

@@ -1,53 +1,44 @@
-"""Dense, lexical and hybrid retrieval over one index snapshot, with filters."""
+"""Dense, lexical and hybrid retrieval over one opened index (any store), with filters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.retrieval.fusion import fuse_rankings, merge_overlapping
-from qa.storage.catalog import ChunkRecord
-from qa.storage.snapshot import Snapshot
+from qa.retrieval.fusion import fuse_rankings
+from qa.storage.base import ChunkRecord, IndexReader
+from qa.types import Filters
+
+__all__ = ["MODES", "Candidate", "Filters", "Ranking", "Searcher"]
 
 MODES = ("hybrid", "dense", "lexical")
-# A passage holding at least this idf-weighted share of the question's terms counts as
-# relevant when its embedding is only loosely close (names, codes such as "S-300V4")...
-MIN_TERM_COVERAGE = 0.5
-# ...which means within this much below the similarity threshold. Measured on the seed
-# corpus: answering passages had cosine 0.39-0.70; off-topic questions up to 0.40.
-COVERAGE_SLACK = 0.2
 
 
 @dataclass(frozen=True)
-class Filters:
-    doc_ids: tuple[str, ...] = ()
-    author: str = ""
-    date_from: str = ""
-    date_to: str = ""
+class Candidate:
+    """A retrieved chunk with its retrieval scores and its sentence evidence."""
 
-    @property
-    def active(self) -> bool:
-        return bool(self.doc_ids or self.author or self.date_from or self.date_to)
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A ranked passage: one chunk, or two overlapping chunks merged."""
-
-    records: tuple[ChunkRecord, ...]
-    score: float
+    chunk_id: int
+    doc_id: str
     start: int
     end: int
-    scores: dict[str, float] = field(default_factory=dict)
+    text: str
+    title: str
+    rank: int  # 0-based, in the fused ranking
+    fused: float
+    cosine: float
+    lexical: float  # BM25, 0 when the lexical retriever did not return it
+    sentence_spans: np.ndarray  # (n, 2) int32, document offsets
+    sentence_vectors: np.ndarray  # (n, dim) float32, unit length
+    record: ChunkRecord | None = None  # the stored chunk with its document's metadata
 
-    @property
-    def record(self) -> ChunkRecord:
-        return self.records[0]
+    def sentence_texts(self) -> list[str]:
+        return [self.text[s - self.start : e - self.start] for s, e in self.sentence_spans]
 
 
 @dataclass(frozen=True)
@@ -61,20 +52,18 @@ class Ranking:
 
 
 class Searcher:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, settings: Settings) -> None:
-        self.snapshot = snapshot
+    def __init__(self, reader: IndexReader, embedder: Embedder, settings: Settings) -> None:
+        self.reader = reader
         self.embedder = embedder
         self.settings = settings
 
+    @property
+    def snapshot(self) -> IndexReader:
+        """The opened index (its former name, from when there was only the snapshot store)."""
+        return self.reader
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
-
-    def allowed_ids(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or not filters.active:
-            return None
-        return self.snapshot.catalog.filtered_chunk_ids(
-            filters.doc_ids, filters.author, filters.date_from, filters.date_to
-        )
 
     def rank(
         self,
@@ -87,17 +76,14 @@ class Searcher:
         """Chunk-level ranking, no relevance cut: what evaluation scores."""
         if mode not in MODES:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
-        allowed = self.allowed_ids(filters)
-        if allowed is not None and len(allowed) == 0:
-            return Ranking([], [], {}, {})
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if query_vector is None else query_vector
-            scores, ids = self.snapshot.vectors.search(vector[None, :], depth, allowed)
-            dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+            scores, ids = self.reader.search_dense(vector, depth, filters)
+            dense = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode in ("lexical", "hybrid"):
-            scores, ids = self.snapshot.lexical.search(query, depth, allowed)
+            scores, ids = self.reader.search_lexical(query, depth, filters)
             lexical = {int(i): float(s) for s, i in zip(scores, ids, strict=True)}
         if mode == "dense":
             ranked = list(dense.items())
@@ -114,6 +100,56 @@ class Searcher:
             )
         return Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
 
+    def candidates(
+        self,
+        query: str,
+        mode: str = "hybrid",
+        pool: int = 20,
+        filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Candidate]:
+        """The top `pool` chunks of the fused ranking, with both retrievers' scores and their sentence evidence."""
+        if mode in ("dense", "hybrid") and query_vector is None:
+            query_vector = self.embed_query(query)
+        depth = max(self.settings.candidates, pool)
+        ranking = self.rank(query, mode, depth, filters, query_vector)
+        ids = ranking.ids[:pool]
+        records = self.reader.chunk_records(ids)
+        evidence = self.reader.evidence(ids)
+        cosines = self._cosines(ids, ranking.dense, query_vector) if query_vector is not None else {}
+        lexical = ranking.lexical
+        if mode == "dense":  # the answer models weigh both scores, whatever retrieved the chunk
+            scores, found = self.reader.search_lexical(query, depth, filters)
+            lexical = {int(i): float(s) for s, i in zip(scores, found, strict=True)}
+        no_spans = np.zeros((0, 2), np.int32)
+        no_vectors = np.zeros((0, self.embedder.dim), np.float32)
+        out = []
+        for rank, (chunk_id, fused) in enumerate(zip(ids, ranking.scores, strict=False)):
+            record = records.get(chunk_id)
+            if record is None:
+                continue
+            found_evidence = evidence.get(chunk_id)
+            spans = np.array(found_evidence.spans, dtype=np.int32).reshape(-1, 2) if found_evidence else no_spans
+            vectors = found_evidence.vectors if found_evidence else no_vectors
+            out.append(
+                Candidate(
+                    chunk_id=chunk_id,
+                    doc_id=record.chunk.doc_id,
+                    start=record.chunk.start,
+                    end=record.chunk.end,
+                    text=record.chunk.text,
+                    title=record.title,
+                    rank=rank,
+                    fused=float(fused),
+                    cosine=float(cosines.get(chunk_id, 0.0)),
+                    lexical=float(lexical.get(chunk_id, 0.0)),
+                    sentence_spans=spans,
+                    sentence_vectors=vectors,
+                    record=record,
+                )
+            )
+        return out
+
     def search(
         self,
         query: str,
@@ -121,64 +157,14 @@ class Searcher:
         mode: str = "hybrid",
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
-    ) -> list[Hit]:
-        """The top k distinct relevant passages; fewer (or none) when fewer are relevant."""
-        needs_vector = mode in ("dense", "hybrid")
-        if needs_vector and query_vector is None:
-            query_vector = self.embed_query(query)
-        ranking = self.rank(query, mode, max(self.settings.candidates, 5 * k), filters, query_vector)
-        pool = ranking.ids[: max(4 * k, 20)]
-        records = self.snapshot.catalog.chunk_records(pool)
-        cosines = self._cosines(pool, ranking.dense, query_vector) if needs_vector else {}
-        coverage_of = self.snapshot.lexical.coverage(query)
-        fused = dict(zip(ranking.ids, ranking.scores, strict=True))
-        relevant = []
-        for chunk_id in pool:
-            record = records.get(chunk_id)
-            if record is None:
-                continue
-            coverage = coverage_of(record.chunk.text)
-            cosine = cosines.get(chunk_id)
-            if self.is_relevant(cosine, coverage):
-                relevant.append((chunk_id, coverage, cosine))
-        merged = merge_overlapping(
-            [
-                (cid, records[cid].chunk.doc_id, records[cid].chunk.start, records[cid].chunk.end)
-                for cid, _, _ in relevant
-            ]
-        )
-        details = {cid: (cov, cos) for cid, cov, cos in relevant}
-        hits = []
-        for ids, _, start, end in merged[:k]:
-            best = ids[0]
-            coverage, cosine = details[best]
-            scores = {"coverage": round(coverage, 4)}
-            if cosine is not None:
-                scores["dense"] = round(cosine, 6)
-            if best in ranking.lexical:
-                scores["lexical"] = round(ranking.lexical[best], 6)
-            hits.append(
-                Hit(
-                    tuple(records[i] for i in sorted(ids, key=lambda i: records[i].chunk.start)),
-                    fused[best],
-                    start,
-                    end,
-                    scores,
-                )
-            )
-        return hits
+    ) -> list[Candidate]:
+        """The top k chunks of the ranking, as candidates: retrieval alone, before the answer models."""
+        return self.candidates(query, mode, k, filters, query_vector)
 
     def _cosines(self, ids: Sequence[int], known: dict[int, float], vector: np.ndarray) -> dict[int, float]:
         out = {i: known[i] for i in ids if i in known}
         missing = [i for i in ids if i not in known]
         if missing:
-            sims = self.snapshot.vectors.vectors(np.array(missing, dtype=np.int64)) @ vector
+            sims = self.reader.vectors_of(missing) @ vector
             out.update({i: float(s) for i, s in zip(missing, sims, strict=True)})
         return out
-
-    def is_relevant(self, cosine: float | None, coverage: float) -> bool:
-        """Close in meaning, or holding most of the question's terms and not far in meaning."""
-        threshold = self.settings.min_similarity
-        if cosine is not None and cosine >= threshold:
-            return True
-        return coverage >= MIN_TERM_COVERAGE and (cosine is None or cosine >= threshold - COVERAGE_SLACK)

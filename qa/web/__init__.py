@@ -1,4 +1,5 @@
-"""The web chat (Gradio): handlers and layout, escaped HTML, safe uploads, and a runner for tests."""
+"""The web server: the chat (Gradio: handlers and layout, escaped HTML, safe uploads), the REST
+API and the MCP server over one read-only service, their assembly, and a runner for tests."""
 
 from qa._lazy import lazy_exports
 
@@ -6,7 +7,11 @@ _EXPORTS = {
     "main": "qa.web.app",
     "ChatHandlers": "qa.web.app",
     "build_app": "qa.web.app",
-    "add_serve_arguments": "qa.web.app",
+    "add_serve_arguments": "qa.cli",
+    "CorpusService": "qa.web.service",
+    "create_api": "qa.web.api",
+    "create_mcp": "qa.web.mcp_server",
+    "create_server": "qa.web.asgi",
     "running_app": "qa.web.server",
     "server_env": "qa.web.server",
     "free_port": "qa.web.server",

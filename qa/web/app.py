@@ -2,10 +2,11 @@
 
 `ChatHandlers` holds every handler as a plain method (testable without a server);
 `build_app` lays out the Gradio Blocks and wires the handlers; `serve` opens the index
-(building it on first start) and launches the app. Gradio is imported only by `build_app`
-and `serve`, so `qa --help` stays fast.
+(building it on first start) and runs one server with the chat, the REST API and the MCP
+server (`qa.web.asgi`). Gradio is imported only by `build_app` and `serve`, so `qa --help`
+stays fast.
 
-API: `ask` is the public endpoint `/ask`:
+API: besides /api/v1 (`qa.web.api`), `ask` is the Gradio endpoint `/ask`:
     gradio_client.Client(url).predict(question, k, mode, api_name="/ask")
 returns the JSON of `qa ask --json`.
 
@@ -14,19 +15,33 @@ returns the JSON of `qa ask --json`.
 """
 
 import argparse
+import datetime as dt
 import hmac
 import logging
 import os
-import re
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.answering.followup import followup_query
+from qa.answering.conversation import Conversation
+from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
+from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
+    ADMIN_PASSWORD_ENV,
+    DEFAULT_HOST,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PORT,
+    LOCAL_HOSTS,
+    MAX_UPLOAD_ENV,
+    add_serve_arguments,
+    resolve_options,
+    resolve_port,
+)
 from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
@@ -39,21 +54,16 @@ from qa.web.render import (
     render_table,
     render_viewer_message,
 )
-from qa.web.uploads import DEFAULT_MAX_UPLOAD_MB, store_uploads
+from qa.web.service import check_filters
+from qa.web.uploads import store_uploads
 
 if TYPE_CHECKING:
     from qa.engine import QA
 
 log = logging.getLogger("qa.web.app")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
-ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
-MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
 MODES = ("hybrid", "dense", "lexical")
 MAX_K_UI = 20
-# How many earlier searched queries a session keeps for follow-ups.
-CONTEXT_TURNS = 5
 EXAMPLES = (
     "What did Russia deploy to the Kurils?",
     "Why have Russia and Japan never signed a peace treaty?",
@@ -61,12 +71,11 @@ EXAMPLES = (
     "Why does Russia not want to return the islands?",
     "What role does China play?",
 )
-_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
 
-def new_context() -> dict:
-    """A session's conversation state: reply counter and the queries searched so far."""
-    return {"turn": 0, "queries": []}
+def new_context() -> Conversation:
+    """A session's conversation: no turns yet."""
+    return Conversation()
 
 
 class AdminGate:
@@ -118,6 +127,8 @@ class ChatHandlers:
         self.engine = engine
         self.gate = AdminGate(admin_password) if admin_password else None
         self.max_upload_bytes = int(max_upload_mb * 1_000_000)
+        # Where saved chats are written (build_app points it into Gradio's cache, which serves them).
+        self.export_dir = Path(tempfile.gettempdir()) / "qa-chats"
         self._update_lock = threading.Lock()
 
     @property
@@ -129,7 +140,7 @@ class ChatHandlers:
         self,
         message: str,
         history: list | None,
-        context: dict | None,
+        context: Conversation | None,
         k: float | int = 5,
         mode: str = "hybrid",
         docs: Sequence[str] | str | None = None,
@@ -137,10 +148,10 @@ class ChatHandlers:
         date_from: str | None = "",
         date_to: str | None = "",
         use_context: bool = True,
-    ) -> tuple[list, str, dict, str]:
-        """One chat turn: (new history, new input box text, new context, corpus summary)."""
+    ) -> tuple[list, str, Conversation, str]:
+        """One chat turn: (new history, new input box text, the conversation, corpus summary)."""
         history = list(history or [])
-        context = _copy_context(context)
+        conversation = Conversation(list(context.turns)) if isinstance(context, Conversation) else Conversation()
         question = message if isinstance(message, str) else ""
         if not question.strip():
             history.append(
@@ -151,18 +162,14 @@ class ChatHandlers:
                     ),
                 }
             )
-            return history, "", context, self.summary()
+            return history, "", conversation, self.summary()
         history.append({"role": "user", "content": render_question(question)})
         try:
-            k_int = _as_k(k)
-            filters = _filters(docs, author, date_from, date_to)
-            searched = None
-            if use_context:
-                searched = followup_query(" ".join(question.split()), context["queries"])
-            answer = self.engine.ask(question, k=k_int, mode=mode, searched_query=searched, **filters)
+            filters = check_filters(docs, author, date_from, date_to, labels=("The “From” date", "The “To” date"))
+            answer = conversation.ask(self.engine, question, _as_k(k), mode, use_context=bool(use_context), **filters)
         except QAError as exc:
             history.append({"role": "assistant", "content": render_message(_sentence(str(exc)), "error")})
-            return history, question, context, self.summary()
+            return history, question, conversation, self.summary()
         except Exception:  # a bug: logged for the operator, a plain message for the reader
             log.exception("answering %r failed", question[:200])
             history.append(
@@ -173,11 +180,20 @@ class ChatHandlers:
                     ),
                 }
             )
-            return history, question, context, self.summary()
-        context["turn"] += 1
-        context["queries"] = [*context["queries"], answer.searched_query or answer.question][-CONTEXT_TURNS:]
-        history.append({"role": "assistant", "content": render_reply(answer, context["turn"])})
-        return history, "", context, self.summary()
+            return history, question, conversation, self.summary()
+        history.append({"role": "assistant", "content": render_reply(answer, len(conversation.turns))})
+        return history, "", conversation, self.summary()
+
+    def export(self, context: Conversation | None) -> str | None:
+        """The conversation as a Markdown file (its path), or None before the first answer."""
+        if not isinstance(context, Conversation) or not context.answered:
+            return None
+        saved = dt.datetime.now(dt.timezone.utc)
+        folder = Path(self.export_dir) / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        path = folder / export_filename(saved)
+        path.write_text(to_markdown(Conversation(context.answered), self.engine.stats(), saved), encoding="utf-8")
+        return str(path)
 
     def ask_json(self, question: str, k: int = 5, mode: str = "hybrid") -> dict:
         """The answer as `qa ask --json` prints it; QAError for bad input."""
@@ -205,7 +221,7 @@ class ChatHandlers:
             self.engine.refresh()
         except QAError as exc:  # e.g. the index was rebuilt with another model: keep serving the open one
             log.warning("keeping the current index: %s", exc)
-        return render_summary(self.engine.stats(), self.engine.documents())
+        return render_summary(self.engine.stats(), self.engine.documents(), self.engine.failed_at_last_update())
 
     def document_choices(self) -> list[tuple[str, str]]:
         return [(f"{d.title or d.source} ({d.source})", d.doc_id) for d in self.engine.documents()]
@@ -292,16 +308,6 @@ class ChatHandlers:
 
 
 # -- small helpers --------------------------------------------------------------------------
-def _copy_context(context: dict | None) -> dict:
-    base = new_context()
-    if isinstance(context, dict):
-        turn = context.get("turn")
-        queries = context.get("queries")
-        base["turn"] = turn if isinstance(turn, int) and turn >= 0 else 0
-        base["queries"] = [q for q in queries if isinstance(q, str)] if isinstance(queries, list) else []
-    return base
-
-
 def _as_k(value: object, limit: int | None = MAX_K_UI) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise QAError(f"the number of passages must be a whole number (got {value!r})")
@@ -311,20 +317,6 @@ def _as_k(value: object, limit: int | None = MAX_K_UI) -> int:
     if limit is not None and not 1 <= k <= limit:
         raise QAError(f"the number of passages must be between 1 and {limit} (got {k})")
     return k
-
-
-def _filters(docs: Sequence[str] | str | None, author: str | None, date_from: str | None, date_to: str | None) -> dict:
-    if isinstance(docs, str):
-        docs = [docs]
-    doc_ids = [d for d in (docs or []) if isinstance(d, str) and d]
-    dates = {}
-    for name, value in (("date_from", date_from), ("date_to", date_to)):
-        value = (value or "").strip()
-        if value and not _DATE.match(value):
-            label = "From" if name == "date_from" else "To"
-            raise QAError(f"the “{label}” date must look like 2020, 2020-12 or 2020-12-08 (got {value!r})")
-        dates[name] = value or None
-    return {"doc": doc_ids or None, "author": (author or "").strip() or None, **dates}
 
 
 def _sentence(text: str) -> str:
@@ -362,6 +354,7 @@ CSS = """
 .qa-summary p { margin: .2rem 0; }
 .qa-summary ul { margin: .3rem 0 0 1.1rem; padding: 0; }
 .qa-summary li { margin: .15rem 0; }
+.qa-failed > summary { color: #b45309; }
 .qa-meta { color: var(--body-text-color-subdued); font-size: .88em; }
 .qa-unknown { font-style: italic; }
 .qa-question { white-space: pre-wrap; }
@@ -406,7 +399,31 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
 .qa-status-rejected td:nth-child(2), .qa-status-failed td:nth-child(2) { color: #b91c1c; font-weight: 600; }
 .qa-status-added td:nth-child(2), .qa-status-replaced td:nth-child(2) { color: #15803d; font-weight: 600; }
 .qa-ok { font-weight: 600; }
+/* Markers and ranks never break inside "[12]"; long words and paths wrap instead of overflowing. */
+.qa-cite, .qa-rank, .qa-score { white-space: nowrap; }
+.qa-rank { flex: none; }
+.qa-card-head { flex-wrap: wrap; column-gap: .4rem; row-gap: 0; }
+.qa-title { flex: 1 1 12rem; min-width: 0; overflow-wrap: break-word; }
+.qa-answer, .qa-passage, .qa-where, .qa-doc-body, .qa-question { overflow-wrap: break-word; }
+#qa-ask { flex: none; }
+#qa-tools { gap: .5rem; justify-content: flex-start; }
+#qa-tools > * { flex: none; width: auto; }
+@media (max-width: 640px) {
+  /* Gradio's message padding (and the page's, in PAGE_HEAD) take a sixth of a phone's width. */
+  #qa-chat .message-row { padding-left: 6px !important; padding-right: 6px !important; }
+  .qa-header h1 { font-size: 1.3rem; }
+  .qa-card { padding: .45rem .55rem; }
+  .qa-passage { padding-left: .5rem !important; }
+  .qa-score { margin-left: 0; }
+  .qa-open { margin-left: 0; }
+}
 """
+
+# Gradio scopes CSS to the app's content; the page's own padding is styled from the head.
+PAGE_HEAD = (
+    "<style>@media (max-width: 640px) { .gradio-container .main.app "
+    "{ padding-left: 10px !important; padding-right: 10px !important; } }</style>"
+)
 
 # Runs once in the document viewer: opens cards' documents, follows citation markers,
 # and scrolls the viewer to the highlighted span whenever it shows a new document.
@@ -489,8 +506,10 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
     """The Gradio Blocks: a Chat tab, and an Index tab only when analyst access is enabled."""
     import gradio as gr
 
-    # Uploads wait in Gradio's cache until copied into the corpus; old ones are deleted.
+    # Uploads wait in Gradio's cache until copied into the corpus, and saved chats until they
+    # are downloaded; files older than an hour are deleted.
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        handlers.export_dir = Path(demo.GRADIO_CACHE) / "qa-chats"
         context = gr.State(new_context())
         unlocked = gr.State(False)
         gr.HTML(
@@ -527,8 +546,18 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                             scale=6,
                             autofocus=True,
                         )
-                        ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
-                        clear = gr.Button("New chat", scale=1, min_width=110, elem_id="qa-clear")
+                        ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="qa-ask")
+                    with gr.Row(elem_id="qa-tools"):
+                        clear = gr.Button("New chat", size="sm", scale=0, min_width=96, elem_id="qa-clear")
+                        save = gr.DownloadButton(
+                            "Save chat (Markdown)",
+                            value=None,
+                            interactive=False,
+                            size="sm",
+                            scale=0,
+                            min_width=170,
+                            elem_id="qa-save",
+                        )
                     examples = gr.Dataset(
                         components=[question],
                         samples=[[q] for q in EXAMPLES],
@@ -572,6 +601,12 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
 
             chat_inputs = [question, chatbot, context, k, mode, docs, author, date_from, date_to, use_context]
             chat_outputs = [chatbot, question, context, summary]
+
+            def save_file(conversation: Conversation):
+                """The Markdown file of the conversation so far, for the Save button."""
+                path = handlers.export(conversation)
+                return gr.update(value=path, interactive=path is not None)
+
             for trigger in (question.submit, ask.click):
                 trigger(
                     handlers.respond,
@@ -579,23 +614,30 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                     chat_outputs,
                     api_visibility="private",
                     concurrency_id="qa-ask",
-                ).then(None, js=SCROLL_TO_REPLY_JS)
+                ).then(None, js=SCROLL_TO_REPLY_JS).then(
+                    save_file, context, save, api_visibility="private", queue=False
+                )
 
             def ask_example(sample: list) -> str:
                 return sample[0] if sample else ""
 
             examples.click(ask_example, examples, question, api_visibility="private", queue=False).then(
                 handlers.respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="qa-ask"
-            ).then(None, js=SCROLL_TO_REPLY_JS)
+            ).then(None, js=SCROLL_TO_REPLY_JS).then(save_file, context, save, api_visibility="private", queue=False)
+
+            def new_chat():
+                return [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False)
 
             clear.click(
-                lambda: ([], "", new_context(), NO_DOCUMENT_OPEN),
+                new_chat, None, [chatbot, question, context, viewer, save], api_visibility="private", queue=False
+            )
+            chatbot.clear(
+                lambda: (new_context(), gr.update(value=None, interactive=False)),
                 None,
-                [chatbot, question, context, viewer],
+                [context, save],
                 api_visibility="private",
                 queue=False,
             )
-            chatbot.clear(new_context, None, context, api_visibility="private", queue=False)
 
             def open_document(evt: gr.EventData) -> str:
                 return handlers.open_document(getattr(evt, "_data", None))
@@ -718,120 +760,51 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
 
 
 # -- starting the server ----------------------------------------------------------------------
-def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
-    """The web chat's flags (shared by `python app.py` and `qa serve`)."""
-    if paths:
-        from qa.cli import add_path_arguments
-
-        add_path_arguments(parser)
-    group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on (GRADIO_SERVER_NAME; default {DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port (GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({MAX_UPLOAD_ENV}; default {DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument("--concurrency", type=int, default=4, metavar="N", help="questions answered at once (default 4)")
-
-
-def resolve_port(flag: int | None, env: dict[str, str] | os._Environ) -> int:
-    """--port, else GRADIO_SERVER_PORT, else 7860."""
-    if flag is not None:
-        port, origin = flag, "--port"
-    else:
-        raw = (env.get("GRADIO_SERVER_PORT") or "").strip()
-        if not raw:
-            return DEFAULT_PORT
-        try:
-            port, origin = int(raw), "GRADIO_SERVER_PORT"
-        except ValueError:
-            raise QAError(f"GRADIO_SERVER_PORT={raw!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise QAError(f"{origin} must be a port number between 1 and 65535 (got {port})")
-    return port
-
-
-def resolve_options(args: argparse.Namespace, env: dict[str, str] | os._Environ | None = None) -> dict:
-    env = os.environ if env is None else env
-    host = args.host or (env.get("GRADIO_SERVER_NAME") or "").strip() or DEFAULT_HOST
-    password = args.admin_password if args.admin_password is not None else env.get(ADMIN_PASSWORD_ENV, "")
-    raw_mb = args.max_upload_mb if args.max_upload_mb is not None else (env.get(MAX_UPLOAD_ENV) or "").strip()
-    try:
-        max_mb = float(raw_mb) if raw_mb not in ("", None) else DEFAULT_MAX_UPLOAD_MB
-    except ValueError:
-        raise QAError(f"{MAX_UPLOAD_ENV}={raw_mb!r} is not a number") from None
-    if not 0 < max_mb <= 1000:
-        raise QAError(f"the upload limit must be between 0 and 1000 MB (got {max_mb:g})")
-    if args.concurrency < 1:
-        raise QAError("--concurrency must be at least 1")
-    return {
-        "host": host,
-        "port": resolve_port(args.port, env),
-        "admin_password": password or None,
-        "max_upload_mb": max_mb,
-        "concurrency": args.concurrency,
-    }
-
-
 def serve(args: argparse.Namespace) -> int:
-    """Open (building on first start) the index, then run the web chat until interrupted."""
+    """Open (building on first start) the index, then serve the chat, the REST API and the MCP
+    server on one port until interrupted."""
     from qa.cli import settings_from_args
     from qa.engine import open_index
-    from qa.storage.snapshot import IndexLayout
+    from qa.storage.base import open_store
+    from qa.web import asgi
 
     options = resolve_options(args)
     settings = settings_from_args(args)
-    if IndexLayout(Path(settings.index_dir)).current_name() == "":
-        print(f"qa: no index in {settings.index_dir} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
+    store = open_store(settings)
+    if store.current_name() == "":
+        print(f"qa: no index in {store.location} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
-    stale = engine.stale_files()
-    if stale:
-        print(
-            f"qa: note: {len(stale)} corpus file(s) changed since the index was built; "
-            f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them",
-            file=sys.stderr,
-        )
+    from qa.cli import corpus_warnings
+
+    hint = f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them"
+    for line in corpus_warnings(engine.corpus_status(), hint):
+        print(f"qa: {line}", file=sys.stderr)
     handlers = ChatHandlers(engine, options["admin_password"], options["max_upload_mb"])
-    if handlers.admin_enabled and options["host"] not in ("127.0.0.1", "localhost", "::1"):
+    remote = options["host"] not in LOCAL_HOSTS
+    if remote and (handlers.admin_enabled or options["api_token"]):
         print(
-            f"qa: warning: listening on {options['host']} without HTTPS: the analyst password crosses the "
-            "network in clear text; put the app behind an HTTPS proxy",
+            f"qa: warning: listening on {options['host']} without HTTPS: the analyst password and the API token "
+            "cross the network in clear text; put the app behind an HTTPS proxy",
             file=sys.stderr,
         )
-    demo = build_app(handlers)
-    demo.queue(default_concurrency_limit=options["concurrency"])
+    app = asgi.create_server(handlers, options)
+    sock = asgi.listen(options["host"], options["port"])
+    where = asgi.urls(options["host"], options["port"])
+    token = "needs 'Authorization: Bearer <QA_API_TOKEN>'" if options["api_token"] else "no token needed"
     print(
         f"qa: serving {engine.stats()['documents']} documents; analyst Index tab "
-        f"{'enabled' if handlers.admin_enabled else f'disabled (set {ADMIN_PASSWORD_ENV} to enable it)'}",
+        f"{'enabled' if handlers.admin_enabled else f'disabled (set {ADMIN_PASSWORD_ENV} to enable it)'}\n"
+        f"qa: chat      {where['chat']}\n"
+        f"qa: REST API  {where['api']}  (docs: {where['docs']}; {token})\n"
+        f"qa: MCP       {where['mcp']}  (streamable HTTP{'; the same token' if options['api_token'] else ''})\n"
+        "qa: press Ctrl-C to stop",
         file=sys.stderr,
+        flush=True,
     )
     try:
-        demo.launch(
-            server_name=options["host"],
-            server_port=options["port"],
-            max_file_size=int(options["max_upload_mb"] * 1_000_000),
-            theme=theme(),
-            css=CSS,
-            footer_links=["api"],
-            ssr_mode=False,
-            show_error=False,
-            quiet=False,
-        )
-    except OSError as exc:
-        raise QAError(
-            f"cannot listen on {options['host']}:{options['port']} ({exc}); "
-            "choose another port with --port or GRADIO_SERVER_PORT"
-        ) from None
+        asgi.run(app, sock)
+    finally:
+        sock.close()
     return 0
 
 

@@ -214,8 +214,9 @@ def format_updated(iso: str) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_summary(stats: dict, documents: Sequence) -> str:
-    """What the corpus holds: counts, when the index was updated, and the document list."""
+def render_summary(stats: dict, documents: Sequence, failed: Sequence[dict] = ()) -> str:
+    """What the corpus holds: counts, when the index was updated, the document list, and the
+    files the last update could not read, with the reason."""
     n_docs, n_chunks = int(stats.get("documents", 0)), int(stats.get("chunks", 0))
     items = "".join(
         f'<li><span class="qa-title">{esc(d.title or d.source)}</span> — '
@@ -229,7 +230,20 @@ def render_summary(stats: dict, documents: Sequence) -> str:
         f"<p><b>{n_docs}</b> document{'s' if n_docs != 1 else ''} · <b>{n_chunks}</b> "
         f"chunk{'s' if n_chunks != 1 else ''} · index updated {esc(format_updated(stats.get('updated', '')))}"
         f' <span class="qa-meta">(model {esc(stats.get("model", ""))})</span></p>'
-        f"<details><summary>Documents in the corpus</summary><ul>{items}</ul></details></div>"
+        f"<details><summary>Documents in the corpus</summary><ul>{items}</ul></details>"
+        f"{_failed_files(failed)}</div>"
+    )
+
+
+def _failed_files(failed: Sequence[dict]) -> str:
+    if not failed:
+        return ""
+    items = "".join(
+        f'<li><span class="qa-meta">{esc(f.get("path", ""))}</span>: {esc(f.get("reason", ""))}</li>' for f in failed
+    )
+    return (
+        f'<details class="qa-failed"><summary>{len(failed)} file{"s" if len(failed) != 1 else ""} '
+        f"could not be read at the last update</summary><ul>{items}</ul></details>"
     )
 
 

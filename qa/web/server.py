@@ -38,13 +38,20 @@ def server_env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_app(
-    env: Mapping[str, str], log: Path, args: Sequence[str] = (), timeout: float = 120.0, poll: float = 0.2
+    env: Mapping[str, str],
+    log: Path,
+    args: Sequence[str] = (),
+    timeout: float = 120.0,
+    poll: float = 0.2,
+    command: Sequence[str] = (sys.executable, str(APP)),
 ) -> Iterator[str]:
-    """`python app.py --port N` with env; yields its URL once it answers HTTP, stops it after."""
+    """`python app.py --port N` (or `command --port N`, e.g. `python -m qa serve`) with env;
+    yields its URL once it answers HTTP, stops it after."""
     port = free_port()
+    name = " ".join(command[1:])
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(APP), "--port", str(port), *args],
+            [*command, "--port", str(port), *args],
             cwd=APP.parent,
             env=dict(env),
             stdout=out,
@@ -55,7 +62,9 @@ def running_app(
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise QAError(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+                raise QAError(
+                    f"{' '.join(command[1:])} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(url + "config", timeout=2) as response:
                     if response.status == 200:
@@ -64,7 +73,7 @@ def running_app(
                 pass
             if time.monotonic() > deadline:
                 raise QAError(
-                    f"app.py did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}"
+                    f"{name} did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}"
                 )
             time.sleep(poll)
         yield url

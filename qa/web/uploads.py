@@ -19,7 +19,6 @@ from pathlib import Path
 
 from qa.ingest.readers import SUPPORTED_SUFFIXES, ReadError, content_hash, parse_document
 
-DEFAULT_MAX_UPLOAD_MB = 20.0
 MAX_NAME_CHARS = 120
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes: 120 CJK characters would not fit
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CLOCK$"} | {f"{p}{i}" for p in ("COM", "LPT") for i in [*range(10), *"¹²³"]}

@@ -6,13 +6,15 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.types import Chunk, Document
+
+__all__ = ["Catalog", "ChunkRecord", "DocumentInfo"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -26,36 +28,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     text_hash TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS evidence (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id), spans TEXT NOT NULL, vectors BLOB NOT NULL
+);
 """
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A stored chunk joined with the metadata of its document."""
-
-    id: int
-    chunk: Chunk
-    title: str
-    author: str
-    date: str
-    source: str
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    doc_id: str
-    source: str
-    title: str
-    author: str
-    publisher: str
-    date: str
-    url: str
-    content_hash: str
-    chunks: int
-    chars: int
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 class Catalog:
@@ -102,7 +78,13 @@ class Catalog:
         self._conn.commit()
 
     # -- writing -------------------------------------------------------------------
-    def add_document(self, doc: Document, chunks: Sequence[Chunk], ids: Sequence[int]) -> None:
+    def add_document(
+        self,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        ids: Sequence[int],
+        evidence: Sequence[ChunkEvidence | None] = (),
+    ) -> None:
         self._conn.execute(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
@@ -125,13 +107,31 @@ class Catalog:
                 for i, c in zip(ids, chunks, strict=True)
             ],
         )
+        if any(e is not None for e in evidence):
+            self._ensure_evidence_table()
+            self._conn.executemany(
+                "INSERT INTO evidence (chunk_id, spans, vectors) VALUES (?,?,?)",
+                [(int(i), json.dumps(e.spans_list()), e.to_bytes()) for i, e in zip(ids, evidence) if e is not None],
+            )
 
     def remove_document(self, doc_id: str) -> list[int]:
         """Delete a document; returns the ids of its chunks."""
         ids = self.chunk_ids_of(doc_id)
+        if self._has_evidence_table():
+            self._conn.execute(
+                "DELETE FROM evidence WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", (doc_id,)
+            )
         self._conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         self._conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         return ids
+
+    def _has_evidence_table(self) -> bool:
+        # Snapshots written before sentence evidence existed have no such table.
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence'"))
+
+    def _ensure_evidence_table(self) -> None:
+        if not self._has_evidence_table():
+            self._conn.executescript(SCHEMA)
 
     # -- reading -------------------------------------------------------------------
     def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -200,6 +200,23 @@ class Catalog:
             for r in rows:
                 chunk = Chunk(doc_id=r[1], ordinal=r[2], start=r[3], end=r[4], text=r[7], text_hash=r[6], page=r[5])
                 out[r[0]] = ChunkRecord(r[0], chunk, r[8], r[9], r[10], r[11])
+        return out
+
+    def chunk_spans(self) -> list[tuple[int, str, int, int]]:
+        return [tuple(r) for r in self._query('SELECT id, doc_id, start, "end" FROM chunks ORDER BY id')]
+
+    def evidence(self, ids: Sequence[int]) -> dict[int, ChunkEvidence]:
+        if not self._has_evidence_table():
+            return {}
+        out: dict[int, ChunkEvidence] = {}
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self._query(
+                f"SELECT chunk_id, spans, vectors FROM evidence WHERE chunk_id IN ({','.join('?' * len(part))})", part
+            )
+            for chunk_id, spans, blob in rows:
+                out[int(chunk_id)] = ChunkEvidence.from_stored(json.loads(spans), blob)
         return out
 
     def filtered_chunk_ids(

@@ -17,29 +17,33 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
-import hashlib
-import json
+import logging
 import os
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from qa import __version__
-from qa.config import Settings
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
-from qa.storage.catalog import Catalog
-from qa.storage.lexical import Bm25Index
-from qa.storage.vectors import load_store
+import numpy as np
 
-FORMAT = 1
-MANIFEST = "manifest.json"
+from qa.config import Settings
+from qa.errors import IndexCorruptError, IndexLockedError, IndexMissingError, QAError
+from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
+from qa.storage.local.catalog import Catalog
+from qa.storage.local.lexical import Bm25Index
+from qa.storage.local.vectors import load_store
+
+# FORMAT, now_iso, version_info and corpus_fingerprint lived here before the manifest had its own module.
+from qa.storage.manifest import FORMAT, MANIFEST, Manifest, corpus_fingerprint, now_iso, version_info  # noqa: F401
+from qa.types import Document, Filters
+
 TMP_SUFFIX = ".tmp"
 KEEP_SNAPSHOTS = 2  # the live one and the one before it, which a slow reader may still be opening
 OPEN_ATTEMPTS = 5  # readers opening a snapshot that updates removed meanwhile try the newer one
+
+log = logging.getLogger("qa")
 
 
 class IndexLayout:
@@ -101,6 +105,28 @@ class IndexLayout:
         self._collect(keep=final.name)
         return final
 
+    def republish(self, snapshot: Path, manifest: Manifest) -> Path:
+        """Publish a snapshot's index files again under another manifest (hard links, not copies).
+
+        Published snapshots never change, so the new one can share their files.
+        """
+        temp = self.new_temp()
+        try:
+            for path in sorted(snapshot.rglob("*")):
+                target = temp / path.relative_to(snapshot)
+                if path.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif path != snapshot / MANIFEST:
+                    try:
+                        os.link(path, target)
+                    except OSError:  # a file system without hard links
+                        shutil.copy2(path, target)
+            manifest.write(temp)
+            return self.publish(temp)
+        except BaseException:
+            _remove(temp)
+            raise
+
     def clean_temporaries(self) -> None:
         """Remove what interrupted writers left behind (call with the lock held)."""
         for folder in (self.snapshots, self.root):
@@ -115,6 +141,8 @@ class IndexLayout:
             for item in self.snapshots.iterdir():
                 if item.is_dir() and item.name > current:
                     _remove(item)
+            # A writer killed after swapping CURRENT but before removing old snapshots leaves one too many.
+            self._collect(keep=current)
 
     def _collect(self, keep: str) -> None:
         names = sorted(p.name for p in self.snapshots.iterdir() if p.is_dir() and not p.name.endswith(TMP_SUFFIX))
@@ -161,119 +189,14 @@ class IndexLayout:
             fh.close()
 
 
-@dataclass(frozen=True)
-class Manifest:
-    data: dict
-
-    @property
-    def model(self) -> dict:
-        return self.data["model"]
-
-    @property
-    def chunker(self) -> dict:
-        return self.data["chunker"]
-
-    @property
-    def corpus(self) -> dict:
-        return self.data["corpus"]
-
-    @classmethod
-    def read(cls, folder: Path) -> Manifest:
-        path = folder / MANIFEST
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for key in ("format", "model", "chunker", "corpus"):
-                data[key]
-        except FileNotFoundError:
-            raise IndexCorruptError(f"{path} is missing; run `qa index --rebuild`") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexCorruptError(f"{path} is unreadable ({exc}); run `qa index --rebuild`") from None
-        return cls(data)
-
-    def write(self, folder: Path) -> None:
-        (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    @property
-    def chunk_context(self) -> str:
-        """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
-        return str(self.chunker.get("context", "none"))
-
-    @property
-    def context_tokens(self) -> int | None:
-        """The longest context prefix (in tokens) the index allowed; None without context.
-
-        Indexes with context from before the setting allowed 64 tokens.
-        """
-        if self.chunk_context == "none":
-            return None
-        return int(self.chunker.get("context_tokens", 64))
-
-    @property
-    def paragraph_size(self) -> int:
-        """Paragraphs up to this many tokens stay whole; indexes from before the setting cut at the chunk size."""
-        return int(self.chunker.get("paragraph_size") or self.chunker.get("chunk_size") or 0)
-
-    def check_compatible(
-        self,
-        model_key: str,
-        model_name: str,
-        chunk_size: int,
-        chunk_overlap: int,
-        chunk_context: str = "none",
-        paragraph_size: int | None = None,
-        context_tokens: int | None = None,
-    ) -> None:
-        """Refuse an index built with another format, model or chunker settings."""
-        if self.data["format"] != FORMAT:
-            raise IndexMismatchError(
-                f"the index was written by another version of qa (format {self.data['format']}, "
-                f"this is {FORMAT}); run `qa index --rebuild`"
-            )
-        if self.model.get("cache_key") != model_key:
-            built = str(self.model.get("cache_key", "?")).split(":", 1)[0]
-            wanted = model_key.split(":", 1)[0]
-            if self.model.get("name") == model_name and built != wanted:
-                raise IndexMismatchError(
-                    f"the index was built with the {built} backend, not {wanted}; "
-                    f"run `qa index --rebuild`, or set QA_BACKEND={built}"
-                )
-            raise IndexMismatchError(
-                f"the index was built with the model '{self.model.get('name')}', not '{model_name}'; "
-                f"run `qa index --rebuild` to rebuild it with '{model_name}', "
-                f"or use --model '{self.model.get('name')}' (QA_MODEL)"
-            )
-        size, overlap = self.chunker.get("chunk_size"), self.chunker.get("chunk_overlap")
-        if (size, overlap) != (chunk_size, chunk_overlap):
-            raise IndexMismatchError(
-                f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
-                f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
-                f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
-            )
-        paragraph_size = max(chunk_size, paragraph_size or 0)
-        if self.paragraph_size != paragraph_size:
-            raise IndexMismatchError(
-                f"the index was built keeping paragraphs of up to {self.paragraph_size} tokens whole, not "
-                f"{paragraph_size}; run `qa index --rebuild`, or set QA_PARAGRAPH_SIZE={self.paragraph_size}"
-            )
-        if self.chunk_context != chunk_context:
-            raise IndexMismatchError(
-                f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
-                f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
-                f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
-            )
-        if chunk_context != "none" and context_tokens is not None and self.context_tokens != context_tokens:
-            raise IndexMismatchError(
-                f"the index was built with at most {self.context_tokens} tokens of context per chunk, not "
-                f"{context_tokens}; run `qa index --rebuild`, or set QA_CONTEXT_TOKENS={self.context_tokens}"
-            )
-
-
 class Snapshot:
-    """One published index, opened for reading."""
+    """One published index, opened for reading: the local store's IndexReader."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.name = folder.name
+        self.warning = ""  # set when this is an older snapshot opened because the live one is damaged
+        self.opened_for = folder.name
         self.manifest = Manifest.read(folder)
         self.catalog = Catalog.open(folder)
         self.vectors = load_store(folder, int(self.manifest.model["dim"]))
@@ -286,20 +209,59 @@ class Snapshot:
             )
 
     @classmethod
-    def open_current(cls, layout: IndexLayout) -> Snapshot:
+    def open_current(cls, layout: IndexLayout, fallback: bool = True) -> Snapshot:
+        """The live snapshot; if its files are damaged, the newest intact older one, with a warning.
+
+        A pointer (CURRENT) that cannot be read or names nothing is not worked around: which
+        snapshot was live is then unknown.
+        """
         for attempt in range(OPEN_ATTEMPTS):
             name = layout.current_name()
             try:
                 folder = layout.current()
-                if folder is None:
-                    raise IndexMissingError(f"there is no index in {layout.root} yet; run `qa index`")
-                return cls(folder)
             except IndexCorruptError:
+                if layout.current_name() != name and attempt < OPEN_ATTEMPTS - 1:
+                    continue  # swapped meanwhile
+                raise
+            if folder is None:
+                raise IndexMissingError(f"there is no index in {layout.root} yet; run `qa index`")
+            try:
+                return cls(folder)
+            except IndexCorruptError as exc:
                 # Writers keep only KEEP_SNAPSHOTS snapshots: if CURRENT moved on while this one
                 # was being opened, it may be gone already; the one now named is whole.
-                if attempt == OPEN_ATTEMPTS - 1 or layout.current_name() == name:
+                if layout.current_name() != name and attempt < OPEN_ATTEMPTS - 1:
+                    continue
+                older = cls._open_older(layout, folder.name, exc) if fallback else None
+                if older is None:
                     raise
+                return older
         raise AssertionError("unreachable")
+
+    @classmethod
+    def _open_older(cls, layout: IndexLayout, damaged: str, reason: Exception) -> Snapshot | None:
+        """The newest published snapshot older than `damaged` that opens, or None."""
+        if not layout.snapshots.is_dir():
+            return None
+        names = sorted(
+            (p.name for p in layout.snapshots.iterdir() if p.is_dir() and not p.name.endswith(TMP_SUFFIX)),
+            reverse=True,
+        )
+        for name in names:
+            if name >= damaged:  # the damaged one, or newer: never published
+                continue
+            try:
+                snapshot = cls(layout.snapshots / name)
+            except (IndexCorruptError, OSError):
+                continue
+            snapshot.opened_for = damaged
+            snapshot.warning = (
+                f"the live index is damaged ({reason}); answering from the previous snapshot {name}, "
+                f"which lacks the last update: run `qa index` to repair"
+            )
+            log.warning("%s", snapshot.warning)
+            return snapshot
+        return None
 
     @classmethod
     def open_compatible(cls, layout: IndexLayout, model_key: str, settings: Settings) -> Snapshot:
@@ -312,24 +274,80 @@ class Snapshot:
                 settings.chunk_size,
                 settings.chunk_overlap,
                 settings.chunk_context,
-                settings.paragraph_size,
-                settings.context_tokens,
+                settings.sentence_vectors,
+                paragraph_size=settings.paragraph_size,
+                context_tokens=settings.context_tokens,
             )
         except QAError:
             snapshot.close()
             raise
         return snapshot
 
+    @property
+    def analyzer(self):
+        return self.lexical.analyzer
+
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        return self.lexical.term_stats(terms)
+
     def close(self) -> None:
         self.catalog.close()
 
+    # -- IndexReader ---------------------------------------------------------------------
+    def documents(self) -> list[DocumentInfo]:
+        return self.catalog.documents()
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    def document(self, doc_id: str) -> Document | None:
+        return self.catalog.document(doc_id)
 
+    def sources(self) -> dict[str, tuple[str, str]]:
+        return self.catalog.sources()
 
-def version_info() -> dict:
-    return {"qa": __version__, "python": sys.version.split()[0]}
+    def count_chunks(self) -> int:
+        return self.catalog.count_chunks()
+
+    def chunk_records(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        return self.catalog.chunk_records(ids)
+
+    def chunk_spans(self) -> list[tuple[int, str, int, int]]:
+        return self.catalog.chunk_spans()
+
+    def evidence(self, ids: Sequence[int]) -> dict[int, ChunkEvidence]:
+        return self.catalog.evidence(ids)
+
+    def consistent(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # a published snapshot never changes
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or not filters.active:
+            return None
+        return self.catalog.filtered_chunk_ids(filters.doc_ids, filters.author, filters.date_from, filters.date_to)
+
+    def search_dense(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        allowed = self._allowed(filters)
+        if allowed is not None and len(allowed) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, ids = self.vectors.search(np.asarray(vector)[None, :], k, allowed)
+        if not scores.size:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def search_lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        allowed = self._allowed(filters)
+        if allowed is not None and len(allowed) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return self.lexical.search(query, k, allowed)
+
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        return self.vectors.vectors(np.asarray(ids, dtype=np.int64))
+
+    def coverage(self, query: str) -> Callable[[str], float]:
+        return self.lexical.coverage(query)
+
+    @property
+    def lexical_params(self) -> dict:
+        return self.lexical.params
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -361,10 +379,3 @@ def _remove(path: Path) -> None:
             return
         except OSError:
             time.sleep(0.05 * (attempt + 1))
-
-
-def corpus_fingerprint(hashes: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-    for source, file_hash in sorted(hashes.items()):
-        digest.update(f"{source}\0{file_hash}\n".encode())
-    return digest.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function
 
-# bm25s's default token pattern: words of two or more characters.
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
 # a new snapshot while an update loads the old one): one load at a time.
@@ -48,6 +46,7 @@ class Bm25Index:
     """
 
     DIR = "bm25"
+    STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
 
     def __init__(
         self, k1: float = 0.9, b: float = 0.4, stopwords: str = "en_plus", stemmer_language: str = "english"
@@ -59,9 +58,8 @@ class Bm25Index:
         self._row_ids = np.zeros(0, dtype=np.int64)
         self._retriever = None
         self._stale = True
-        self._stemmer = None
+        self._analyzer = Analyzer(stopwords, stemmer_language)
         self._df: np.ndarray | None = None
-        self._stopword_set: frozenset[str] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -107,62 +105,37 @@ class Bm25Index:
         return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
 
     def _get_stemmer(self):
-        if self._stemmer is None:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer(self.stemmer_language)
-        return self._stemmer
+        return self._analyzer.stemmer()
 
     def query_terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of text, as the index sees them."""
         return self.terms([text])[0]
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
-        """query_terms for many texts at once.
+        """query_terms for many texts at once (the relevance gate runs it on every candidate passage)."""
+        return self._analyzer.terms(texts)
 
-        The same steps as bm25s.tokenize (lower case, its token pattern, stop words, then the
-        stemmer), without building a vocabulary and a progress bar per call: the relevance
-        gate runs this on every candidate passage of every question.
-        """
-        if self._stopword_set is None:
-            from bm25s.tokenization import _infer_stopwords
+    @property
+    def analyzer(self) -> Analyzer:
+        return self._analyzer
 
-            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
-        stemmer = self._get_stemmer()
-        out = []
-        for text in texts:
-            words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stopword_set]
-            out.append(stemmer.stemWords(words) if words else [])
-        return out
-
-    def idf(self, terms: Sequence[str]) -> dict[str, float]:
-        """BM25 idf of each term; a term the index has never seen gets the largest idf."""
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(indexed chunks, how many hold each term): what idf and "does the corpus use it" come from."""
         self._ensure_built()
         n = len(self._row_ids)
         if self._df is None:
-            if n:
-                self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
-            else:
-                self._df = np.zeros(0, dtype=np.int64)
+            self._df = np.diff(np.asarray(self._retriever.scores["indptr"])) if n else np.zeros(0, dtype=np.int64)
         vocab = self._retriever.vocab_dict if n else {}
-        out = {}
-        for term in terms:
-            df = int(self._df[vocab[term]]) if term in vocab else 0
-            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-        return out
+        return n, {t: int(self._df[vocab[t]]) if t in vocab else 0 for t in terms}
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each term; a term the index has never seen gets the largest idf."""
+        n, df = self.term_stats(terms)
+        return {term: bm25_idf(n, df[term]) for term in terms}
 
     def coverage(self, query: str):
         """A function giving the idf-weighted share of the query's terms that a text contains."""
-        weights = self.idf(list(dict.fromkeys(self.query_terms(query))))
-        total = sum(weights.values())
-
-        def share(text: str) -> float:
-            if total <= 0:
-                return 0.0
-            present = set(self.terms([text])[0])
-            return sum(w for t, w in weights.items() if t in present) / total
-
-        return share
+        return coverage_function(self.idf(list(dict.fromkeys(self.query_terms(query)))), self.terms)
 
     def _ensure_built(self) -> None:
         if not self._stale:
@@ -172,7 +145,11 @@ class Bm25Index:
         self._row_ids = np.fromiter(self._texts.keys(), dtype=np.int64, count=len(self._texts))
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         if len(self._row_ids):
-            retriever.index(self._tokenize(list(self._texts.values())), show_progress=False)
+            tokens = self._tokenize(list(self._texts.values()))
+            # Texts without a single term (stop words, one-letter words): bm25s cannot add its
+            # empty token to an empty vocabulary; an index that matches nothing is right.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                retriever.index(tokens, show_progress=False, create_empty_token=bool(tokens.vocab))
         self._retriever = retriever
         self._df = None
         self._stale = False
@@ -217,6 +194,8 @@ class Bm25Index:
         return scores
 
     def save(self, path: Path) -> None:
+        if not hasattr(self._retriever, "save"):  # opened for searching only (bm25_saved): bm25s writes
+            self._stale = True
         self._ensure_built()
         folder = path / self.DIR
         folder.mkdir(parents=True, exist_ok=True)
@@ -227,10 +206,13 @@ class Bm25Index:
             for i in self._row_ids:
                 fh.write(json.dumps(self._texts[int(i)], ensure_ascii=False) + "\n")
         (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
+        stopwords = self._analyzer.stopword_list()
+        (folder / self.STOPWORDS).write_text(json.dumps(stopwords, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
-        import bm25s
+        """Open a saved index for searching, without importing bm25s (see bm25_saved)."""
+        from qa.storage.local.bm25_saved import SavedBm25, read_saved
 
         folder = path / cls.DIR
         try:
@@ -247,9 +229,12 @@ class Bm25Index:
             index._texts = dict(zip(index._row_ids.tolist(), texts, strict=True))
             if len(index._row_ids):
                 with _LOAD_LOCK:
-                    index._retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+                    index._retriever = read_saved(folder)
             else:
-                index._retriever = bm25s.BM25()
+                index._retriever = SavedBm25.empty()
+            if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
+                saved = json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8"))
+                index._analyzer = Analyzer(index.stopwords, index.stemmer_language, frozenset(saved))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"

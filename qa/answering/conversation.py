@@ -1,0 +1,109 @@
+"""A conversation with the corpus: its turns, and what a follow-up question searches.
+
+The web chat, `qa chat`, the REST API's `history` and the MCP `ask` tool all hold their
+conversation here, so that "and how did Japan respond?" searches the same text everywhere:
+the question, cleaned as the engine cleans it, then `followup_query` over the text the
+earlier turns searched (the last `CONTEXT_TURNS` of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from qa.answering.followup import followup_query
+from qa.errors import QAError
+from qa.types import Answer
+
+if TYPE_CHECKING:
+    from qa.engine import QA
+
+# How many earlier turns a follow-up may lean on.
+CONTEXT_TURNS = 5
+# The most earlier questions a caller may hand over as a conversation's history.
+MAX_HISTORY = 100
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation: as read, what was searched, and its answer."""
+
+    question: str
+    searched: str  # the question itself when it stood on its own
+    answer: Answer | None = None  # None for a turn rebuilt from a history of questions
+
+
+@dataclass
+class Conversation:
+    """The turns so far, oldest first."""
+
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def answered(self) -> list[Turn]:
+        return [turn for turn in self.turns if turn.answer is not None]
+
+    def recent_queries(self) -> list[str]:
+        """What the last turns searched, oldest first: the context a follow-up can carry."""
+        return [turn.searched for turn in self.turns[-CONTEXT_TURNS:]]
+
+    def searched_query(self, engine: QA, question: str, use_context: bool = True) -> str | None:
+        """The text to search for `question` after these turns (None: the question as typed)."""
+        if not use_context or not self.turns:
+            return None
+        cleaned, _ = engine.clean_question(question)
+        return followup_query(cleaned, self.recent_queries())
+
+    def ask(
+        self,
+        engine: QA,
+        question: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        *,
+        use_context: bool = True,
+        doc: str | Sequence[str] | None = None,
+        author: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> Answer:
+        """Answer `question` in this conversation and keep the turn; QAError for bad input."""
+        searched = self.searched_query(engine, question, use_context)
+        answer = engine.ask(
+            question,
+            k=k,
+            mode=mode,
+            doc=list(doc) if doc is not None and not isinstance(doc, str) else doc,
+            author=author,
+            date_from=date_from,
+            date_to=date_to,
+            searched_query=searched,
+        )
+        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer))
+        return answer
+
+    def remember(self, engine: QA, question: str) -> Turn:
+        """Add an earlier question without answering it (a conversation handed over by a client)."""
+        cleaned, _ = engine.clean_question(question)
+        carried = followup_query(cleaned, self.recent_queries()) if self.turns else None
+        searched = engine.clean_question(carried)[0] if carried else cleaned
+        turn = Turn(cleaned, searched)
+        self.turns.append(turn)
+        return turn
+
+    @classmethod
+    def from_history(cls, engine: QA, questions: Iterable[object]) -> Conversation:
+        """The conversation of these earlier questions (oldest first), as the chat would have had it."""
+        questions = list(questions)
+        if len(questions) > MAX_HISTORY:
+            raise QAError(f"history holds at most {MAX_HISTORY} earlier questions (got {len(questions)})")
+        conversation = cls()
+        for i, question in enumerate(questions):
+            if not isinstance(question, str):
+                raise QAError(f"history[{i}] must be a question as text (got {type(question).__name__})")
+            try:
+                conversation.remember(engine, question)
+            except QAError as exc:
+                raise QAError(f"history[{i}]: {exc}") from None
+        return conversation

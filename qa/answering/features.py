@@ -1,0 +1,503 @@
+"""Features of candidate sentences, passages and questions: what the answer models weigh.
+
+Pure functions over plain data (numpy arrays, strings), shared by answering (`ask`) and by the
+fitting script (`bench/fit_answers.py`), so the models are fitted on exactly what they see.
+
+* A sentence is scored by its cosine to the question (its late-chunked vector), the share of
+  the question's terms it holds (idf-weighted, stemmed; and by shared prefixes, for "respond"
+  and "response"), the terms in the sentences around it, how close together the terms stand,
+  whether it holds the kind of thing the question asks for (qa.answering.answer_types) that
+  the question does not already say, and its passage's retrieval scores.
+* A passage by its retrieval scores and its best sentences.
+* A question (for the relevance gate) by how well the best candidates match at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.answering.answer_types import (
+    KINDS,
+    QuestionKind,
+    capitalised,
+    has_date,
+    has_place_cue,
+    numbers,
+    question_kind,
+)
+from qa.retrieval.search import Candidate
+from qa.storage.terms import bm25_idf
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern, so terms match the lexical index
+PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
+_ANAPHOR = re.compile(
+    r"^(this|these|that|those|it|its|he|his|she|her|they|their|there|such|the latter|the former)\b", re.I
+)
+_REASON = re.compile(r"\b(because|due to|since|so that|as a result|in order to|caused|led to|thanks to)\b", re.I)
+
+SENTENCE_FEATURES = (
+    "cosine",
+    "cosine_gap",  # below the best sentence cosine of the question
+    "coverage",
+    "coverage_gap",
+    "coverage_prefix",
+    "coverage_context",  # with the sentences before and after
+    "coverage_before",
+    "coverage_after",
+    "refers_back",  # opens with "This", "It", "He"...: the sentence before names the subject
+    "new_words",  # content words the question does not have
+    "cosine_in_passage",  # below the best sentence of its own passage
+    "coverage_in_passage",
+    "proximity",
+    "phrases",  # the question's consecutive terms found together, in order (sequential dependence)
+    "new_names",
+    "new_numbers",
+    "new_date",
+    "restating",  # share of the sentence's words already in the question
+    "length",
+    "first_in_passage",
+    # When no candidate holds much of the question's wording (a paraphrase), meaning must decide.
+    "cosine_gap_unmatched",
+    "cosine_in_passage_unmatched",
+    *(f"kind_{k}" for k in KINDS),
+    *(f"match_{k}" for k in KINDS),
+    "passage_rank",
+    "passage_fused",
+    "passage_cosine",
+    "passage_lexical",
+    "passage_coverage",
+)
+PASSAGE_FEATURES = (
+    "rank",
+    "fused",
+    "cosine",
+    "cosine_gap",
+    "cosine_gap_unmatched",
+    "lexical",
+    "coverage",
+    "coverage_title",
+    "best_sentence",
+    "best_sentence_gap",
+    "second_sentence",
+    "document_support",
+)
+QUESTION_FEATURES = (
+    "best_passage",
+    "best_sentence",
+    "best_cosine",
+    "best_sentence_cosine",
+    "best_coverage",
+    "unknown_terms",  # idf-weighted share of the question's terms the corpus never uses
+    "terms",
+    "missing_from_pool",  # ... that none of the ten best candidates holds
+    "names_missing",  # capitalised question words the best passage lacks
+    "cosine_spread",  # best candidate cosine above the median one: one passage stands out
+    "cosine_lead",
+    "top_coverage",  # of the best passage
+    "rarest_term_present",
+    "weight_of_rarest",
+    "passage_margin",  # best passage logit above the second
+)
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """The question as the scorers see it."""
+
+    vector: np.ndarray | None  # None in lexical mode: cosines are then 0
+    terms: tuple[str, ...]  # stemmed, stop words removed, unique
+    weights: np.ndarray  # idf of each term, summing to 1
+    unknown: float  # idf-weighted share of terms absent from the corpus
+    words: frozenset[str]  # lower-case words of the question (for "new" names and numbers)
+    prefixes: frozenset[str]
+    kind: QuestionKind
+    order: tuple[str, ...] = ()  # the terms as they come in the question, repeats kept
+    weight_of: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        question: str,
+        vector: np.ndarray | None,
+        terms: Sequence[str],
+        idf: dict[str, float],
+        known: Callable[[str], bool],
+        kind: QuestionKind,
+        stopwords: frozenset[str],
+    ) -> QuestionTerms:
+        unique = tuple(dict.fromkeys(terms))
+        raw = np.array([idf.get(t, 0.0) for t in unique], dtype=np.float64)
+        total = float(raw.sum())
+        weights = raw / total if total > 0 else np.full(len(unique), 1.0 / max(1, len(unique)))
+        unknown = float(sum(w for t, w in zip(unique, weights) if not known(t))) if unique else 1.0
+        words = frozenset(w.lower() for w in _TOKEN.findall(question))
+        content = [w for w in words if w not in stopwords]
+        prefixes = frozenset(w[:PREFIX] for w in content if len(w) >= PREFIX)
+        weight_of = dict(zip(unique, (float(w) for w in weights)))
+        return cls(vector, unique, weights, unknown, words, prefixes, kind, tuple(terms), weight_of)
+
+
+def question_terms(question: str, vector: np.ndarray | None, reader) -> QuestionTerms:
+    """The question's terms and weights as the index (a qa.storage IndexReader) sees them."""
+    analyzer = reader.analyzer
+    terms = analyzer.terms([question])[0]
+    unique = list(dict.fromkeys(terms))
+    n, df = reader.term_stats(unique)
+    return QuestionTerms.build(
+        question,
+        vector,
+        terms,
+        {t: bm25_idf(n, df[t]) for t in unique},
+        lambda t: df.get(t, 0) > 0,
+        question_kind(question),
+        analyzer.stopword_set(),
+    )
+
+
+class Stems:
+    """Stems of a text's tokens, in order, memoised per word (the same words recur across sentences)."""
+
+    MAX_MEMO = 200_000
+
+    def __init__(self, stem_words: Callable[[list[str]], list[str]]) -> None:
+        self._stem_words = stem_words
+        self._memo: dict[str, str] = {}
+
+    def __call__(self, words: list[str]) -> list[str]:
+        todo = [w for w in dict.fromkeys(words) if w not in self._memo]
+        if todo:
+            if len(self._memo) > self.MAX_MEMO:
+                self._memo = {}
+            self._memo.update(zip(todo, self._stem_words(todo)))
+        return [self._memo[w] for w in words]
+
+
+@dataclass(frozen=True)
+class SentenceFacts:
+    """What a sentence holds, whatever the question: computed once per chunk and kept."""
+
+    stems: tuple[str, ...]  # every word's stem, in order (stop words too: positions count them)
+    stem_set: frozenset[str]
+    prefixes: frozenset[str]  # stems and the first PREFIX letters of longer words
+    positions: dict[str, tuple[int, ...]]  # stem -> where it stands
+    content: tuple[str, ...]  # stems of the words that are not stop words
+    names: tuple[str, ...]  # capitalised words (lower case), the first word left out
+    numbers: tuple[str, ...]
+    date: bool
+    place: bool
+    reason: bool
+    anaphor: bool
+    words: int
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    sentences: tuple[SentenceFacts, ...]
+    stem_set: frozenset[str]  # of the whole chunk
+    title_stems: frozenset[str]
+
+
+class Analyser:
+    """Question-independent facts of candidate chunks, memoised (the same chunks answer many questions)."""
+
+    MAX_CHUNKS = 20_000
+
+    def __init__(self, stems: Stems, stopwords: frozenset[str]) -> None:
+        self.stems = stems
+        self.stopwords = stopwords
+        self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, cand: Candidate) -> ChunkFacts:
+        key = (cand.text, cand.title, cand.start, cand.sentence_spans.tobytes())
+        with self._lock:
+            found = self._memo.get(key)
+            if found is not None:
+                self._memo.move_to_end(key)
+                return found
+        facts = self._analyse(cand)
+        with self._lock:
+            self._memo[key] = facts
+            if len(self._memo) > self.MAX_CHUNKS:
+                self._memo.popitem(last=False)
+        return facts
+
+    def _analyse(self, cand: Candidate) -> ChunkFacts:
+        sentences = []
+        for text in cand.sentence_texts():
+            words = _TOKEN.findall(text.lower())
+            stems = self.stems(words)
+            positions: dict[str, list[int]] = {}
+            for i, stem in enumerate(stems):
+                positions.setdefault(stem, []).append(i)
+            sentences.append(
+                SentenceFacts(
+                    stems=tuple(stems),
+                    stem_set=frozenset(stems),
+                    prefixes=frozenset(stems) | {w[:PREFIX] for w in words if len(w) >= PREFIX},
+                    positions={k: tuple(v) for k, v in positions.items()},
+                    content=tuple(s for w, s in zip(words, stems) if w not in self.stopwords),
+                    names=tuple(capitalised(text)),
+                    numbers=tuple(numbers(text)),
+                    date=has_date(text),
+                    place=has_place_cue(text),
+                    reason=bool(_REASON.search(text)),
+                    anaphor=bool(_ANAPHOR.match(text)),
+                    words=len(words),
+                )
+            )
+        chunk = frozenset(self.stems(_TOKEN.findall(cand.text.lower())))
+        title = frozenset(self.stems(_TOKEN.findall(cand.title.lower()))) if cand.title else frozenset()
+        return ChunkFacts(tuple(sentences), chunk, title)
+
+
+@dataclass(frozen=True)
+class SentenceTable:
+    """Every candidate sentence of a question: features and where each row comes from."""
+
+    features: np.ndarray  # (rows, len(SENTENCE_FEATURES))
+    candidate: np.ndarray  # (rows,) index into the candidates
+    spans: np.ndarray  # (rows, 2) document offsets
+    texts: list[str]
+    cosines: np.ndarray
+    coverage: np.ndarray
+
+
+def _coverage(present: frozenset[str] | set[str], q: QuestionTerms) -> float:
+    return float(sum(w for t, w in zip(q.terms, q.weights) if t in present))
+
+
+def _prefix_coverage(facts: SentenceFacts, q: QuestionTerms) -> float:
+    present = facts.prefixes
+    hit = 0.0
+    for term, weight in zip(q.terms, q.weights):
+        if term in present or (len(term) >= PREFIX and term[:PREFIX] in present):
+            hit += weight
+    return hit
+
+
+def _proximity(facts: SentenceFacts, q: QuestionTerms) -> float:
+    """Matched question terms per word of the shortest stretch holding them all (1 = side by side)."""
+    found = [facts.positions[t] for t in q.terms if t in facts.positions]
+    if len(found) < 2:
+        return 0.0
+    first = min(p[0] for p in found)
+    last = max(p[-1] for p in found)
+    return len(found) / (last - first + 1)
+
+
+def _phrases(facts: SentenceFacts, q: QuestionTerms, window: int = 3) -> float:
+    """Share (idf-weighted) of the question's adjacent term pairs that stand within `window` words, in order."""
+    if len(q.order) < 2:
+        return 0.0
+    where = facts.positions
+    found = total = 0.0
+    for a, b in zip(q.order, q.order[1:]):
+        weight = q.weight_of.get(a, 0.0) + q.weight_of.get(b, 0.0)
+        total += weight
+        if any(0 < j - i <= window for i in where.get(a, ()) for j in where.get(b, ())):
+            found += weight
+    return found / total if total > 0 else 0.0
+
+
+def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: Analyser) -> SentenceTable:
+    """Features of every sentence of every candidate, in candidate then sentence order."""
+    owner: list[int] = []
+    spans: list[tuple[int, int]] = []
+    texts: list[str] = []
+    cosines: list[float] = []
+    per_sentence: list[SentenceFacts] = []
+    chunks = [analyser(cand) for cand in candidates]
+    for index, cand in enumerate(candidates):
+        sims = cand.sentence_vectors @ q.vector if q.vector is not None and len(cand.sentence_vectors) else None
+        for row, (text, facts) in enumerate(zip(cand.sentence_texts(), chunks[index].sentences, strict=True)):
+            per_sentence.append(facts)
+            owner.append(index)
+            spans.append((int(cand.sentence_spans[row][0]), int(cand.sentence_spans[row][1])))
+            texts.append(text)
+            cosines.append(float(sims[row]) if sims is not None else 0.0)
+    n = len(texts)
+    if n == 0:
+        empty = np.zeros((0, len(SENTENCE_FEATURES)), np.float32)
+        return SentenceTable(empty, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), [], np.zeros(0), np.zeros(0))
+    coverage = np.array([_coverage(f.stem_set, q) for f in per_sentence])
+    cos = np.array(cosines)
+    best_cos, best_cov = float(cos.max()), float(coverage.max())
+    top_fused = max(c.fused for c in candidates) or 1.0
+    top_lexical = max(c.lexical for c in candidates) or 1.0
+    passage_coverage = [_coverage(c.stem_set, q) for c in chunks]
+    passage_best_cos: dict[int, float] = {}
+    passage_best_cov: dict[int, float] = {}
+    for i, index in enumerate(owner):
+        passage_best_cos[index] = max(passage_best_cos.get(index, -1.0), cos[i])
+        passage_best_cov[index] = max(passage_best_cov.get(index, 0.0), coverage[i])
+    kind_onehot = [1.0 if q.kind.kind == k else 0.0 for k in KINDS]
+    focus_stem = analyser.stems([q.kind.focus])[0] if q.kind.focus else ""
+    wanted = frozenset(q.terms)
+    rows: list[list[float]] = []
+    for i in range(n):
+        facts = per_sentence[i]
+        cand_index = owner[i]
+        cand = candidates[cand_index]
+        first = i == 0 or owner[i - 1] != cand_index
+        last = i + 1 == n or owner[i + 1] != cand_index
+        before = coverage[i - 1] if not first else 0.0
+        after = coverage[i + 1] if not last else 0.0
+        context = set(facts.stem_set)
+        if not first:
+            context |= per_sentence[i - 1].stem_set
+        if not last:
+            context |= per_sentence[i + 1].stem_set
+        content = facts.content
+        restating = sum(1 for c in content if c in wanted) / len(content) if content else 0.0
+        names = [w for w in facts.names if w not in q.words]
+        nums = [x for x in facts.numbers if x not in q.words]
+        date = 1.0 if facts.date and (nums or names) else 0.0
+        new_names, new_numbers = math.log1p(len(names)), math.log1p(len(nums))
+        matches = {
+            "person": new_names,
+            "date": date,
+            "number": new_numbers,
+            "place": new_names * (1.0 if facts.place else 0.5),
+            "thing": 1.0 if focus_stem and focus_stem in facts.stem_set else 0.0,
+            "reason": 1.0 if facts.reason else 0.0,
+        }
+        rows.append(
+            [
+                cos[i],
+                cos[i] - best_cos,
+                coverage[i],
+                coverage[i] - best_cov,
+                _prefix_coverage(facts, q),
+                _coverage(context, q),
+                before,
+                after,
+                before if facts.anaphor else 0.0,
+                math.log1p(sum(1 for c in content if c not in wanted)),
+                cos[i] - passage_best_cos[cand_index],
+                coverage[i] - passage_best_cov[cand_index],
+                _proximity(facts, q),
+                _phrases(facts, q),
+                new_names,
+                new_numbers,
+                date,
+                restating,
+                math.log1p(facts.words),
+                1.0 if first else 0.0,
+                (cos[i] - best_cos) * (1.0 - best_cov),
+                (cos[i] - passage_best_cos[cand_index]) * (1.0 - best_cov),
+                *kind_onehot,
+                *(matches[k] * kind_onehot[j] for j, k in enumerate(KINDS)),
+                math.log1p(cand.rank),
+                cand.fused / top_fused,
+                cand.cosine,
+                cand.lexical / top_lexical,
+                passage_coverage[cand_index],
+            ]
+        )
+    return SentenceTable(
+        np.array(rows, dtype=np.float32),
+        np.array(owner, dtype=np.int64),
+        np.array(spans, dtype=np.int64),
+        texts,
+        cos,
+        coverage,
+    )
+
+
+def passage_table(
+    q: QuestionTerms,
+    candidates: Sequence[Candidate],
+    sentences: SentenceTable,
+    sentence_logits: np.ndarray,
+    analyser: Analyser,
+) -> np.ndarray:
+    """Features of each candidate passage (rows in candidate order)."""
+    n = len(candidates)
+    out = np.zeros((n, len(PASSAGE_FEATURES)), dtype=np.float32)
+    if n == 0:
+        return out
+    best = np.full(n, -10.0)
+    second = np.full(n, -10.0)
+    for logit, index in zip(sentence_logits, sentences.candidate):
+        if logit > best[index]:
+            best[index], second[index] = logit, best[index]
+        elif logit > second[index]:
+            second[index] = logit
+    top_fused = max(c.fused for c in candidates) or 1.0
+    top_lexical = max(c.lexical for c in candidates) or 1.0
+    top_cosine = max(c.cosine for c in candidates)
+    top_best = float(best.max())
+    best_coverage = float(sentences.coverage.max()) if len(sentences.coverage) else 0.0
+    leaders = [c.doc_id for c in candidates[:10]]
+    for i, cand in enumerate(candidates):
+        facts = analyser(cand)
+        coverage = _coverage(facts.stem_set, q)
+        title = _coverage(facts.title_stems, q)
+        out[i] = [
+            math.log1p(cand.rank),
+            cand.fused / top_fused,
+            cand.cosine,
+            cand.cosine - top_cosine,
+            (cand.cosine - top_cosine) * (1.0 - best_coverage),
+            cand.lexical / top_lexical,
+            coverage,
+            title,
+            best[i],
+            best[i] - top_best,
+            second[i],
+            leaders.count(cand.doc_id) / len(leaders),
+        ]
+    return out
+
+
+def question_features(
+    q: QuestionTerms,
+    candidates: Sequence[Candidate],
+    sentences: SentenceTable,
+    passage_logits: np.ndarray,
+    sentence_logits: np.ndarray,
+    analyser: Analyser,
+    question: str,
+) -> np.ndarray:
+    """One row for the relevance gate: does the corpus hold an answer at all?"""
+    terms = math.log1p(len(q.terms))
+    if not candidates or not len(q.terms):
+        missing = [-10.0, -10.0, 0.0, 0.0, 0.0, q.unknown, terms, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return np.array(missing, dtype=np.float32)
+    cosines = np.array([c.cosine for c in candidates])
+    top = int(np.argmax(passage_logits))
+    top_stems = analyser(candidates[top]).stem_set
+    pool: set[str] = set()
+    for cand in candidates[:10]:
+        pool |= analyser(cand).stem_set
+    names = set(analyser.stems([w.lower() for w in capitalised(question)]))
+    rarest = int(np.argmax(q.weights))
+    ordered = np.sort(passage_logits)
+    return np.array(
+        [
+            float(passage_logits.max()),
+            float(sentence_logits.max()) if len(sentence_logits) else -10.0,
+            float(cosines.max()),
+            float(sentences.cosines.max()) if len(sentences.cosines) else 0.0,
+            float(sentences.coverage.max()) if len(sentences.coverage) else 0.0,
+            q.unknown,
+            terms,
+            float(sum(w for t, w in zip(q.terms, q.weights) if t not in pool)),
+            float(sum(w for t, w in zip(q.terms, q.weights) if t in names and t not in top_stems)),
+            float(cosines.max() - np.median(cosines)),
+            float(cosines.max() - cosines.mean()),
+            float(sum(w for t, w in zip(q.terms, q.weights) if t in top_stems)),
+            1.0 if q.terms[rarest] in top_stems else 0.0,
+            float(q.weights[rarest]),
+            float(ordered[-1] - ordered[-2]) if len(ordered) > 1 else 0.0,
+        ],
+        dtype=np.float32,
+    )

@@ -1,0 +1,176 @@
+"""The fitted answer models: sentence scorer, passage re-ranker and relevance gate (numpy only).
+
+The weights live in `answer_models.json` beside this module, written by `bench/fit_answers.py`
+(which anyone can rerun to reproduce it). Each model is linear in the standardised features of
+qa.answering.features: the sentence and passage models are conditional logits, fitted to rank a
+question's candidates (their softmax is the probability that a candidate holds the answer); the
+relevance gate is a logistic regression whose threshold was chosen on labelled answerable and
+off-topic questions (see the file's "fitted_on" and the README).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.answering.features import (
+    PASSAGE_FEATURES,
+    QUESTION_FEATURES,
+    SENTENCE_FEATURES,
+    Analyser,
+    QuestionTerms,
+    SentenceTable,
+    passage_table,
+    question_features,
+    sentence_table,
+)
+from qa.errors import QAError
+from qa.retrieval.search import Candidate
+
+MODELS_FILE = Path(__file__).with_name("answer_models.json")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic regression over standardised features: logit = ((x - mean) / scale) . coef + intercept."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        return ((rows - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_dict(self) -> dict:
+        return {
+            "features": list(self.features),
+            "mean": [round(float(x), 6) for x in self.mean],
+            "scale": [round(float(x), 6) for x in self.scale],
+            "coef": [round(float(x), 6) for x in self.coef],
+            "intercept": round(float(self.intercept), 6),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, expected: Sequence[str], name: str) -> LinearModel:
+        features = tuple(data["features"])
+        if features != tuple(expected):
+            raise QAError(
+                f"the {name} model in {MODELS_FILE.name} was fitted on other features than this version of qa "
+                f"computes; refit it with `python -m bench.fit_answers`"
+            )
+        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
+        if any(a.shape != (len(features),) for a in arrays) or np.any(arrays[1] <= 0):
+            raise QAError(
+                f"the {name} model in {MODELS_FILE.name} is malformed; refit it with `python -m bench.fit_answers`"
+            )
+        return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class AnswerModels:
+    sentence: LinearModel
+    passage: LinearModel
+    gate: LinearModel
+    # The question is answered when the gate's logit reaches this (chosen for <= 0.5 % false
+    # "nothing found" on answerable questions); passages whose probability of holding the answer
+    # (the softmax of the passage scores) is below `passage_floor` are not shown.
+    gate_threshold: float
+    passage_floor: float
+    # A sentence joins the short answer when its probability is at least this share of the best one's.
+    answer_share: float
+    answer_max_sentences: int
+    meta: dict
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnswerModels:
+        if data.get("format") != FORMAT:
+            raise QAError(f"{MODELS_FILE.name} has format {data.get('format')}, not {FORMAT}; refit it")
+        return cls(
+            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence"),
+            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage"),
+            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate"),
+            gate_threshold=float(data["gate_threshold"]),
+            passage_floor=float(data["passage_floor"]),
+            answer_share=float(data["answer_share"]),
+            answer_max_sentences=int(data["answer_max_sentences"]),
+            meta=dict(data.get("fitted_on", {})),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "sentence": self.sentence.to_dict(),
+            "passage": self.passage.to_dict(),
+            "gate": self.gate.to_dict(),
+            "gate_threshold": round(self.gate_threshold, 6),
+            "passage_floor": round(self.passage_floor, 6),
+            "answer_share": round(self.answer_share, 6),
+            "answer_max_sentences": self.answer_max_sentences,
+            "fitted_on": self.meta,
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def load_models(path: Path = MODELS_FILE) -> AnswerModels:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return AnswerModels.from_dict(data)
+    except FileNotFoundError:
+        raise QAError(
+            f"the answer models file {path} is missing; reinstall qa or run `python -m bench.fit_answers`"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QAError(f"cannot read the answer models in {path} ({exc}); run `python -m bench.fit_answers`") from None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every candidate of a question, scored."""
+
+    candidates: list[Candidate]
+    sentences: SentenceTable
+    sentence_logits: np.ndarray  # one per row of `sentences`
+    passage_logits: np.ndarray  # one per candidate
+    gate_logit: float
+    terms: int = 1  # the question's content terms (none: nothing to look for)
+
+
+def score(
+    models: AnswerModels,
+    question: str,
+    q: QuestionTerms,
+    candidates: list[Candidate],
+    analyser: Analyser,
+) -> Scored:
+    sentences = sentence_table(q, candidates, analyser)
+    sentence_logits = models.sentence.logits(sentences.features)
+    passages = passage_table(q, candidates, sentences, sentence_logits, analyser)
+    passage_logits = models.passage.logits(passages)
+    gate = models.gate.logits(
+        question_features(q, candidates, sentences, passage_logits, sentence_logits, analyser, question)[None, :]
+    )
+    return Scored(candidates, sentences, sentence_logits, passage_logits, float(gate[0]), len(q.terms))
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """The sentence and passage models score candidates against each other (a conditional logit):
+    their softmax is each candidate's probability of being the one that holds the answer."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return scores
+    e = np.exp(scores - scores.max())
+    return e / e.sum()

@@ -1,0 +1,162 @@
+"""The manifest every index carries: format, model, chunker settings, versions, corpus files.
+
+Both stores keep one (a JSON file in a snapshot folder, a row in the database) and refuse to
+open an index built with another model, backend or chunker, naming the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa import __version__
+from qa.errors import IndexCorruptError, IndexMismatchError
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    data: dict
+
+    @property
+    def model(self) -> dict:
+        return self.data["model"]
+
+    @property
+    def chunker(self) -> dict:
+        return self.data["chunker"]
+
+    @property
+    def corpus(self) -> dict:
+        return self.data["corpus"]
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = folder / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing; run `qa index --rebuild`") from None
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"{path} is unreadable ({exc}); run `qa index --rebuild`") from None
+        return cls.checked(data, str(path))
+
+    @classmethod
+    def checked(cls, data: object, where: str) -> Manifest:
+        """A manifest from stored data, refused (IndexCorruptError) when keys are missing."""
+        try:
+            for key in ("format", "model", "chunker", "corpus"):
+                data[key]  # type: ignore[index]
+        except (KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"{where} is unreadable ({exc!r}); run `qa index --rebuild`") from None
+        return cls(data)  # type: ignore[arg-type]
+
+    def write(self, folder: Path) -> None:
+        (folder / MANIFEST).write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @property
+    def chunk_context(self) -> str:
+        """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
+        return str(self.chunker.get("context", "none"))
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The longest context prefix (in tokens) the index allowed; None without context.
+
+        Indexes with context from before the setting allowed 64 tokens.
+        """
+        if self.chunk_context == "none":
+            return None
+        return int(self.chunker.get("context_tokens", 64))
+
+    @property
+    def paragraph_size(self) -> int:
+        """Paragraphs up to this many tokens stay whole; indexes from before the setting cut at the chunk size."""
+        return int(self.chunker.get("paragraph_size") or self.chunker.get("chunk_size") or 0)
+
+    def check_compatible(
+        self,
+        model_key: str,
+        model_name: str,
+        chunk_size: int,
+        chunk_overlap: int,
+        chunk_context: str = "none",
+        sentence_vectors: str = "late",
+        paragraph_size: int | None = None,
+        context_tokens: int | None = None,
+    ) -> None:
+        """Refuse an index built with another format, model, chunker or representation settings."""
+        if self.data["format"] != FORMAT:
+            raise IndexMismatchError(
+                f"the index was written by another version of qa (format {self.data['format']}, "
+                f"this is {FORMAT}); run `qa index --rebuild`"
+            )
+        if self.model.get("cache_key") != model_key:
+            built = str(self.model.get("cache_key", "?")).split(":", 1)[0]
+            wanted = model_key.split(":", 1)[0]
+            if self.model.get("name") == model_name and built != wanted:
+                raise IndexMismatchError(
+                    f"the index was built with the {built} backend, not {wanted}; "
+                    f"run `qa index --rebuild`, or set QA_BACKEND={built}"
+                )
+            raise IndexMismatchError(
+                f"the index was built with the model '{self.model.get('name')}', not '{model_name}'; "
+                f"run `qa index --rebuild` to rebuild it with '{model_name}', "
+                f"or use --model '{self.model.get('name')}' (QA_MODEL)"
+            )
+        size, overlap = self.chunker.get("chunk_size"), self.chunker.get("chunk_overlap")
+        if (size, overlap) != (chunk_size, chunk_overlap):
+            raise IndexMismatchError(
+                f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
+                f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
+                f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+            )
+        paragraph_size = max(chunk_size, paragraph_size or 0)
+        if self.paragraph_size != paragraph_size:
+            raise IndexMismatchError(
+                f"the index was built keeping paragraphs of up to {self.paragraph_size} tokens whole, not "
+                f"{paragraph_size}; run `qa index --rebuild`, or set QA_PARAGRAPH_SIZE={self.paragraph_size}"
+            )
+        if self.chunk_context != chunk_context:
+            raise IndexMismatchError(
+                f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
+                f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
+                f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
+            )
+        if chunk_context != "none" and context_tokens is not None and self.context_tokens != context_tokens:
+            raise IndexMismatchError(
+                f"the index was built with at most {self.context_tokens} tokens of context per chunk, not "
+                f"{context_tokens}; run `qa index --rebuild`, or set QA_CONTEXT_TOKENS={self.context_tokens}"
+            )
+        built = self.data.get("sentences", {}).get("vectors")
+        if built is None:
+            raise IndexMismatchError(
+                "the index holds no sentence evidence (it was built by an earlier version of qa); "
+                "run `qa index --rebuild` (cached chunk embeddings are reused)"
+            )
+        if built != sentence_vectors:
+            raise IndexMismatchError(
+                f"the index holds sentence vectors made '{built}', not '{sentence_vectors}'; "
+                f"run `qa index --rebuild`, or set QA_SENTENCE_VECTORS={built}"
+            )
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def version_info() -> dict:
+    return {"qa": __version__, "python": sys.version.split()[0]}
+
+
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for source, file_hash in sorted(hashes.items()):
+        digest.update(f"{source}\0{file_hash}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,28 @@
+"""The lexical side in SQL: chunk terms as a tsvector literal (the local store's analysis, with
+positions), and the BM25 parameters both stores share."""
+
+from __future__ import annotations
+
+from qa.storage.terms import Analyzer
+
+# BM25 parameters: the local store's (bm25s) defaults, so that both rank alike.
+K1, B = 1.5, 0.75
+# PostgreSQL keeps at most 256 positions per lexeme and refuses lexemes over 2 KB.
+MAX_POSITIONS = 256
+MAX_LEXEME_BYTES = 1000
+
+
+def quote_lexeme(term: str) -> str:
+    """A lexeme as tsvector and tsquery input spell it: quoted, quotes doubled, backslashes escaped."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(analyzer: Analyzer, text: str) -> tuple[str, int]:
+    """(tsvector literal of text's terms with positions, number of terms)."""
+    terms = analyzer.terms([text])[0]
+    positions: dict[str, list[int]] = {}
+    for position, term in enumerate(terms, start=1):
+        if len(term.encode("utf-8")) <= MAX_LEXEME_BYTES:
+            positions.setdefault(term, []).append(min(position, 16383))
+    parts = [f"{quote_lexeme(term)}:{','.join(map(str, places[:MAX_POSITIONS]))}" for term, places in positions.items()]
+    return " ".join(parts), len(terms)

@@ -1,0 +1,81 @@
+"""The schema, as numbered migrations applied on connect (each once, in order, in one transaction).
+
+Every table lives in the store's schema (QA_PG_SCHEMA, default `qa`), so that one database can
+hold several indexes (a corpus, a benchmark). `{s}` below is that schema's quoted name and
+`{vector}` the vector column type chosen when the schema was created (QA_PG_VECTOR).
+
+The vector column has no fixed dimension: the HNSW index is an expression index on
+`embedding::{vector}(dim)`, made by the first update that knows the model's dimension, so that
+a rebuild with another model only has to replace that index.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE {s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
+CREATE TABLE {s}.documents (
+    doc_id text PRIMARY KEY,
+    source text NOT NULL UNIQUE,
+    content_hash text NOT NULL,
+    title text NOT NULL,
+    author text NOT NULL,
+    author_key text NOT NULL,          -- author in lower case (Python's), for the author filter
+    publisher text NOT NULL,
+    date text NOT NULL,
+    url text NOT NULL,
+    page_starts integer[] NOT NULL,
+    text text NOT NULL,
+    n_chunks integer NOT NULL,
+    n_terms bigint NOT NULL,           -- lexical terms of all its chunks: BM25's average length
+    updated timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX documents_date ON {s}.documents (date COLLATE "C");
+CREATE TABLE {s}.chunks (
+    id bigint PRIMARY KEY,
+    doc_id text NOT NULL REFERENCES {s}.documents (doc_id) ON DELETE CASCADE,
+    ordinal integer NOT NULL,
+    start integer NOT NULL,
+    "end" integer NOT NULL,
+    page integer,
+    text_hash text NOT NULL,
+    text text NOT NULL,
+    lexemes tsvector NOT NULL,          -- the terms of the chunk's search text, with positions
+    n_terms integer NOT NULL,
+    embedding {vector} NOT NULL
+);
+CREATE SEQUENCE {s}.chunk_ids OWNED BY {s}.chunks.id;
+CREATE INDEX chunks_doc ON {s}.chunks (doc_id);
+CREATE INDEX chunks_lexemes ON {s}.chunks USING gin (lexemes);
+CREATE TABLE {s}.evidence (
+    chunk_id bigint PRIMARY KEY REFERENCES {s}.chunks (id) ON DELETE CASCADE,
+    spans integer[] NOT NULL,           -- start, end, start, end, ... (document offsets)
+    vectors bytea NOT NULL              -- float32, one row per sentence
+);
+CREATE TABLE {s}.embeddings (
+    model text NOT NULL,
+    text_hash text NOT NULL,
+    vector bytea NOT NULL,              -- float32
+    PRIMARY KEY (model, text_hash)
+);
+""",
+    # Vectors inline in the row (1.5 KB at 384 dimensions) rather than compressed out of line:
+    # exact scans (small tables, narrow filters) no longer fetch and decompress each one.
+    2: """
+ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;
+""",
+    # Sentence evidence cached with the chunk's embedding, by the same text hash: an unchanged
+    # chunk re-indexed (a rebuild, another writer) embeds nothing. Evidence is stored as float16.
+    3: """
+CREATE TABLE IF NOT EXISTS {s}.sentence_vectors (
+    model text NOT NULL,                -- the embedder's cache key, the method and the splitter
+    text_hash text NOT NULL,
+    spans integer[] NOT NULL,           -- start, end, ... within the embedded text
+    vectors bytea NOT NULL,             -- float16, one row per sentence
+    PRIMARY KEY (model, text_hash)
+);
+COMMENT ON COLUMN {s}.evidence.vectors IS 'float16, one row per sentence';
+""",
+}
+
+LATEST = max(MIGRATIONS)

@@ -1,0 +1,79 @@
+"""How text becomes lexical terms, the same for every store: lower case, words of two or more
+characters, English stop words, the Snowball stemmer (bm25s's analysis); and the idf-weighted
+term coverage that the relevance gate uses."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+# bm25s's default token pattern: words of two or more characters.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+class Analyzer:
+    """Terms of texts, as bm25s.tokenize makes them, without building a vocabulary per call."""
+
+    def __init__(
+        self, stopwords: str = "en_plus", stemmer_language: str = "english", stopword_set: frozenset[str] | None = None
+    ) -> None:
+        self.stopwords = stopwords
+        self.stemmer_language = stemmer_language
+        self._stemmer = None
+        # The list an index was built with, when it saved one: answering then needs no bm25s import.
+        self._stopword_set = stopword_set
+
+    def stopword_list(self) -> list[str]:
+        return sorted(self._stopwords())
+
+    def stopword_set(self) -> frozenset[str]:
+        return self._stopwords()
+
+    def stem_words(self, words: list[str]) -> list[str]:
+        """One stem per lower-case word, positions kept (stop words too)."""
+        return self.stemmer().stemWords(words) if words else []
+
+    def _stopwords(self) -> frozenset[str]:
+        if self._stopword_set is None:
+            from bm25s.tokenization import _infer_stopwords
+
+            self._stopword_set = frozenset(_infer_stopwords(self.stopwords))
+        return self._stopword_set
+
+    def stemmer(self):
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer(self.stemmer_language)
+        return self._stemmer
+
+    def terms(self, texts: Sequence[str]) -> list[list[str]]:
+        """The stemmed, stop-word-free terms of each text, in order (repeats kept)."""
+        stopwords = self._stopwords()
+        stemmer = self.stemmer()
+        out = []
+        for text in texts:
+            words = [w for w in _TOKEN.findall(text.lower()) if w not in stopwords]
+            out.append(stemmer.stemWords(words) if words else [])
+        return out
+
+
+def bm25_idf(n_docs: int, df: int) -> float:
+    """BM25's idf (Lucene's form, as bm25s): never negative; a term never seen gets the largest."""
+    return float(math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)))
+
+
+def coverage_function(
+    weights: Mapping[str, float], terms_of: Callable[[Sequence[str]], list[list[str]]]
+) -> Callable[[str], float]:
+    """A function giving the share of the idf weights of `weights`' terms that a text contains."""
+    total = sum(weights.values())
+
+    def share(text: str) -> float:
+        if total <= 0:
+            return 0.0
+        present = set(terms_of([text])[0])
+        return sum(w for t, w in weights.items() if t in present) / total
+
+    return share

@@ -1,0 +1,157 @@
+"""What other programs may do with the corpus, whatever the protocol: ask (in a conversation),
+list the documents, read a document or a span of it, and check the index's health.
+
+The REST API (`qa.web.api`) and the MCP server (`qa.web.mcp_server`) are thin layers over
+`CorpusService`; its errors carry the HTTP status they stand for. Nothing here changes the
+corpus or the index: the analysts' actions are only in the web chat's Index tab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from qa.answering.conversation import Conversation
+from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
+
+if TYPE_CHECKING:
+    from qa.engine import QA
+
+log = logging.getLogger("qa.web.service")
+
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+# Index states in which no answer can come, whatever the request.
+_NOT_READY = (IndexMissingError, IndexCorruptError, IndexMismatchError, IndexLockedError)
+
+
+class ServiceError(QAError):
+    """A request that cannot be served; `status` is its HTTP status."""
+
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class NotReady(ServiceError):
+    status = 503
+
+
+def check_filters(
+    docs: Sequence[str] | str | None,
+    author: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    labels: tuple[str, str] = ("date_from", "date_to"),
+) -> dict[str, Any]:
+    """The filters as `QA.ask` takes them: blanks dropped, dates checked (QAError naming the field)."""
+    if isinstance(docs, str):
+        docs = [docs]
+    doc_ids = [d for d in (docs or []) if isinstance(d, str) and d.strip()]
+    dates: dict[str, str | None] = {}
+    for (name, value), label in zip((("date_from", date_from), ("date_to", date_to)), labels):
+        value = (value or "").strip()
+        if value and not _DATE.match(value):
+            raise QAError(f"{label} must look like 2020, 2020-12 or 2020-12-08 (got {value!r})")
+        dates[name] = value or None
+    return {"doc": doc_ids or None, "author": (author or "").strip() or None, **dates}
+
+
+class CorpusService:
+    """The read-only operations on an open index; `ask_async` answers at most `concurrency` at once."""
+
+    def __init__(self, engine: QA, concurrency: int = 4) -> None:
+        self.engine = engine
+        # Requests wait for a slot without holding a worker thread, so a flood of API or MCP
+        # questions cannot take the threads the web chat's handlers run in.
+        self._answering = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def ask_async(self, question: str, k: int = 5, mode: str = "hybrid", **options: Any) -> dict[str, Any]:
+        """`ask` in a worker thread, once one of the `concurrency` slots is free."""
+        call = functools.partial(self.ask, question, k, mode, **options)
+        return await anyio.to_thread.run_sync(call, limiter=self._answering)
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        *,
+        doc: Sequence[str] | str | None = None,
+        author: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        history: Iterable[object] = (),
+    ) -> dict[str, Any]:
+        """The answer as `qa ask --json` prints it; `history` holds the earlier questions, oldest first."""
+        with _statuses():
+            filters = check_filters(doc, author, date_from, date_to)
+            conversation = Conversation.from_history(self.engine, history or ())
+            return conversation.ask(self.engine, question, k=k, mode=mode, **filters).to_dict()
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The indexed documents as `qa docs --json` lists them."""
+        with _statuses():
+            self._refresh()
+            return [d.to_dict() for d in self.engine.documents()]
+
+    def document(self, doc_id: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
+        """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`."""
+        with _statuses():
+            try:
+                doc = self.engine.document(doc_id)
+            except QAError as exc:
+                raise NotFound(str(exc)) from None
+            length = len(doc.text)
+            lo = 0 if start is None else start
+            hi = length if end is None else end
+            if not 0 <= lo <= hi <= length:
+                raise ServiceError(f"span {lo}:{hi} is outside the document '{doc.doc_id}' (0:{length})")
+            return {
+                **doc.metadata(),
+                "length": length,
+                "start": lo,
+                "end": hi,
+                "page": doc.page_at(lo),
+                "text": doc.text[lo:hi],
+            }
+
+    def health(self) -> dict[str, Any]:
+        """The index that answers (snapshot, documents, chunks, model); NotReady when none can."""
+        try:
+            self._refresh()
+            stats = self.engine.stats()
+            self.engine.documents()  # the catalog answers
+        except Exception as exc:  # whatever broke, the answer is "not ready", and why
+            log.warning("health check failed: %s", exc)
+            raise NotReady(f"the index cannot answer: {exc}") from None
+        if not stats.get("chunks"):
+            raise NotReady("the index is empty: add documents to the corpus and run `qa index`")
+        return {"status": "ok", **stats}
+
+    def _refresh(self) -> None:
+        try:
+            self.engine.refresh()
+        except QAError as exc:  # a newer index that cannot be used: keep serving the open one
+            log.warning("keeping the current index: %s", exc)
+
+
+@contextlib.contextmanager
+def _statuses() -> Iterator[None]:
+    """Index states become NotReady (503); other user errors ServiceError (400)."""
+    try:
+        yield
+    except ServiceError:
+        raise
+    except _NOT_READY as exc:
+        raise NotReady(str(exc)) from None
+    except QAError as exc:
+        raise ServiceError(str(exc)) from None
