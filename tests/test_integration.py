@@ -57,10 +57,17 @@ def test_exact_spans_of_every_chunk(real):
     catalog = engine.snapshot.catalog
     ids, _ = catalog.all_chunks()
     max_tokens = engine.embedder.max_tokens
+    paragraph_size = engine.settings.paragraph_size
     for record in catalog.chunk_records(ids).values():
         text = catalog.document(record.chunk.doc_id).text
-        assert text[record.chunk.start : record.chunk.end] == record.chunk.text
-        assert engine.embedder.count_tokens(record.chunk.text) <= min(max_tokens, 128)
+        chunk = record.chunk
+        assert text[chunk.start : chunk.end] == chunk.text
+        tokens = engine.embedder.count_tokens(chunk.text)
+        assert tokens <= min(max_tokens, paragraph_size)
+        if tokens > 128:  # longer than a chunk: only a whole paragraph, kept whole
+            assert "\n\n" not in chunk.text
+            assert text[max(0, chunk.start - 2) : chunk.start] in ("\n\n", "")
+            assert text[chunk.end : chunk.end + 2] in ("\n\n", "\n", "")
 
 
 def test_seed_metadata(real):

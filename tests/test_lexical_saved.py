@@ -85,7 +85,7 @@ def test_damaged_saved_index_is_one_clear_error(tmp_path, damage):
 
 
 def test_read_saved_keeps_bm25s_parameters(tmp_path):
-    Bm25Index.build([1], ["tanks"]).save(tmp_path)
+    Bm25Index.build([1], ["tanks"], k1=1.2, b=0.5).save(tmp_path)
     saved = read_saved(tmp_path / Bm25Index.DIR)
-    assert saved.params["k1"] == 1.5 and saved.scores["num_docs"] == 1
+    assert (saved.params["k1"], saved.params["b"]) == (1.2, 0.5) and saved.scores["num_docs"] == 1
     assert saved.nonoccurrence_array is None  # the default method scores present terms only

@@ -221,6 +221,17 @@ def test_postgres_bm25_ranks_exactly_as_the_local_store(settings, pg_settings, c
     assert _tie_groups(a_scores, [spans_local[int(i)] for i in a_ids], 50) == _tie_groups(
         b_scores, [spans_pg[int(i)] for i in b_ids], 50
     )
+    # Other BM25 parameters (QA_BM25_K1/B): the local store rebuilds its lexical index at the next
+    # update, postgres applies them as it scores; both still rank alike.
+    other = {"bm25_k1": 1.6, "bm25_b": 0.8}
+    report = update_index(settings.with_(**other))
+    assert report.chunks_embedded == 0 and any("k1=1.6, b=0.8" in note for note in report.notes)
+    local = open_store(settings).open(embedder.cache_key, settings.with_(**other))
+    pg = open_store(pg_settings.with_(**other)).open(embedder.cache_key, pg_settings.with_(**other))
+    assert local.lexical_params["k1"] == pg.lexical_params["k1"] == 1.6
+    for query in queries[:3]:
+        (a_scores, a_ids), (b_scores, b_ids) = local.search_lexical(query, 40), pg.search_lexical(query, 40)
+        np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
 
 
 def _tie_groups(scores, items, k: int) -> list[tuple[float, frozenset]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from qa.storage.terms import Analyzer
 
-# BM25 parameters: the local store's (bm25s) defaults, so that both rank alike.
-K1, B = 1.5, 0.75
+# BM25 parameters when none are given: the defaults of Settings (QA_BM25_K1/B) and of the local
+# store's Bm25Index, so that both rank alike.
+K1, B = 0.9, 0.4
 # PostgreSQL keeps at most 256 positions per lexeme and refuses lexemes over 2 KB.
 MAX_POSITIONS = 256
 MAX_LEXEME_BYTES = 1000

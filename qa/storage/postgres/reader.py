@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.storage.manifest import Manifest, corpus_fingerprint
-from qa.storage.postgres.lexical import K1, B, quote_lexeme
+from qa.storage.postgres.lexical import quote_lexeme
 from qa.storage.terms import Analyzer, bm25_idf, coverage_function
 from qa.types import Chunk, Document, Filters
 
@@ -247,9 +247,9 @@ class PostgresReader:
                     [weights[t] for t in terms],
                     " | ".join(quote_lexeme(t) for t in match),
                     *params,
-                    K1,
-                    B,
-                    B,
+                    self.store.k1,
+                    self.store.b,
+                    self.store.b,
                     max(avg, 1e-9),
                     terms,
                     int(k),
@@ -328,7 +328,7 @@ class PostgresReader:
         return {
             "library": "postgres",
             "ranking": self.store.lexical,
-            **({"k1": K1, "b": B} if self.store.lexical == "bm25" else {}),
+            **({"k1": self.store.k1, "b": self.store.b} if self.store.lexical == "bm25" else {}),
             "stopwords": self.analyzer.stopwords,
             "stemmer": self.analyzer.stemmer_language,
         }

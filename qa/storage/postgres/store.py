@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from qa.errors import IndexLockedError, IndexMismatchError, IndexMissingError, QAError
 from qa.storage.postgres.cache import PostgresEmbeddingCache
 from qa.storage.postgres.connection import CONNECT_TIMEOUT, WRITERS_LOCK, connection_error, describe_dsn, lock_holder
+from qa.storage.postgres.lexical import K1, B
 from qa.storage.postgres.migrations import LATEST, MIGRATIONS
 from qa.storage.postgres.reader import PostgresReader
 from qa.storage.postgres.writer import PostgresWriter
@@ -43,13 +44,21 @@ class PostgresStore:
     kind = "postgres"
 
     def __init__(
-        self, dsn: str, schema: str = "qa", vector_type: str = "vector", lexical: str = "bm25", ef_search: int = 100
+        self,
+        dsn: str,
+        schema: str = "qa",
+        vector_type: str = "vector",
+        lexical: str = "bm25",
+        ef_search: int = 100,
+        bm25: tuple[float, float] = (K1, B),
     ) -> None:
         self.dsn = dsn
         self.schema = schema
         self.vector_type = vector_type
         self.lexical = lexical
         self.ef_search = ef_search
+        # BM25's k1 and b (QA_BM25_K1/B), applied as the SQL scores each query: no re-indexing.
+        self.k1, self.b = (float(x) for x in bm25)
         self.location = f"PostgreSQL {describe_dsn(dsn)}, schema {schema}"
         self._pool = None
         self._lock = threading.Lock()
@@ -60,7 +69,12 @@ class PostgresStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresStore:
         return _shared_store(
-            settings.pg_dsn, settings.pg_schema, settings.pg_vector, settings.pg_lexical, settings.pg_ef_search
+            settings.pg_dsn,
+            settings.pg_schema,
+            settings.pg_vector,
+            settings.pg_lexical,
+            settings.pg_ef_search,
+            (settings.bm25_k1, settings.bm25_b),
         )
 
     # -- connections ---------------------------------------------------------------------
@@ -269,12 +283,14 @@ _STORES: dict[tuple, PostgresStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def _shared_store(dsn: str, schema: str, vector_type: str, lexical: str, ef_search: int) -> PostgresStore:
+def _shared_store(
+    dsn: str, schema: str, vector_type: str, lexical: str, ef_search: int, bm25: tuple[float, float] = (K1, B)
+) -> PostgresStore:
     """One store object (and so one connection pool) per process and configuration."""
-    key = (dsn, schema, vector_type, lexical, ef_search)
+    key = (dsn, schema, vector_type, lexical, ef_search, bm25)
     with _STORES_LOCK:
         if key not in _STORES:
-            _STORES[key] = PostgresStore(dsn, schema, vector_type, lexical, ef_search)
+            _STORES[key] = PostgresStore(dsn, schema, vector_type, lexical, ef_search, bm25)
         return _STORES[key]
 
 
