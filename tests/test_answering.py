@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from qa.storage.local.snapshot import IndexLayout
 
 from qa.answering.about import match_title, parse_about
 from qa.answering.answer_types import capitalised, has_date, numbers, question_kind
@@ -15,6 +14,7 @@ from qa.answering.features import QuestionTerms, _phrases, _prefix_coverage, _pr
 from qa.embedding.models import HashEmbedder, pool_spans
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
+from qa.storage.local.snapshot import IndexLayout
 
 
 # -- sentence evidence -----------------------------------------------------------------------------

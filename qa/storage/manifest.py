@@ -65,6 +65,17 @@ class Manifest:
         """What chunk representations carry besides their text; indexes from before the setting carried nothing."""
         return str(self.chunker.get("context", "none"))
 
+    def check_settings(self, model_key: str, settings) -> None:
+        """check_compatible against a qa.config.Settings."""
+        self.check_compatible(
+            model_key,
+            settings.model,
+            settings.chunk_size,
+            settings.chunk_overlap,
+            settings.chunk_context,
+            settings.sentence_vectors,
+        )
+
     def check_compatible(
         self,
         model_key: str,
