@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         action="append",
-        choices=["hybrid", "dense", "lexical"],
-        help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query",
+        choices=["hybrid", "dense", "lexical", "ask"],
+        help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query "
+        "(ask: the answers through `ask`)",
     )
     p.add_argument(
         "--unanswerable",
@@ -397,6 +398,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise QAError("--depth must be at least 1 (several hundred for document-level Recall@100)")
     collections = evaluation.collections_from(args.beir or [], args.questions)  # bad lines fail before any model
     progress = not args.quiet and sys.stderr.isatty()
+    if args.mode and "ask" in args.mode:
+        raise QAError("--mode ask goes with --compare; question sets are asked through `ask` unless --no-answers")
     modes = args.mode or ["lexical", "dense", "hybrid"]
     if args.unanswerable and args.no_answers:
         raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")

@@ -519,3 +519,63 @@ def test_hybrid_fusion_setting(settings, monkeypatch):
     monkeypatch.setenv("QA_LEXICAL_WEIGHT", "1.5")
     with pytest.raises(QAError, match="QA_LEXICAL_WEIGHT must be between 0 and 1"):
         Settings.from_env()
+
+
+# -- answers through ask ----------------------------------------------------------------------
+def test_cli_eval_asks_every_question_and_the_off_topic_ones(cli_env, tmp_path, capsys):
+    path = jsonl(tmp_path / "questions.jsonl", QUESTIONS[:4])
+    offtopic = tmp_path / "offtopic.txt"
+    offtopic.write_text("# comment\nWhat is the boiling point of mercury?\n\nchocolate cake recipe\n", encoding="utf-8")
+    assert main(["eval", str(path), "--json", "--quiet", "--unanswerable", str(offtopic), "--mode", "hybrid"]) == 0
+    ask = json.loads(capsys.readouterr().out)["modes"]["ask"]
+    assert ask["offtopic_refused"] == 0.0  # the tests' settings answer every question (QA_MIN_RELEVANCE=0)
+    assert ask["hit@5"] == 1.0 and ask["nothing_found"] == 0.0
+    saved = tmp_path / "a.json"
+    assert main(["eval", str(path), "--quiet", "--unanswerable", str(offtopic), "--save", str(saved)]) == 0
+    data = ev.load_saved(saved)
+    assert data["offtopic"]["questions"] == 2 and set(data["offtopic"]["per_query"]) == {
+        "What is the boiling point of mercury?",
+        "chocolate cake recipe",
+    }
+    assert all("ask" in q and "short_answer" in q["ask"]["metrics"] for q in data["per_query"])
+    # --compare works on the answers too.
+    assert main(["eval", "--compare", str(saved), str(saved), "--mode", "ask", "--metric", "short_answer"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--unanswerable", "missing.txt"], "off-topic question file missing.txt not found"),
+        (["--unanswerable", "folder"], "is a folder; give a text file with one question a line"),
+        (["--unanswerable", "empty.txt"], "holds no question"),
+        (["--unanswerable", "empty.txt", "--no-answers"], "leave out --no-answers"),
+    ],
+)
+def test_cli_eval_bad_unanswerable_files(cli_env, tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.txt").write_text("# only a comment\n\n", encoding="utf-8")
+    path = jsonl(tmp_path / "questions.jsonl", QUESTIONS[:2])
+    assert main(["eval", str(path), *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_judge_answer_reads_passages_highlight_and_short_answer():
+    from qa.evaluation.answers import judge_answer
+    from qa.evaluation.questions import Question, Targets
+    from qa.types import Answer, Highlight, Passage
+
+    def passage(rank, start, end, highlight):
+        return Passage(rank, 0.5, "", "d", "", "", "d.md", start, end, None, Highlight(*highlight, ""))
+
+    targets = Targets({"d": [(40, 47)]}, {})
+    question = Question("q", "Which system?", ("S-300V4",))
+    answer = Answer(
+        "Which system?", "An S-300V4 was deployed. [2]", (passage(1, 0, 30, (0, 30)), passage(2, 30, 90, (35, 60)))
+    )
+    metrics, first = judge_answer(answer, question, targets)
+    assert metrics == {"nothing_found": 0.0, "hit@1": 0.0, "hit@5": 1.0, "highlight": 0.0, "short_answer": 1.0}
+    assert first == 2
+    nothing, first = judge_answer(Answer("Which system?", "No relevant passage found", ()), question, targets)
+    assert nothing["nothing_found"] == 1.0 and first is None

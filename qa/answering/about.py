@@ -104,8 +104,7 @@ def match_title(subject: str, titles: Sequence[tuple[str, str]], terms: Callable
     best, best_key = None, (0, 0.0)
     for doc_id, title in titles:
         have = set(terms(title))
-        # Stems that share their first five letters match too ("asia", "asian").
-        shared = sum(1 for t in wanted if t in have or (len(t) >= 5 and any(h[:5] == t[:5] for h in have)))
+        shared = sum(1 for t in wanted if any(_same_word(t, h) for h in have))
         if not shared:
             continue
         share_of_subject = shared / len(wanted)
@@ -115,6 +114,16 @@ def match_title(subject: str, titles: Sequence[tuple[str, str]], terms: Callable
             if key > best_key:
                 best, best_key = doc_id, key
     return best
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Stems of one word: equal, sharing their first five letters, or one the start of the other ("asia", "asian")."""
+    if a == b:
+        return True
+    if len(a) >= 5 and len(b) >= 5:
+        return a[:5] == b[:5]
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short)
 
 
 def author_sentence(title: str, author: str, publisher: str) -> str:

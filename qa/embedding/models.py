@@ -9,7 +9,7 @@ import re
 import sqlite3
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -250,19 +250,21 @@ class EmbeddingCache:
         conn.commit()
         return conn
 
-    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
+    def _rows(self, columns: str, table: str, model: str, hashes: Sequence[str]) -> Iterator[tuple]:
+        """Rows of `table` for this model and these text hashes, 500 hashes a query."""
         unique = list(dict.fromkeys(hashes))
         for i in range(0, len(unique), 500):
             batch = unique[i : i + 500]
             marks = ",".join("?" * len(batch))
-            rows = self._conn.execute(
-                f"SELECT text_hash, dim, vector FROM embeddings WHERE model = ? AND text_hash IN ({marks})",
-                [model, *batch],
+            yield from self._conn.execute(
+                f"SELECT {columns} FROM {table} WHERE model = ? AND text_hash IN ({marks})", [model, *batch]
             )
-            for text_hash, dim, blob in rows:
-                found[text_hash] = np.frombuffer(blob, dtype=np.float32, count=dim)
-        return found
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        return {
+            text_hash: np.frombuffer(blob, dtype=np.float32, count=dim)
+            for text_hash, dim, blob in self._rows("text_hash, dim, vector", "embeddings", model, hashes)
+        }
 
     def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         with self._conn:
@@ -274,17 +276,9 @@ class EmbeddingCache:
     def get_sentences(self, model: str, hashes: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """text hash -> (spans (n, 2) int32 within the text, vectors (n, dim) float32)."""
         found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        unique = list(dict.fromkeys(hashes))
-        for i in range(0, len(unique), 500):
-            batch = unique[i : i + 500]
-            marks = ",".join("?" * len(batch))
-            rows = self._conn.execute(
-                f"SELECT text_hash, spans, vectors FROM sentence_vectors WHERE model = ? AND text_hash IN ({marks})",
-                [model, *batch],
-            )
-            for text_hash, spans, vectors in rows:
-                span_array = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
-                found[text_hash] = (span_array, unpack_vectors(vectors, len(span_array)))
+        for text_hash, spans, vectors in self._rows("text_hash, spans, vectors", "sentence_vectors", model, hashes):
+            span_array = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
+            found[text_hash] = (span_array, unpack_vectors(vectors, len(span_array)))
         return found
 
     def put_sentences(self, model: str, items: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> None:

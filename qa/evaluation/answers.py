@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import QAError
-from qa.evaluation.questions import Question, Targets, answer_pattern, normalise
+from qa.evaluation.questions import Question, Targets, answer_pattern, normalise, read_lines
 
 ANSWER_METRICS = ("nothing_found", "hit@1", "hit@5", "highlight", "short_answer")
 ASK = "ask"  # the column of `ask`'s answers beside the retrieval modes
@@ -71,14 +71,7 @@ def judge_answer(answer, question: Question, targets: Targets) -> tuple[dict[str
 def read_unanswerable(path: str | Path) -> list[str]:
     """Off-topic questions, one a line; blank lines and lines starting with # are skipped."""
     path = Path(path).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise QAError(f"off-topic question file {path} not found") from None
-    except UnicodeDecodeError as exc:
-        raise QAError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
-    except IsADirectoryError:
-        raise QAError(f"{path} is a folder; give a text file with one question a line") from None
+    lines = read_lines(path, "off-topic question file", "a text file with one question a line")
     questions = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not questions:
         raise QAError(f"{path} holds no question (one a line; lines starting with # are comments)")

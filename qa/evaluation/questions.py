@@ -123,15 +123,20 @@ def _parse_line(line: str, number: int) -> Question:
 
 def load_questions(path: str | Path) -> list[Question]:
     path = Path(path).expanduser()
+    lines = read_lines(path, "question set", "a .jsonl file (or use --beir for a BEIR folder)")
+    return parse_questions(lines, str(path))
+
+
+def read_lines(path: Path, what: str, expected: str) -> list[str]:
+    """The lines of a UTF-8 text file, or one QAError that says what is wrong with it."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return parse_questions(fh, str(path))
+        return path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise QAError(f"question set {path} not found") from None
+        raise QAError(f"{what} {path} not found") from None
     except UnicodeDecodeError as exc:
         raise QAError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
     except IsADirectoryError:
-        raise QAError(f"{path} is a folder; give a .jsonl file (or use --beir for a BEIR folder)") from None
+        raise QAError(f"{path} is a folder; give {expected}") from None
 
 
 # -- judging ------------------------------------------------------------------------------

@@ -80,6 +80,19 @@ class Manifest:
         """Paragraphs up to this many tokens stay whole; indexes from before the setting cut at the chunk size."""
         return int(self.chunker.get("paragraph_size") or self.chunker.get("chunk_size") or 0)
 
+    def check_settings(self, model_key: str, settings) -> None:
+        """check_compatible against a qa.config.Settings."""
+        self.check_compatible(
+            model_key,
+            settings.model,
+            settings.chunk_size,
+            settings.chunk_overlap,
+            settings.chunk_context,
+            settings.sentence_vectors,
+            paragraph_size=settings.paragraph_size,
+            context_tokens=settings.context_tokens,
+        )
+
     def check_compatible(
         self,
         model_key: str,

@@ -268,16 +268,7 @@ class Snapshot:
         """The live snapshot, refused (and closed) if built with another model or chunker."""
         snapshot = cls.open_current(layout)
         try:
-            snapshot.manifest.check_compatible(
-                model_key,
-                settings.model,
-                settings.chunk_size,
-                settings.chunk_overlap,
-                settings.chunk_context,
-                settings.sentence_vectors,
-                paragraph_size=settings.paragraph_size,
-                context_tokens=settings.context_tokens,
-            )
+            snapshot.manifest.check_settings(model_key, settings)
         except QAError:
             snapshot.close()
             raise

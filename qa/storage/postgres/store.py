@@ -232,16 +232,7 @@ class PostgresStore:
             raise IndexMissingError(f"there is no index in {self.location} yet; run `qa index`")
         self._check_vector_type(meta)
         reader = PostgresReader(self, f"generation-{generation}", meta)
-        reader.manifest.check_compatible(
-            model_key,
-            settings.model,
-            settings.chunk_size,
-            settings.chunk_overlap,
-            settings.chunk_context,
-            settings.sentence_vectors,
-            paragraph_size=settings.paragraph_size,
-            context_tokens=settings.context_tokens,
-        )
+        reader.manifest.check_settings(model_key, settings)
         return reader
 
     def _check_vector_type(self, meta: dict) -> None:

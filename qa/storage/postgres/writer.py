@@ -42,16 +42,7 @@ class PostgresWriter:
         if "manifest" in meta and not rebuild:
             store._check_vector_type(meta)
             manifest = Manifest.checked(meta["manifest"], f"the manifest in {store.location}")
-            manifest.check_compatible(
-                embedder.cache_key,
-                settings.model,
-                settings.chunk_size,
-                settings.chunk_overlap,
-                settings.chunk_context,
-                settings.sentence_vectors,
-                paragraph_size=settings.paragraph_size,
-                context_tokens=settings.context_tokens,
-            )
+            manifest.check_settings(embedder.cache_key, settings)
         self.rebuilt = rebuild or "manifest" not in meta
         self.relexed = False  # BM25 is computed at query time, with the reader's parameters
         self._rebuild_tx = None
