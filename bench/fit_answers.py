@@ -11,7 +11,8 @@ one of the question's answer strings):
   * ../shared/data/squad-dev-a: 4,566 SQuAD v1.1 dev questions over its 24 Wikipedia articles;
   * tests/data/seed_questions.jsonl: 39 questions over the bundled corpus (weighted x5);
 and, for the relevance gate, the off-topic questions of tests/data/offtopic_questions.txt asked
-of both corpora. Each corpus is indexed with the default settings into a cache folder.
+of both corpora. Each corpus is indexed with the default settings into the folder `qa eval` caches
+it in (built or brought up to date as needed).
 Figures are out-of-fold (5 folds; contiguous blocks of questions, so one article's questions
 mostly share a fold). The gate's threshold is set for at most 0.5 % of answerable questions
 refused, at the out-of-fold 0.4 % quantile of their gate scores. The sentence and passage models are
@@ -21,7 +22,6 @@ conditional logits (scipy), the gate a logistic regression (scikit-learn).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -75,26 +75,20 @@ def collections(repo: Path) -> list[tuple[str, Path, Path, float]]:
     ]
 
 
-def open_collection(name: str, corpus: Path, cache: Path):
+def open_collection(name: str, corpus: Path, cache: Path | None):
+    """The collection's index with the default settings, cached as `qa eval` caches it (shared with it)."""
     from qa.config import Settings
+    from qa.embedding.models import load_embedder
     from qa.engine import open_index
+    from qa.evaluation.cache import cached_index
+    from qa.ingest.readers import scan_corpus
 
     settings = Settings.from_env()
-    key = json.dumps(
-        [
-            name,
-            str(corpus.resolve()),
-            settings.model,
-            settings.backend,
-            settings.chunk_size,
-            settings.chunk_overlap,
-            settings.sentence_vectors,
-        ],
+    embedder = load_embedder(settings.model, settings.backend)
+    index_settings, _ = cached_index(
+        corpus.parent, settings, embedder, scan_corpus(corpus), corpus, cache_root=cache, progress=True
     )
-    folder = cache / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    engine = open_index(folder, corpus, settings=settings, progress=True)
-    engine.update()  # the corpus may have changed since the cached index was built
-    return engine
+    return open_index(settings=index_settings, embedder=embedder)
 
 
 def gather(engine, name: str, questions: list[dict], answerable: bool, weight: float) -> list[Item]:
@@ -327,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="where to write the models (default: the shipped file)")
     parser.add_argument("--check", action="store_true", help="fit and compare with the shipped file; write nothing")
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "qa" / "fit", help="index cache")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="index cache (default: qa eval's, QA_EVAL_CACHE or ~/.cache/qa/beir)"
+    )
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick dry run)")
     args = parser.parse_args(argv)
 

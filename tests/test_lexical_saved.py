@@ -89,3 +89,26 @@ def test_read_saved_keeps_bm25s_parameters(tmp_path):
     saved = read_saved(tmp_path / Bm25Index.DIR)
     assert (saved.params["k1"], saved.params["b"]) == (1.2, 0.5) and saved.scores["num_docs"] == 1
     assert saved.nonoccurrence_array is None  # the default method scores present terms only
+
+
+def test_term_pairs_reward_the_question_words_in_order(tmp_path):
+    from qa.storage.terms import query_weights, term_pairs
+
+    assert term_pairs(["russia", "deploy", "kuril"]) == ["russia deploy", "deploy kuril"]
+    assert query_weights(["air", "defenc", "air"], 0.25) == {
+        "air": 2.0,
+        "defenc": 1.0,
+        "air defenc": 0.25,
+        "defenc air": 0.25,
+    }
+    assert query_weights(["air", "defenc"], 0.0) == {"air": 1.0, "defenc": 1.0}
+    texts = ["The air defence system was deployed.", "Defence of the air base was deployed."]
+    apart, together = Bm25Index.build([1, 2], texts[::-1], pairs=0.0), Bm25Index.build([1, 2], texts[::-1], pairs=0.25)
+    plain_scores, _ = apart.search("air defence", 2)
+    assert plain_scores[0] == plain_scores[1]  # the same words: a tie without pairs
+    scores, ids = together.search("air defence", 2)
+    assert ids.tolist() == [2, 1] and scores[0] > scores[1]
+    together.save(tmp_path)  # saved and read back with numpy alone, the pairs still count
+    loaded = Bm25Index.load(tmp_path)
+    assert loaded.pairs == 0.25
+    np.testing.assert_allclose(loaded.search("air defence", 2)[0], scores, rtol=1e-6)

@@ -8,7 +8,7 @@ import pytest
 
 from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
-from qa.errors import IndexMissingError
+from qa.errors import IndexMismatchError, IndexMissingError
 from qa.ingest.indexer import base_manifest, make_chunker, update_index
 from qa.ingest.readers import parse_document
 from qa.storage.base import ChunkEvidence, IndexedChunk, open_store
@@ -229,6 +229,20 @@ def test_postgres_bm25_ranks_exactly_as_the_local_store(settings, pg_settings, c
     local = open_store(settings).open(embedder.cache_key, settings.with_(**other))
     pg = open_store(pg_settings.with_(**other)).open(embedder.cache_key, pg_settings.with_(**other))
     assert local.lexical_params["k1"] == pg.lexical_params["k1"] == 1.6
+    for query in queries[:3]:
+        (a_scores, a_ids), (b_scores, b_ids) = local.search_lexical(query, 40), pg.search_lexical(query, 40)
+        np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
+    # Without term pairs (QA_BM25_PAIRS=0): the local store re-indexes its terms at the next update;
+    # postgres, whose lexemes hold the pairs, names the rebuild that fixes it; then both rank alike.
+    plain = {**other, "bm25_pairs": 0.0}
+    report = update_index(settings.with_(**plain))
+    assert report.chunks_embedded == 0 and any("term pairs 0" in note for note in report.notes)
+    with pytest.raises(IndexMismatchError, match=r"term pairs 0.25, not 0.*qa index --rebuild.*QA_BM25_PAIRS=0.25"):
+        update_index(pg_settings.with_(**plain))
+    assert update_index(pg_settings.with_(**plain), rebuild=True).chunks_embedded == 0  # all cached
+    local = open_store(settings).open(embedder.cache_key, settings.with_(**plain))
+    pg = open_store(pg_settings.with_(**plain)).open(embedder.cache_key, pg_settings.with_(**plain))
+    assert local.lexical_params["pairs"] == pg.lexical_params["pairs"] == 0.0
     for query in queries[:3]:
         (a_scores, a_ids), (b_scores, b_ids) = local.search_lexical(query, 40), pg.search_lexical(query, 40)
         np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)

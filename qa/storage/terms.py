@@ -4,6 +4,7 @@ term coverage that the relevance gate uses."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +58,30 @@ class Analyzer:
             words = [w for w in _TOKEN.findall(text.lower()) if w not in stopwords]
             out.append(stemmer.stemWords(words) if words else [])
         return out
+
+
+def term_pairs(terms: Sequence[str]) -> list[str]:
+    """Each two adjacent terms as one pair term, "a b" (no term holds a space): indexed beside the
+    terms when QA_BM25_PAIRS > 0, so that BM25 rewards a passage holding the question's words in
+    the question's order (a proximity signal; stop words are already gone, so "capital of France"
+    pairs "capit franc")."""
+    return [f"{a} {b}" for a, b in itertools.pairwise(terms)]
+
+
+def indexed_terms(terms: Sequence[str], pairs: bool) -> list[str]:
+    """What the lexical index holds for a text's terms: the terms, then their pairs if enabled."""
+    return [*terms, *term_pairs(terms)] if pairs else list(terms)
+
+
+def query_weights(terms: Sequence[str], pair_weight: float) -> dict[str, float]:
+    """Each query term's weight in the BM25 sum: 1 per occurrence, and pair_weight per adjacent pair."""
+    weights: dict[str, float] = {}
+    for term in terms:
+        weights[term] = weights.get(term, 0.0) + 1.0
+    if pair_weight > 0:
+        for pair in term_pairs(terms):
+            weights[pair] = weights.get(pair, 0.0) + pair_weight
+    return weights
 
 
 def bm25_idf(n_docs: int, df: int) -> float:

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
-from qa.storage.terms import Analyzer, bm25_idf, coverage_function
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function, indexed_terms, query_weights
 
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
@@ -39,7 +39,10 @@ class LexicalIndex(Protocol):
 
 
 class Bm25Index:
-    """bm25s with English stop words and the Snowball stemmer.
+    """bm25s with English stop words and the Snowball stemmer, and adjacent-term pairs.
+
+    With pairs > 0 each text's adjacent terms are also indexed as pair terms ("russia deploy"),
+    and a query's pairs count with that weight beside its terms (1 each).
 
     bm25s indexes are immutable, so add/remove mark the index stale and it is rebuilt
     from the kept texts on the next search or save (seconds even at 100k chunks).
@@ -49,9 +52,14 @@ class Bm25Index:
     STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
 
     def __init__(
-        self, k1: float = 0.9, b: float = 0.4, stopwords: str = "en_plus", stemmer_language: str = "english"
+        self,
+        k1: float = 0.9,
+        b: float = 0.4,
+        pairs: float = 0.0,
+        stopwords: str = "en_plus",
+        stemmer_language: str = "english",
     ) -> None:
-        self.k1, self.b = k1, b
+        self.k1, self.b, self.pairs = k1, b, float(pairs)
         self.stopwords = stopwords
         self.stemmer_language = stemmer_language
         self._texts: dict[int, str] = {}
@@ -77,15 +85,16 @@ class Bm25Index:
             "version": bm25s.__version__,
             "k1": self.k1,
             "b": self.b,
+            "pairs": self.pairs,
             "stopwords": self.stopwords,
             "stemmer": self.stemmer_language,
         }
 
-    def set_parameters(self, k1: float, b: float) -> bool:
-        """Use other BM25 parameters from the next build on; True if they changed."""
-        if (float(k1), float(b)) == (float(self.k1), float(self.b)):
+    def set_parameters(self, k1: float, b: float, pairs: float = 0.0) -> bool:
+        """Use other BM25 parameters (and pair weight) from the next build on; True if they changed."""
+        if (float(k1), float(b), float(pairs)) == (float(self.k1), float(self.b), self.pairs):
             return False
-        self.k1, self.b = float(k1), float(b)
+        self.k1, self.b, self.pairs = float(k1), float(b), float(pairs)
         self._stale = True
         return True
 
@@ -99,10 +108,9 @@ class Bm25Index:
             self._texts.pop(int(i), None)
         self._stale = True
 
-    def _tokenize(self, texts: Sequence[str]):
-        import bm25s
-
-        return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=self._get_stemmer(), show_progress=False)
+    def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text's indexed terms (bm25s's analysis, through the shared Analyzer), pairs included."""
+        return [indexed_terms(terms, self.pairs > 0) for terms in self._analyzer.terms(texts)]
 
     def _get_stemmer(self):
         return self._analyzer.stemmer()
@@ -149,7 +157,7 @@ class Bm25Index:
             # Texts without a single term (stop words, one-letter words): bm25s cannot add its
             # empty token to an empty vocabulary; an index that matches nothing is right.
             with np.errstate(invalid="ignore", divide="ignore"):
-                retriever.index(tokens, show_progress=False, create_empty_token=bool(tokens.vocab))
+                retriever.index(tokens, show_progress=False, create_empty_token=any(tokens))
         self._retriever = retriever
         self._df = None
         self._stale = False
@@ -159,10 +167,11 @@ class Bm25Index:
         empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
         if not len(self._row_ids):
             return empty
-        terms = [t for t in self.query_terms(query) if t in self._retriever.vocab_dict]
-        if not terms:
+        vocab = self._retriever.vocab_dict
+        weights = {t: w for t, w in query_weights(self.query_terms(query), self.pairs).items() if t in vocab}
+        if not weights:
             return empty
-        scores = self.scores([self._retriever.vocab_dict[t] for t in terms])
+        scores = self.scores([vocab[t] for t in weights], list(weights.values()))
         if allowed is not None:
             scores *= np.isin(self._row_ids, allowed)
         matched = int(np.count_nonzero(scores > 0))  # no zero-score padding
@@ -173,8 +182,9 @@ class Bm25Index:
         rows = rows[np.lexsort((rows, -scores[rows]))]  # best first; ties by position, deterministically
         return scores[rows].astype(np.float32), self._row_ids[rows]
 
-    def scores(self, token_ids: Sequence[int]) -> np.ndarray:
-        """BM25 score of every row for the query tokens, from bm25s's precomputed score matrix.
+    def scores(self, token_ids: Sequence[int], weights: Sequence[float] | None = None) -> np.ndarray:
+        """BM25 score of every row for the query tokens (each times its weight, default 1), from
+        bm25s's precomputed score matrix.
 
         bm25s stores each token's per-document BM25 contribution (a sparse column); a query's
         score is the sum of its tokens' columns. Summing with np.bincount is ~10x faster than
@@ -186,8 +196,10 @@ class Bm25Index:
         token_ids = np.asarray(token_ids, dtype=np.int64)
         starts, ends = indptr[token_ids], indptr[token_ids + 1]
         rows = np.concatenate([indices[a:b] for a, b in zip(starts, ends, strict=True)])
-        weights = np.concatenate([data[a:b] for a, b in zip(starts, ends, strict=True)])
-        scores = np.bincount(rows, weights=weights, minlength=n).astype(np.float32)
+        values = np.concatenate([data[a:b] for a, b in zip(starts, ends, strict=True)])
+        if weights is not None:
+            values = values * np.repeat(np.asarray(weights, dtype=np.float64), ends - starts)
+        scores = np.bincount(rows, weights=values, minlength=n).astype(np.float32)
         nonoccurrence = getattr(self._retriever, "nonoccurrence_array", None)
         if nonoccurrence is not None:  # BM25L/BM25+ variants score absent terms too
             scores += nonoccurrence[token_ids].sum()
@@ -218,7 +230,11 @@ class Bm25Index:
         try:
             params = json.loads((folder / "qa_params.json").read_text(encoding="utf-8"))
             index = cls(
-                k1=params["k1"], b=params["b"], stopwords=params["stopwords"], stemmer_language=params["stemmer"]
+                k1=params["k1"],
+                b=params["b"],
+                pairs=params.get("pairs", 0.0),  # indexes saved before pairs hold none
+                stopwords=params["stopwords"],
+                stemmer_language=params["stemmer"],
             )
             with _LOAD_LOCK:
                 index._row_ids = np.load(folder / "ids.npy")

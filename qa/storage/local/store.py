@@ -82,11 +82,13 @@ class LocalWriter:
         self.old = None if rebuild else self._open_previous()
         self.rebuilt = self.old is None
         # Other BM25 parameters than the live index's: its lexical index is rebuilt with them.
-        self.relexed = self.old is not None and self.old.lexical.set_parameters(settings.bm25_k1, settings.bm25_b)
+        self.relexed = self.old is not None and self.old.lexical.set_parameters(
+            settings.bm25_k1, settings.bm25_b, settings.bm25_pairs
+        )
         if self.relexed:
             self.notes.append(
-                f"the lexical index is rebuilt with BM25 k1={settings.bm25_k1:g}, b={settings.bm25_b:g} "
-                f"(nothing is re-embedded)"
+                f"the lexical index is rebuilt with BM25 k1={settings.bm25_k1:g}, b={settings.bm25_b:g}, "
+                f"term pairs {settings.bm25_pairs:g} (nothing is re-embedded)"
             )
         self._previous = self.old.catalog.sources() if self.old else {}
         self._cache: EmbeddingCache | None = None
@@ -210,7 +212,9 @@ class LocalWriter:
             else:
                 self._catalog = Catalog.create(self._temp)
                 self._vectors = FaissFlatStore(self.embedder.dim)
-                self._lexical = Bm25Index(k1=self.settings.bm25_k1, b=self.settings.bm25_b)
+                self._lexical = Bm25Index(
+                    k1=self.settings.bm25_k1, b=self.settings.bm25_b, pairs=self.settings.bm25_pairs
+                )
         return self._catalog
 
     def abort(self) -> None:

@@ -3,7 +3,7 @@ positions), and the BM25 parameters both stores share."""
 
 from __future__ import annotations
 
-from qa.storage.terms import Analyzer
+from qa.storage.terms import Analyzer, term_pairs
 
 # BM25 parameters when none are given: the defaults of Settings (QA_BM25_K1/B) and of the local
 # store's Bm25Index, so that both rank alike.
@@ -18,12 +18,19 @@ def quote_lexeme(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector_literal(analyzer: Analyzer, text: str) -> tuple[str, int]:
-    """(tsvector literal of text's terms with positions, number of terms)."""
+def tsvector_literal(analyzer: Analyzer, text: str, pairs: bool = False) -> tuple[str, int]:
+    """(tsvector literal of text's terms with positions, number of indexed terms).
+
+    With pairs, each two adjacent terms are also a lexeme "a b" at the first one's position, and
+    count in the text's length, as in the local store's index (qa.storage.terms.indexed_terms)."""
     terms = analyzer.terms([text])[0]
     positions: dict[str, list[int]] = {}
     for position, term in enumerate(terms, start=1):
         if len(term.encode("utf-8")) <= MAX_LEXEME_BYTES:
             positions.setdefault(term, []).append(min(position, 16383))
+    joined = term_pairs(terms) if pairs else []
+    for position, pair in enumerate(joined, start=1):
+        if len(pair.encode("utf-8")) <= MAX_LEXEME_BYTES:
+            positions.setdefault(pair, []).append(min(position, 16383))
     parts = [f"{quote_lexeme(term)}:{','.join(map(str, places[:MAX_POSITIONS]))}" for term, places in positions.items()]
-    return " ".join(parts), len(terms)
+    return " ".join(parts), len(terms) + len(joined)

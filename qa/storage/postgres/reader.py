@@ -15,7 +15,7 @@ import numpy as np
 from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.storage.manifest import Manifest, corpus_fingerprint
 from qa.storage.postgres.lexical import quote_lexeme
-from qa.storage.terms import Analyzer, bm25_idf, coverage_function
+from qa.storage.terms import Analyzer, bm25_idf, coverage_function, query_weights
 from qa.types import Chunk, Document, Filters
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class PostgresReader:
         }
         self.manifest = Manifest.checked(data, f"the manifest in {store.location}")
         lexical = data.get("lexical", {})
+        self.pairs = float(lexical.get("pairs", 0.0))  # the weight the index's pair lexemes were written for
         saved = lexical.get("stopword_list")
         self.analyzer = (
             Analyzer(store.analyzer.stopwords, store.analyzer.stemmer_language, frozenset(saved))
@@ -184,7 +185,8 @@ class PostgresReader:
         return np.array([-r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64)
 
     def search_lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(self.analyzer.terms([query])[0])
+        terms = self.analyzer.terms([query])[0]
+        counts = Counter(terms)
         empty = np.zeros(0, np.float32), np.zeros(0, np.int64)
         if not counts:
             return empty
@@ -200,13 +202,13 @@ class PostgresReader:
                     [tsquery, *params, int(k)],
                 ).fetchall()
             else:
-                rows = self._bm25(conn, counts, k, join, where_sql, params)
+                rows = self._bm25(conn, query_weights(terms, self.pairs), k, join, where_sql, params)
         rows = [r for r in rows if r[1] > 0]
         if not rows:
             return empty
         return np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64)
 
-    def _bm25(self, conn, counts: Counter, k: int, join: str, where_sql: str, params: list) -> list[tuple]:
+    def _bm25(self, conn, counts: dict[str, float], k: int, join: str, where_sql: str, params: list) -> list[tuple]:
         """The top k chunks by BM25 (bm25s's formula), exactly, computed over the GIN index's matches.
 
         Scoring every chunk that holds a common term costs time in proportion to the matches, so
@@ -221,7 +223,7 @@ class PostgresReader:
         terms = [t for t in counts if df[t] > 0]
         if not terms:
             return []
-        weights = {t: idf[t] * counts[t] for t in terms}  # a repeated query term counts again
+        weights = {t: idf[t] * counts[t] for t in terms}  # a repeated query term counts again; pairs by their weight
         by_df = sorted(terms, key=lambda t: (df[t], t))
         splits = []
         for end in range(1, len(by_df)):
@@ -328,7 +330,7 @@ class PostgresReader:
         return {
             "library": "postgres",
             "ranking": self.store.lexical,
-            **({"k1": self.store.k1, "b": self.store.b} if self.store.lexical == "bm25" else {}),
+            **({"k1": self.store.k1, "b": self.store.b, "pairs": self.pairs} if self.store.lexical == "bm25" else {}),
             "stopwords": self.analyzer.stopwords,
             "stemmer": self.analyzer.stemmer_language,
         }

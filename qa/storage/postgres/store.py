@@ -51,6 +51,7 @@ class PostgresStore:
         lexical: str = "bm25",
         ef_search: int = 100,
         bm25: tuple[float, float] = (K1, B),
+        pairs: float = 0.0,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -59,6 +60,9 @@ class PostgresStore:
         self.ef_search = ef_search
         # BM25's k1 and b (QA_BM25_K1/B), applied as the SQL scores each query: no re-indexing.
         self.k1, self.b = (float(x) for x in bm25)
+        # Adjacent-term pairs written into new chunks' lexemes (QA_BM25_PAIRS); the index's own
+        # weight, recorded in its manifest, is what queries use.
+        self.pairs = float(pairs)
         self.location = f"PostgreSQL {describe_dsn(dsn)}, schema {schema}"
         self._pool = None
         self._lock = threading.Lock()
@@ -75,6 +79,7 @@ class PostgresStore:
             settings.pg_lexical,
             settings.pg_ef_search,
             (settings.bm25_k1, settings.bm25_b),
+            settings.bm25_pairs,
         )
 
     # -- connections ---------------------------------------------------------------------
@@ -275,13 +280,19 @@ _STORES_LOCK = threading.Lock()
 
 
 def _shared_store(
-    dsn: str, schema: str, vector_type: str, lexical: str, ef_search: int, bm25: tuple[float, float] = (K1, B)
+    dsn: str,
+    schema: str,
+    vector_type: str,
+    lexical: str,
+    ef_search: int,
+    bm25: tuple[float, float] = (K1, B),
+    pairs: float = 0.0,
 ) -> PostgresStore:
     """One store object (and so one connection pool) per process and configuration."""
-    key = (dsn, schema, vector_type, lexical, ef_search, bm25)
+    key = (dsn, schema, vector_type, lexical, ef_search, bm25, pairs)
     with _STORES_LOCK:
         if key not in _STORES:
-            _STORES[key] = PostgresStore(dsn, schema, vector_type, lexical, ef_search, bm25)
+            _STORES[key] = PostgresStore(dsn, schema, vector_type, lexical, ef_search, bm25, pairs)
         return _STORES[key]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import IndexMismatchError, QAError
 from qa.storage.base import IndexedChunk
 from qa.storage.manifest import Manifest
 from qa.storage.postgres.cache import PostgresEmbeddingCache
@@ -43,6 +43,12 @@ class PostgresWriter:
             store._check_vector_type(meta)
             manifest = Manifest.checked(meta["manifest"], f"the manifest in {store.location}")
             manifest.check_settings(embedder.cache_key, settings)
+            built = float(manifest.data.get("lexical", {}).get("pairs", 0.0))
+            if built != store.pairs:
+                raise IndexMismatchError(
+                    f"the index's lexical terms were written with term pairs {built:g}, not {store.pairs:g}; "
+                    f"run `qa index --rebuild` (nothing is re-embedded), or set QA_BM25_PAIRS={built:g}"
+                )
         self.rebuilt = rebuild or "manifest" not in meta
         self.relexed = False  # BM25 is computed at query time, with the reader's parameters
         self._rebuild_tx = None
@@ -112,7 +118,7 @@ class PostgresWriter:
                 doc = dataclasses.replace(doc, doc_id=doc.source)
                 chunks = [dataclasses.replace(c, chunk=dataclasses.replace(c.chunk, doc_id=doc.source)) for c in chunks]
             self.conn.execute(f"DELETE FROM {self.q}.documents WHERE source = %s", (doc.source,))
-            lexemes = [tsvector_literal(self.store.analyzer, c.lexical_text) for c in chunks]
+            lexemes = [tsvector_literal(self.store.analyzer, c.lexical_text, self.store.pairs > 0) for c in chunks]
             self.conn.execute(
                 f"INSERT INTO {self.q}.documents (doc_id, source, content_hash, title, author, author_key, publisher,"
                 f" date, url, page_starts, text, n_chunks, n_terms) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -242,6 +248,7 @@ class PostgresWriter:
             "library": "postgres",
             "type": "tsvector + GIN",
             "ranking": self.store.lexical,
+            "pairs": self.store.pairs,
             "stopwords": self.store.analyzer.stopwords,
             "stemmer": self.store.analyzer.stemmer_language,
             # The list itself, so that answering needs no bm25s import.

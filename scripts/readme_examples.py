@@ -1,0 +1,177 @@
+"""Re-run the README's examples and paste their real output back into it.
+
+    python scripts/readme_examples.py            # re-run every marked example, rewrite README.md
+    python scripts/readme_examples.py --check    # re-run them and say which ones changed (exit 1)
+    python scripts/readme_examples.py --only "qa eval"   # only examples whose commands contain this
+
+An example is a ```console block preceded by a marker line:
+
+    <!-- rerun -->                      run each `$ command` of the block, in the repository
+    <!-- rerun: server=7860 -->         ... with `qa serve --port 7860` running meanwhile
+    <!-- rerun: server=7861 env=QA_API_TOKEN=secret -->
+                                        (a `$ ... qa serve` line in such a block is shown, not run)
+
+Each `$ ` line is run with bash in the repository folder (the virtualenv's bin first on PATH,
+COLUMNS=100) and the lines after it, up to the next `$ ` line or the end of the block, are
+replaced by what it printed (stdout and stderr). Figures are never typed by hand: this is how
+they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"^<!-- rerun(?::\s*(?P<options>.*?))?\s*-->$")
+TIMEOUT = 1800
+
+
+def parse_options(text: str | None) -> dict:
+    options: dict = {"env": {}}
+    for word in shlex.split(text or ""):
+        key, _, value = word.partition("=")
+        if key == "server":
+            options["server"] = int(value)
+        elif key == "env":
+            name, _, setting = value.partition("=")
+            options["env"][name] = setting
+        else:
+            raise SystemExit(f"unknown rerun option {word!r} (server=PORT, env=NAME=VALUE)")
+    return options
+
+
+def environment(extra: dict) -> dict:
+    env = dict(os.environ)
+    venv = REPO / ".venv" / "bin"
+    if venv.is_dir():
+        env["PATH"] = f"{venv}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"COLUMNS": "100", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def run(command: str, env: dict) -> list[str]:
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    text = (done.stdout + done.stderr).rstrip("\n")
+    return [line.rstrip() for line in text.splitlines()] if text else []
+
+
+class Server:
+    """`qa serve` on a loopback port for the examples that call it."""
+
+    def __init__(self, port: int, env: dict) -> None:
+        self.port, self.env = port, env
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            ["qa", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"qa serve --port {self.port} stopped before it answered")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    pass
+                token = self.env.get("QA_API_TOKEN")
+                header = f"-H 'Authorization: Bearer {token}'" if token else ""
+                if not run(f"curl -sf {header} localhost:{self.port}/api/v1/health -o /dev/null || echo no", self.env):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.process.kill()
+        raise SystemExit(f"qa serve --port {self.port} did not answer within 120 s")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def rerun_block(block: list[str], options: dict) -> list[str]:
+    env = environment(options["env"])
+    out: list[str] = []
+
+    def body() -> None:
+        for line in block:
+            if line.startswith("$ ") and "server" in options and " qa serve" in f" {line[2:]}":
+                out.append(line)  # the server the marker started: shown, not run again
+            elif line.startswith("$ "):
+                out.append(line)
+                print(f"  {line}", file=sys.stderr, flush=True)
+                out.extend(run(line[2:], env))
+
+    if "server" in options:
+        with Server(options["server"], env):
+            body()
+    else:
+        body()
+    return out
+
+
+def rewrite(lines: list[str], only: str | None) -> tuple[list[str], list[str]]:
+    """The README with its marked examples re-run, and the first command of each changed one."""
+    result, changed, i = [], [], 0
+    while i < len(lines):
+        line = lines[i]
+        result.append(line)
+        match = MARKER.match(line.strip())
+        i += 1
+        if not match:
+            continue
+        if i >= len(lines) or not lines[i].startswith("```"):
+            raise SystemExit(f"README line {i}: a rerun marker must be followed by a ``` block")
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), None)
+        if end is None:
+            raise SystemExit(f"README line {i + 1}: the block never ends")
+        block = lines[i + 1 : end]
+        commands = [b for b in block if b.startswith("$ ")]
+        if not commands:
+            raise SystemExit(f"README line {i + 1}: a rerun block needs `$ ` command lines")
+        if only and not any(only in c for c in commands):
+            result.extend(lines[i : end + 1])
+        else:
+            print(f"README line {i + 1}:", file=sys.stderr)
+            fresh = rerun_block(block, parse_options(match.group("options")))
+            if fresh != block:
+                changed.append(commands[0])
+            result.extend([lines[i], *fresh, lines[end]])
+        i = end + 1
+    return result, changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if an example's output changed")
+    parser.add_argument("--only", help="only the examples with a command containing this text")
+    args = parser.parse_args(argv)
+    lines = args.readme.read_text(encoding="utf-8").split("\n")
+    fresh, changed = rewrite(lines, args.only)
+    for command in changed:
+        print(f"changed: {command}")
+    if args.check:
+        return 1 if changed else 0
+    args.readme.write_text("\n".join(fresh), encoding="utf-8")
+    print(f"{len(changed)} example(s) changed; {args.readme} written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
