@@ -784,6 +784,7 @@ def print_encoder_cost(results: dict) -> None:
 
 
 # Figures compared with --baseline: (section, key that identifies a row, figure).
+PARTS = ("indexing", "encoder", "latency", "cold", "langchain", "answers", "stores")
 COMPARED = [
     ("indexing", "backend", "build_docs_per_s"),
     ("indexing", "backend", "build_chunks_per_s"),
@@ -828,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["indexing", "encoder", "latency", "cold", "langchain", "answers", "stores"],
+        choices=PARTS,
     )
     parser.add_argument("--store-scales", default="10000,100000", help="chunks for the local vs postgres benchmark")
     parser.add_argument("--dsn", default="", help="PostgreSQL for the stores benchmark (default: the wheel's server)")
@@ -849,13 +850,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.report:
         results = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        if args.only:  # only these parts of the saved run
+            keys = {"cold": "cold_start"}
+            dropped = {keys.get(part, part) for part in PARTS} - {keys.get(part, part) for part in args.only}
+            results = {key: value for key, value in results.items() if key not in dropped}
         print(f"(measured {results.get('started', '?')} on {results.get('machine', {}).get('cpus', '?')} CPUs)")
         print_report(results)
         print_encoder_cost(results)
         if args.baseline:
             print_comparison(results, json.loads(Path(args.baseline).read_text(encoding="utf-8")), args.baseline)
         return 0
-    parts = args.only or ["indexing", "encoder", "latency", "cold", "langchain", "answers", "stores"]
+    parts = args.only or list(PARTS)
     backends = args.backends.split(",")
     results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:

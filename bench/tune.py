@@ -164,8 +164,9 @@ def lexical_with(collection: Collection, index, search=None, depth: int = DEPTH)
     return out
 
 
-def bm25(texts: Mapping[int, str], k1: float, b: float, method: str = "lucene") -> Bm25Index:
-    index = _Bm25Variant(k1=k1, b=b) if method != "lucene" else Bm25Index(k1=k1, b=b)
+def bm25(texts: Mapping[int, str], k1: float, b: float, method: str = "lucene", pairs: float = 0.0) -> Bm25Index:
+    """A BM25 index over the texts, with adjacent-term pairs of the given weight (0: none)."""
+    index = _Bm25Variant(k1=k1, b=b, pairs=pairs) if method != "lucene" else Bm25Index(k1=k1, b=b, pairs=pairs)
     if method != "lucene":
         index.method = method
     ids = list(texts)
@@ -390,15 +391,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name:<44} {cells}", file=sys.stderr, flush=True)
 
     record("dense alone", [c.score(c.dense) for c in tuning])
-    record(f"lexical alone (k1={settings.bm25_k1:g} b={settings.bm25_b:g})", [c.score(c.lexical) for c in tuning])
+    own = f"k1={settings.bm25_k1:g} b={settings.bm25_b:g} pairs {settings.bm25_pairs:g}"
+    record(f"lexical alone ({own})", [c.score(c.lexical) for c in tuning])
     parts = args.part or ["bm25", "fusion"]
     # BM25 parameters and variants, each fused with the defaults.
     lexical_variants: dict[str, list[Ranked]] = {}
+    pairs = settings.bm25_pairs
     for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5), (0.25, 0.4, 0.75)) if "bm25" in parts else ():
-        lexical_variants[f"bm25 k1={k1} b={b}"] = [lexical_with(c, bm25(c.texts(), k1, b)) for c in tuning]
+        lexical_variants[f"bm25 k1={k1} b={b} pairs {pairs:g}"] = [
+            lexical_with(c, bm25(c.texts(), k1, b, pairs=pairs)) for c in tuning
+        ]
+    for weight in (0.0, 0.1, 0.5, 1.0) if "bm25" in parts else ():
+        lexical_variants[f"bm25 k1={settings.bm25_k1:g} b={settings.bm25_b:g} pairs {weight:g}"] = [
+            lexical_with(c, bm25(c.texts(), settings.bm25_k1, settings.bm25_b, pairs=weight)) for c in tuning
+        ]
     for method in ("bm25+", "bm25l") if "bm25" in parts else ():
-        lexical_variants[f"{method} k1=0.9 b=0.4"] = [
-            lexical_with(c, bm25(c.texts(), 0.9, 0.4, method)) for c in tuning
+        lexical_variants[f"{method} k1=0.9 b=0.4 pairs {pairs:g}"] = [
+            lexical_with(c, bm25(c.texts(), 0.9, 0.4, method, pairs=pairs)) for c in tuning
         ]
     for name, per_collection in lexical_variants.items():
         record(f"{name}: lexical", [c.score(lex) for c, lex in zip(tuning, per_collection)])
@@ -420,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     if "extras" in parts:
         for c in tuning:
-            c.plain = bm25(c.texts(), settings.bm25_k1, settings.bm25_b)  # type: ignore[attr-defined]
+            c.plain = bm25(c.texts(), settings.bm25_k1, settings.bm25_b, pairs=settings.bm25_pairs)  # type: ignore[attr-defined]
         for docs, terms, original in ((10, 10, 0.5), (5, 10, 0.7), (10, 20, 0.7), (3, 5, 0.8)):
             lex = [
                 lexical_with(c, None, lambda q, k, c=c, n=(docs, terms, original): rm3(c.plain, q, k, *n))
@@ -492,6 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = (
         f"context={settings.chunk_context} paragraph={max(settings.paragraph_size, settings.chunk_size)} "
         f"chunk={settings.chunk_size}/{settings.chunk_overlap} bm25={settings.bm25_k1:g}/{settings.bm25_b:g}"
+        f" pairs={settings.bm25_pairs:g}"
     )
     entry = {
         "index": label,
