@@ -229,9 +229,7 @@ def test_postgres_bm25_ranks_exactly_as_the_local_store(settings, pg_settings, c
     local = open_store(settings).open(embedder.cache_key, settings.with_(**other))
     pg = open_store(pg_settings.with_(**other)).open(embedder.cache_key, pg_settings.with_(**other))
     assert local.lexical_params["k1"] == pg.lexical_params["k1"] == 1.6
-    for query in queries[:3]:
-        (a_scores, a_ids), (b_scores, b_ids) = local.search_lexical(query, 40), pg.search_lexical(query, 40)
-        np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
+    _same_lexical_scores(local, pg, queries[:3])
     # Without term pairs (QA_BM25_PAIRS=0): the local store re-indexes its terms at the next update;
     # postgres, whose lexemes hold the pairs, names the rebuild that fixes it; then both rank alike.
     plain = {**other, "bm25_pairs": 0.0}
@@ -243,9 +241,12 @@ def test_postgres_bm25_ranks_exactly_as_the_local_store(settings, pg_settings, c
     local = open_store(settings).open(embedder.cache_key, settings.with_(**plain))
     pg = open_store(pg_settings.with_(**plain)).open(embedder.cache_key, pg_settings.with_(**plain))
     assert local.lexical_params["pairs"] == pg.lexical_params["pairs"] == 0.0
-    for query in queries[:3]:
-        (a_scores, a_ids), (b_scores, b_ids) = local.search_lexical(query, 40), pg.search_lexical(query, 40)
-        np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
+    _same_lexical_scores(local, pg, queries[:3])
+
+
+def _same_lexical_scores(local, pg, queries, k: int = 40) -> None:
+    for query in queries:
+        np.testing.assert_allclose(local.search_lexical(query, k)[0], pg.search_lexical(query, k)[0], rtol=1e-5)
 
 
 def _tie_groups(scores, items, k: int) -> list[tuple[float, frozenset]]:

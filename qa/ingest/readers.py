@@ -354,19 +354,16 @@ def _parse_front_matter(block: str, what: str = "YAML front matter") -> dict:
     return meta
 
 
+# How trafilatura extracts an article, the same for its text and for the headings found in it.
+_EXTRACTION = {"include_comments": False, "include_tables": True, "favor_precision": True, "deduplicate": False}
+
+
 def _read_html(data: bytes) -> dict:
     html = data.decode("utf-8", errors="replace")
     try:
         import trafilatura
 
-        text = trafilatura.extract(
-            html,
-            output_format="txt",
-            include_comments=False,
-            include_tables=True,
-            favor_precision=True,
-            deduplicate=False,
-        )
+        text = trafilatura.extract(html, output_format="txt", **_EXTRACTION)
         meta = trafilatura.extract_metadata(html)
     except ImportError as exc:
         # E.g. lxml_html_clean missing: the environment, not the file, is at fault.
@@ -394,14 +391,7 @@ def _html_headings(html: str, text: str) -> tuple[Heading, ...]:
     import trafilatura
     from lxml import etree
 
-    xml = trafilatura.extract(
-        html,
-        output_format="xml",
-        include_comments=False,
-        include_tables=True,
-        favor_precision=True,
-        deduplicate=False,
-    )
+    xml = trafilatura.extract(html, output_format="xml", **_EXTRACTION)
     if not xml:
         return ()
     try:

@@ -112,9 +112,6 @@ class Bm25Index:
         """Each text's indexed terms (bm25s's analysis, through the shared Analyzer), pairs included."""
         return [indexed_terms(terms, self.pairs > 0) for terms in self._analyzer.terms(texts)]
 
-    def _get_stemmer(self):
-        return self._analyzer.stemmer()
-
     def query_terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of text, as the index sees them."""
         return self.terms([text])[0]

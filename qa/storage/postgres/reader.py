@@ -208,7 +208,7 @@ class PostgresReader:
             return empty
         return np.array([r[1] for r in rows], np.float32), np.array([r[0] for r in rows], np.int64)
 
-    def _bm25(self, conn, counts: dict[str, float], k: int, join: str, where_sql: str, params: list) -> list[tuple]:
+    def _bm25(self, conn, asked: dict[str, float], k: int, join: str, where_sql: str, params: list) -> list[tuple]:
         """The top k chunks by BM25 (bm25s's formula), exactly, computed over the GIN index's matches.
 
         Scoring every chunk that holds a common term costs time in proportion to the matches, so
@@ -218,12 +218,12 @@ class PostgresReader:
         the rarest, whose matches can fill k; then all but the most common; else every match.
         """
         n, avg = self._corpus_stats(conn)
-        df = self._df_counts(conn, list(counts))
-        idf = {t: bm25_idf(n, df[t]) for t in counts}
-        terms = [t for t in counts if df[t] > 0]
+        df = self._df_counts(conn, list(asked))
+        idf = {t: bm25_idf(n, df[t]) for t in asked}
+        terms = [t for t in asked if df[t] > 0]
         if not terms:
             return []
-        weights = {t: idf[t] * counts[t] for t in terms}  # a repeated query term counts again; pairs by their weight
+        weights = {t: idf[t] * asked[t] for t in terms}  # a repeated query term counts again; pairs by their weight
         by_df = sorted(terms, key=lambda t: (df[t], t))
         splits = []
         for end in range(1, len(by_df)):
