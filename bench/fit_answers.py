@@ -75,16 +75,12 @@ def collections(repo: Path) -> list[tuple[str, Path, Path, float]]:
     ]
 
 
-def open_collection(name: str, corpus: Path, cache: Path | None):
+def open_collection(corpus: Path, cache: Path | None, settings, embedder):
     """The collection's index with the default settings, cached as `qa eval` caches it (shared with it)."""
-    from qa.config import Settings
-    from qa.embedding.models import load_embedder
     from qa.engine import open_index
     from qa.evaluation.cache import cached_index
     from qa.ingest.readers import scan_corpus
 
-    settings = Settings.from_env()
-    embedder = load_embedder(settings.model, settings.backend)
     index_settings, _ = cached_index(
         corpus.parent, settings, embedder, scan_corpus(corpus), corpus, cache_root=cache, progress=True
     )
@@ -328,13 +324,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from qa.answering.scorer import MODELS_FILE, AnswerModels, softmax
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
 
     started = time.perf_counter()
     items: list[Item] = []
     offtopic = read_offtopic(REPO / "tests" / "data" / "offtopic_questions.txt")
     sizes = {}
+    settings = Settings.from_env()
+    embedder = load_embedder(settings.model, settings.backend)  # once, for both collections
     for name, corpus, questions_file, weight in collections(REPO):
-        engine = open_collection(name, corpus, args.cache)
+        engine = open_collection(corpus, args.cache, settings, embedder)
         questions = read_questions(questions_file)[: args.limit]
         items += gather(engine, name, questions, True, weight)
         items += gather(engine, name, offtopic[: args.limit], False, weight)
