@@ -797,6 +797,14 @@ COMPARED = [
 ]
 
 
+def print_all(results: dict, baseline: str | None) -> None:
+    """Every table of a run, then each figure beside the baseline run's (a --json file), if given."""
+    print_report(results)
+    print_encoder_cost(results)
+    if baseline:
+        print_comparison(results, json.loads(Path(baseline).read_text(encoding="utf-8")), baseline)
+
+
 def _derived(row: dict) -> dict:
     """Figures that older --json files lack but can be computed from theirs."""
     if "build_docs_per_s" not in row and row.get("documents") and row.get("full_build_s"):
@@ -855,10 +863,7 @@ def main(argv: list[str] | None = None) -> int:
             dropped = {keys.get(part, part) for part in PARTS} - {keys.get(part, part) for part in args.only}
             results = {key: value for key, value in results.items() if key not in dropped}
         print(f"(measured {results.get('started', '?')} on {results.get('machine', {}).get('cpus', '?')} CPUs)")
-        print_report(results)
-        print_encoder_cost(results)
-        if args.baseline:
-            print_comparison(results, json.loads(Path(args.baseline).read_text(encoding="utf-8")), args.baseline)
+        print_all(results, args.baseline)
         return 0
     parts = args.only or list(PARTS)
     backends = args.backends.split(",")
@@ -891,10 +896,7 @@ def main(argv: list[str] | None = None) -> int:
             results["stores"] = bench_stores(
                 [int(s) for s in args.store_scales.split(",")], work, args.dsn, kinds=kinds
             )
-    print_report(results)
-    print_encoder_cost(results)
-    if args.baseline:
-        print_comparison(results, json.loads(Path(args.baseline).read_text(encoding="utf-8")), args.baseline)
+    print_all(results, args.baseline)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
