@@ -117,7 +117,7 @@ def test_batched_terms_match_bm25s_tokenization():
     index = Bm25Index()
     texts = ["What did Russia deploy to the Kurils?", "Café naïve «hopes», über-fast S-300V4 deployments!", "the of"]
     expected = bm25s.tokenize(
-        texts, stopwords=index.stopwords, stemmer=index._get_stemmer(), return_ids=False, show_progress=False
+        texts, stopwords=index.stopwords, stemmer=index.analyzer.stemmer(), return_ids=False, show_progress=False
     )
     assert index.terms(texts) == [list(t) for t in expected]
 
