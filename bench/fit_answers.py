@@ -154,7 +154,7 @@ def fit_linear(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, names,
     """Logistic regression (scikit-learn) on standardised features: the relevance gate."""
     from sklearn.linear_model import LogisticRegression
 
-    from qa.answering.scorer import LinearModel
+    from qa.linear import LinearModel
 
     mean, scale = _standardise(rows)
     model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced" if balanced else None)
@@ -172,7 +172,7 @@ def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray, float]], names, l2: 
     """
     from scipy.optimize import minimize
 
-    from qa.answering.scorer import LinearModel
+    from qa.linear import LinearModel
 
     mean, scale = _standardise(np.concatenate([g[0] for g in groups]))
     data = [((rows - mean) / scale, labels.astype(bool), weight) for rows, labels, weight in groups]

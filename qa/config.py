@@ -29,6 +29,7 @@ ENV_VARS = {
     "lexical_weight": "QA_LEXICAL_WEIGHT",
     "rrf_k": "QA_RRF_K",
     "candidates": "QA_CANDIDATES",
+    "rerank_depth": "QA_RERANK_DEPTH",
     "bm25_k1": "QA_BM25_K1",
     "bm25_b": "QA_BM25_B",
     "bm25_pairs": "QA_BM25_PAIRS",
@@ -91,6 +92,11 @@ class Settings:
     lexical_weight: float = 0.5
     rrf_k: int = 60
     candidates: int = 300  # per retriever, before fusion
+    # The fused ranking's top `rerank_depth` chunks are re-ranked by a model fitted on SciFact
+    # train and squad-dev-a together (qa.retrieval.rerank: best sentence cosine, term coverage,
+    # phrase pairs, both scores); 0 turns it off. Hybrid mode only: dense and lexical stay the
+    # single retrievers. 20 is the pool `ask` reads anyway, so it fetches nothing more.
+    rerank_depth: int = 20
     # BM25's term-frequency saturation and length normalisation. k1 = 0.9, b = 0.4 (Anserini's
     # defaults for BEIR) beat 1.5 / 0.75 on both SciFact train and squad-dev-a (bench/tune.py).
     # A change takes effect at the next `qa index`, which rebuilds the lexical index (no re-embedding).
@@ -177,6 +183,8 @@ class Settings:
             raise QAError("QA_RRF_K must be a positive integer")
         if self.candidates < 1:
             raise QAError("QA_CANDIDATES must be a positive integer")
+        if not 0 <= self.rerank_depth <= 1000:
+            raise QAError(f"QA_RERANK_DEPTH must be between 0 (no re-ranking) and 1000 (got {self.rerank_depth})")
         if not 0.0 < self.bm25_k1 <= 10.0:
             raise QAError(f"QA_BM25_K1 must be above 0 and at most 10 (got {self.bm25_k1})")
         if not 0.0 <= self.bm25_b <= 1.0:

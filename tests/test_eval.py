@@ -496,7 +496,7 @@ def test_hybrid_fusion_setting(settings, monkeypatch):
     engine = _engine(settings)
     rankings = {}
     for fusion in ("convex", "rrf"):
-        searcher = Searcher(engine.snapshot, engine.embedder, settings.with_(fusion=fusion))
+        searcher = Searcher(engine.snapshot, engine.embedder, settings.with_(fusion=fusion, rerank_depth=0))
         ranking = searcher.rank("S-300V4 deployed to the islands", "hybrid", depth=50)
         assert all(a > b for a, b in itertools.pairwise(ranking.scores))
         assert set(ranking.ids) == set(ranking.dense) | set(ranking.lexical)

@@ -87,6 +87,7 @@ PASSAGE_FEATURES = (
     "best_sentence_gap",
     "second_sentence",
     "document_support",
+    "rerank_gap",  # the hybrid re-ranker's score below the best candidate's (0 when not re-ranked)
 )
 QUESTION_FEATURES = (
     "best_passage",
@@ -434,6 +435,7 @@ def passage_table(
     top_fused = max(c.fused for c in candidates) or 1.0
     top_lexical = max(c.lexical for c in candidates) or 1.0
     top_cosine = max(c.cosine for c in candidates)
+    top_rerank = max(c.rerank for c in candidates)
     top_best = float(best.max())
     best_coverage = float(sentences.coverage.max()) if len(sentences.coverage) else 0.0
     leaders = [c.doc_id for c in candidates[:10]]
@@ -454,6 +456,7 @@ def passage_table(
             best[i] - top_best,
             second[i],
             leaders.count(cand.doc_id) / len(leaders),
+            cand.rerank - top_rerank,
         ]
     return out
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,50 +29,12 @@ from qa.answering.features import (
     sentence_table,
 )
 from qa.errors import QAError
+from qa.linear import LinearModel
 from qa.retrieval.search import Candidate
 
 MODELS_FILE = Path(__file__).with_name("answer_models.json")
 FORMAT = 1
-
-
-@dataclass(frozen=True)
-class LinearModel:
-    """A logistic regression over standardised features: logit = ((x - mean) / scale) . coef + intercept."""
-
-    features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def logits(self, rows: np.ndarray) -> np.ndarray:
-        if rows.shape[0] == 0:
-            return np.zeros(0, dtype=np.float64)
-        return ((rows - self.mean) / self.scale) @ self.coef + self.intercept
-
-    def to_dict(self) -> dict:
-        return {
-            "features": list(self.features),
-            "mean": [round(float(x), 6) for x in self.mean],
-            "scale": [round(float(x), 6) for x in self.scale],
-            "coef": [round(float(x), 6) for x in self.coef],
-            "intercept": round(float(self.intercept), 6),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict, expected: Sequence[str], name: str) -> LinearModel:
-        features = tuple(data["features"])
-        if features != tuple(expected):
-            raise QAError(
-                f"the {name} model in {MODELS_FILE.name} was fitted on other features than this version of qa "
-                f"computes; refit it with `python -m bench.fit_answers`"
-            )
-        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-        if any(a.shape != (len(features),) for a in arrays) or np.any(arrays[1] <= 0):
-            raise QAError(
-                f"the {name} model in {MODELS_FILE.name} is malformed; refit it with `python -m bench.fit_answers`"
-            )
-        return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
+REFIT = "python -m bench.fit_answers"
 
 
 @dataclass(frozen=True)
@@ -96,9 +57,9 @@ class AnswerModels:
         if data.get("format") != FORMAT:
             raise QAError(f"{MODELS_FILE.name} has format {data.get('format')}, not {FORMAT}; refit it")
         return cls(
-            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence"),
-            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage"),
-            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate"),
+            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence", MODELS_FILE.name, REFIT),
+            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage", MODELS_FILE.name, REFIT),
+            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate", MODELS_FILE.name, REFIT),
             gate_threshold=float(data["gate_threshold"]),
             passage_floor=float(data["passage_floor"]),
             answer_share=float(data["answer_share"]),

@@ -1,16 +1,21 @@
-"""Dense, lexical and hybrid retrieval over one opened index (any store), with filters."""
+"""Dense, lexical and hybrid retrieval over one opened index (any store), with filters.
+
+Hybrid retrieval fuses the two retrievers' rankings, then re-ranks the fused head with the
+fitted model of qa.retrieval.rerank (QA_RERANK_DEPTH, 0 for fusion alone).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
-from qa.retrieval.fusion import fuse_rankings
+from qa.retrieval.fusion import fuse_rankings, strictly_decreasing
+from qa.retrieval.rerank import ChunkTerms, QueryTerms, load_reranker
 from qa.storage.base import ChunkRecord, IndexReader
 from qa.types import Filters
 
@@ -36,6 +41,7 @@ class Candidate:
     sentence_spans: np.ndarray  # (n, 2) int32, document offsets
     sentence_vectors: np.ndarray  # (n, dim) float32, unit length
     record: ChunkRecord | None = None  # the stored chunk with its document's metadata
+    rerank: float = 0.0  # the re-ranker's score (0 when the ranking was not re-ranked)
 
     def sentence_texts(self) -> list[str]:
         return [self.text[s - self.start : e - self.start] for s, e in self.sentence_spans]
@@ -43,12 +49,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Ranking:
-    """Chunk ids best first with the fused score and each retriever's own score."""
+    """Chunk ids best first, their scores (strictly decreasing) and each retriever's own score.
+
+    Re-ranked, the head's scores are the re-ranker's and the rest follow below in fused order;
+    `head` then holds the head's candidates, already fetched.
+    """
 
     ids: list[int]
     scores: list[float]
     dense: dict[int, float]
     lexical: dict[int, float]
+    head: tuple[Candidate, ...] = ()
 
 
 class Searcher:
@@ -56,6 +67,7 @@ class Searcher:
         self.reader = reader
         self.embedder = embedder
         self.settings = settings
+        self._chunk_terms: ChunkTerms | None = None  # memoised chunk terms for the re-ranker
 
     @property
     def snapshot(self) -> IndexReader:
@@ -78,6 +90,7 @@ class Searcher:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
+        vector = query_vector
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if query_vector is None else query_vector
             scores, ids = self.reader.search_dense(vector, depth, filters)
@@ -98,7 +111,24 @@ class Searcher:
                 self.settings.rrf_k,
                 self.settings.candidates,
             )
-        return Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
+        ranking = Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
+        if mode == "hybrid" and self.settings.rerank_depth and ranking.ids:
+            ranking = self._rerank(query, ranking, vector)
+        return ranking
+
+    def _rerank(self, query: str, ranking: Ranking, vector: np.ndarray) -> Ranking:
+        head = self._candidates(ranking.ids[: self.settings.rerank_depth], ranking.scores, ranking, vector)
+        if self._chunk_terms is None:
+            self._chunk_terms = ChunkTerms(self.reader.analyzer)
+        logits = load_reranker().scores(QueryTerms.of(query, self.reader), vector, head, self._chunk_terms)
+        order = sorted(range(len(head)), key=lambda i: (-logits[i], i))
+        reranked = [replace(head[i], rank=rank, rerank=float(logits[i])) for rank, i in enumerate(order)]
+        seen = {c.chunk_id for c in reranked}
+        tail = [(i, s) for i, s in zip(ranking.ids, ranking.scores, strict=True) if i not in seen]
+        # The head scores above the tail by the re-ranker's logits; the tail keeps its fused scores.
+        base = (tail[0][1] + 1.0 if tail else 0.0) - (min(c.rerank for c in reranked) if reranked else 0.0)
+        ranked = strictly_decreasing([(c.chunk_id, base + c.rerank) for c in reranked] + tail)
+        return Ranking([i for i, _ in ranked], [s for _, s in ranked], ranking.dense, ranking.lexical, tuple(reranked))
 
     def candidates(
         self,
@@ -108,23 +138,32 @@ class Searcher:
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Candidate]:
-        """The top `pool` chunks of the fused ranking, with both retrievers' scores and their sentence evidence."""
+        """The top `pool` chunks of the ranking, with both retrievers' scores and their sentence evidence."""
         if mode in ("dense", "hybrid") and query_vector is None:
             query_vector = self.embed_query(query)
         depth = max(self.settings.candidates, pool)
         ranking = self.rank(query, mode, depth, filters, query_vector)
-        ids = ranking.ids[:pool]
-        records = self.reader.chunk_records(ids)
-        evidence = self.reader.evidence(ids)
-        cosines = self._cosines(ids, ranking.dense, query_vector) if query_vector is not None else {}
-        lexical = ranking.lexical
         if mode == "dense":  # the answer models weigh both scores, whatever retrieved the chunk
             scores, found = self.reader.search_lexical(query, depth, filters)
-            lexical = {int(i): float(s) for s, i in zip(scores, found, strict=True)}
+            ranking = replace(ranking, lexical={int(i): float(s) for s, i in zip(scores, found, strict=True)})
+        head = list(ranking.head[:pool])
+        more = ranking.ids[len(head) : pool] if len(head) == len(ranking.head) else []
+        if more:
+            rest = self._candidates(more, ranking.scores[len(head) :], ranking, query_vector)
+            head += [replace(c, rank=c.rank + len(head)) for c in rest]
+        return head
+
+    def _candidates(
+        self, ids: list[int], scores: Sequence[float], ranking: Ranking, vector: np.ndarray | None
+    ) -> list[Candidate]:
+        """Candidates for `ids` (ranked in this order, with these scores), records and evidence fetched."""
+        records = self.reader.chunk_records(ids)
+        evidence = self.reader.evidence(ids)
+        cosines = self._cosines(ids, ranking.dense, vector) if vector is not None else {}
         no_spans = np.zeros((0, 2), np.int32)
         no_vectors = np.zeros((0, self.embedder.dim), np.float32)
         out = []
-        for rank, (chunk_id, fused) in enumerate(zip(ids, ranking.scores, strict=False)):
+        for chunk_id, score in zip(ids, scores, strict=False):
             record = records.get(chunk_id)
             if record is None:
                 continue
@@ -139,10 +178,10 @@ class Searcher:
                     end=record.chunk.end,
                     text=record.chunk.text,
                     title=record.title,
-                    rank=rank,
-                    fused=float(fused),
+                    rank=len(out),
+                    fused=float(score),
                     cosine=float(cosines.get(chunk_id, 0.0)),
-                    lexical=float(lexical.get(chunk_id, 0.0)),
+                    lexical=float(ranking.lexical.get(chunk_id, 0.0)),
                     sentence_spans=spans,
                     sentence_vectors=vectors,
                     record=record,

@@ -1,0 +1,194 @@
+"""The second stage of hybrid retrieval: the fused ranking's head re-ranked by a fitted linear model.
+
+Fusion sees one score per retriever. The re-ranker also sees what the index stores with each
+chunk: its sentences' vectors (the best sentence can match a question that the chunk as a whole
+only half matches), the idf-weighted share of the question's terms the chunk, its best sentence
+and its title hold, the question's adjacent term pairs found in it, and how many of the leading
+chunks come from its document. The model is a conditional logit (its softmax over a question's
+head is the probability that each chunk is the relevant one), fitted by `python -m bench.fit_rerank`
+on SciFact train and squad-dev-a together, each weighing the same; its weights are in
+`rerank_model.json` beside this module. numpy only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import QAError
+from qa.linear import LinearModel
+from qa.storage.terms import bm25_idf, term_pairs
+
+__all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker"]
+
+MODEL_FILE = Path(__file__).with_name("rerank_model.json")
+FORMAT = 1
+REFIT = "python -m bench.fit_rerank"
+
+FEATURES = (
+    "rank",  # log(1 + position in the fused ranking)
+    "fused",  # share of the best fused score
+    "cosine",
+    "cosine_gap",  # below the head's best cosine
+    "lexical",  # share of the head's best BM25 score (0: the lexical retriever did not return it)
+    "sentence_cosine",  # the chunk's best sentence
+    "sentence_cosine_gap",  # below the head's best sentence
+    "sentence_cosine_top2",  # mean of its two best sentences
+    "coverage",  # idf-weighted share of the query's terms in the chunk
+    "coverage_title",  # ... in its document's title
+    "pairs",  # share of the query's adjacent term pairs found adjacent in the chunk
+    "document_support",  # share of the head's first ten chunks from the same document
+    "coverage_gap",  # below the head's best coverage
+    "sentence_coverage",  # the best single sentence's coverage
+    "sentence_coverage_gap",
+    "length",  # log(1 + the chunk's terms)
+)
+SUPPORT_WINDOW = 10
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """The query's stemmed terms (unique, in order) with idf weights summing to 1, and its pairs."""
+
+    terms: tuple[str, ...]
+    weights: np.ndarray
+    pairs: frozenset[str]
+    weight_of: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, query: str, reader) -> QueryTerms:
+        ordered = reader.analyzer.terms([query])[0]
+        unique = list(dict.fromkeys(ordered))
+        n, df = reader.term_stats(unique) if unique else (0, {})
+        weights = np.array([bm25_idf(n, df.get(t, 0)) for t in unique], dtype=np.float64)
+        total = float(weights.sum())
+        weights = weights / total if total > 0 else weights
+        weight_of = {t: float(w) for t, w in zip(unique, weights, strict=True)}
+        return cls(tuple(unique), weights, frozenset(term_pairs(ordered)), weight_of)
+
+    def coverage(self, present: frozenset[str]) -> float:
+        return float(sum(self.weight_of[t] for t in present.intersection(self.weight_of)))
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    text: str
+    title_text: str
+    terms: frozenset[str]
+    pairs: frozenset[str]
+    title: frozenset[str]
+    sentences: tuple[frozenset[str], ...]
+    length: int
+
+
+class ChunkTerms:
+    """Each chunk's terms, pairs and sentence terms as the index's analyzer makes them, memoised by
+    chunk (the same chunks come back for many queries); a chunk whose text or title changed is analysed again."""
+
+    MAX_CHUNKS = 20_000
+
+    def __init__(self, analyzer) -> None:
+        self.analyzer = analyzer
+        self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, chunk_id: int, text: str, title: str, start: int, spans: np.ndarray) -> ChunkFacts:
+        key = (chunk_id, start, len(spans))
+        with self._lock:
+            found = self._memo.get(key)
+            if found is not None and found.text == text and found.title_text == title:
+                self._memo.move_to_end(key)
+                return found
+        sentences = [text[s - start : e - start] for s, e in spans] or [text]
+        sentence_terms = self.analyzer.terms(sentences)
+        ordered = [t for terms in sentence_terms for t in terms]
+        facts = ChunkFacts(
+            text,
+            title,
+            frozenset(ordered),
+            frozenset(term_pairs(ordered)),
+            frozenset(self.analyzer.terms([title])[0]) if title else frozenset(),
+            tuple(frozenset(terms) for terms in sentence_terms),
+            len(ordered),
+        )
+        with self._lock:
+            self._memo[key] = facts
+            if len(self._memo) > self.MAX_CHUNKS:
+                self._memo.popitem(last=False)
+        return facts
+
+
+def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerms) -> np.ndarray:
+    """One row of FEATURES per head candidate (qa.retrieval.search.Candidate, in fused order)."""
+    n = len(head)
+    out = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    if n == 0:
+        return out
+    top_fused = max(c.fused for c in head) or 1.0
+    top_lexical = max(c.lexical for c in head) or 1.0
+    leaders = [c.doc_id for c in head[:SUPPORT_WINDOW]]
+    for i, cand in enumerate(head):
+        chunk = facts(cand.chunk_id, cand.text, cand.title, cand.start, cand.sentence_spans)
+        if len(cand.sentence_vectors):
+            sims = np.sort(np.asarray(cand.sentence_vectors, dtype=np.float32) @ vector)[::-1]
+        else:  # a chunk without sentence evidence is its own sentence
+            sims = np.array([cand.cosine])
+        out[i] = [
+            math.log1p(i),
+            cand.fused / top_fused,
+            cand.cosine,
+            0.0,
+            cand.lexical / top_lexical,
+            float(sims[0]),
+            0.0,
+            float(sims[:2].mean()),
+            q.coverage(chunk.terms),
+            q.coverage(chunk.title),
+            len(q.pairs & chunk.pairs) / len(q.pairs) if q.pairs else 0.0,
+            leaders.count(cand.doc_id) / SUPPORT_WINDOW,
+            0.0,
+            max(q.coverage(s) for s in chunk.sentences) if chunk.sentences else 0.0,
+            0.0,
+            math.log1p(chunk.length),
+        ]
+    for gap, of in ((3, 2), (6, 5), (12, 8), (14, 13)):
+        out[:, gap] = out[:, of] - out[:, of].max()
+    return out
+
+
+@dataclass(frozen=True)
+class Reranker:
+    model: LinearModel
+    depth: int  # the head it was fitted on
+    meta: dict
+
+    def scores(self, q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerms) -> np.ndarray:
+        return self.model.logits(features(q, vector, head, facts))
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "model": self.model.to_dict(), "depth": self.depth, "fitted_on": self.meta}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Reranker:
+        if data.get("format") != FORMAT:
+            raise QAError(f"{MODEL_FILE.name} has format {data.get('format')}, not {FORMAT}; refit it with `{REFIT}`")
+        model = LinearModel.from_dict(data["model"], FEATURES, "re-ranking", MODEL_FILE.name, REFIT)
+        return cls(model, int(data["depth"]), dict(data.get("fitted_on", {})))
+
+
+@functools.lru_cache(maxsize=4)
+def load_reranker(path: Path = MODEL_FILE) -> Reranker:
+    try:
+        return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise QAError(f"the re-ranking model {path} is missing; reinstall qa or run `{REFIT}`") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QAError(f"cannot read the re-ranking model in {path} ({exc}); run `{REFIT}`") from None
