@@ -19,6 +19,7 @@ from qa.answering.about import (
     documents_sentence,
     list_sentence,
     match_title,
+    mention,
     parse_about,
 )
 from qa.answering.features import Analyser, Stems
@@ -243,30 +244,41 @@ class QA:
             return None
         info = next(d for d in docs if d.doc_id == doc_id)
         title = info.title or info.source
+        at = None
         if about.kind == "author":
             text = author_sentence(title, info.author, info.publisher)
+            document = reader.document(doc_id)
+            at = mention(document.text, info.author) if document and info.author else None
         else:
             text = date_sentence(title, info.date)
-        return Answer(question, f"{text} [1]", (self._document_passage(reader, doc_id, 1),), mode, "", notes)
+        return Answer(question, f"{text} [1]", (self._document_passage(reader, doc_id, 1, at),), mode, "", notes)
 
     @staticmethod
-    def _document_passage(reader: IndexReader, doc_id: str, rank: int) -> Passage:
-        """A document's opening (its first sentences) as a citation of the document itself."""
+    def _document_passage(reader: IndexReader, doc_id: str, rank: int, at: int | None = None) -> Passage:
+        """A citation of the document itself: its opening (first sentences), or, given an offset
+        (where the text names the author), the sentence there with one on either side."""
         doc = reader.document(doc_id)
-        spans = split_sentences(doc.text[:OPENING_CHARS])
-        end = max((e for _, e in spans[:OPENING_SENTENCES]), default=min(len(doc.text), OPENING_CHARS))
-        s, e = spans[0] if spans else (0, end)
+        if at is None:
+            spans = split_sentences(doc.text[:OPENING_CHARS])
+            end = max((e for _, e in spans[:OPENING_SENTENCES]), default=min(len(doc.text), OPENING_CHARS))
+            start = 0
+            s, e = spans[0] if spans else (0, end)
+        else:
+            spans = split_sentences(doc.text) or [(0, len(doc.text))]
+            i = next((i for i, (_, e) in enumerate(spans) if at < e), len(spans) - 1)
+            start, end = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+            s, e = spans[i]
         return Passage(
             rank=rank,
             score=1.0,
-            text=doc.text[:end],
+            text=doc.text[start:end],
             doc_id=doc_id,
             title=doc.title,
             author=doc.author,
             source=doc.source,
-            start=0,
+            start=start,
             end=end,
-            page=doc.page_at(0),
+            page=doc.page_at(start),
             highlight=Highlight(s, e, doc.text[s:e]),
             date=doc.date,
             scores={"catalog": 1.0},

@@ -202,6 +202,46 @@ def test_catalog_questions_are_answered_from_the_catalog_with_the_document_cited
     assert engine.ask("Who wrote the letter to Putin?").answer != ""
 
 
+def test_mention_finds_the_author_in_the_text():
+    from qa.answering.about import mention
+
+    text = "Intro line.  William   Baulch is a Fellow. Later, BAULCH again."
+    assert mention(text, "William Baulch") == text.index("William")
+    assert mention(text, "Anna Petrova and William Baulch") == text.index("William")
+    assert mention(text, "Bill Baulchy") is None
+    assert mention(text, "") is None and mention(text, " , ") is None
+
+
+def test_who_wrote_cites_where_the_text_names_the_author(tmp_path, settings):
+    from tests.conftest import write_docs
+
+    corpus = tmp_path / "named"
+    write_docs(
+        corpus,
+        {
+            "web.md": """\
+                ---
+                title: A tangled web of strategic relations
+                author: William Baulch
+                ---
+                Russia and Japan met again. The islands were discussed at length.
+
+                The talks ended without a deal. Sanctions stayed in place.
+
+                William Baulch is a fellow of a think tank. He writes on North Asia. Views are his own.
+                """
+        },
+    )
+    engine = open_index(settings=settings.with_(corpus_dir=corpus, index_dir=tmp_path / "named-index"))
+    answer = engine.ask("Who wrote the piece on the tangled web of strategic relations?")
+    assert answer.answer == "A tangled web of strategic relations was written by William Baulch. [1]"
+    [passage] = answer.passages
+    document = engine.document("web")
+    assert passage.highlight.text == "William Baulch is a fellow of a think tank."
+    assert passage.text == document.text[passage.start : passage.end]
+    assert passage.text.startswith("Sanctions stayed in place.") and passage.text.endswith("He writes on North Asia.")
+
+
 @pytest.fixture
 def engine(settings):
     return open_index(settings=settings)

@@ -126,6 +126,22 @@ def _same_word(a: str, b: str) -> bool:
     return len(short) >= 4 and long.startswith(short)
 
 
+def mention(text: str, name: str) -> int | None:
+    """Where `text` first names `name` (its words in order, whole words, any case), or None.
+
+    An author field of several people ("A and B", "A, B") is looked for whole, then person by
+    person, so that "who wrote X" can cite the sentence of the text that names the author."""
+    names = [name, *(part for part in re.split(r"\s*(?:,|;|&|\band\b)\s*", name) if part != name)]
+    for candidate in names:
+        words = candidate.split()
+        if not words:
+            continue
+        found = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)", text, re.IGNORECASE)
+        if found:
+            return found.start()
+    return None
+
+
 def author_sentence(title: str, author: str, publisher: str) -> str:
     if author:
         return f"{title} was written by {author}."
