@@ -39,7 +39,7 @@ def test_a_model_file_that_does_not_fit_is_refused_with_the_command_that_refits_
     data["model"]["features"] = data["model"]["features"][:-1]
     bad = tmp_path / "model.json"
     bad.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(QAError, match="bench.fit_rerank"):
+    with pytest.raises(QAError, match=r"bench\.fit_rerank"):
         load_reranker(bad)
     with pytest.raises(QAError, match="missing"):
         load_reranker(tmp_path / "none.json")
@@ -69,7 +69,8 @@ def test_features_of_the_head(engine):
     # The best sentence is the best of the chunk's own sentence vectors.
     for i, cand in enumerate(head):
         if len(cand.sentence_vectors):
-            assert column["sentence_cosine"][i] == pytest.approx(float((cand.sentence_vectors @ vector).max()), abs=1e-5)
+            best = float((cand.sentence_vectors @ vector).max())
+            assert column["sentence_cosine"][i] == pytest.approx(best, abs=1e-5)
     assert features(q, vector, [], ChunkTerms(engine.reader.analyzer)).shape == (0, len(FEATURES))
 
 
