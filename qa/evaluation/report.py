@@ -37,7 +37,8 @@ def format_evaluation(evaluation: Evaluation) -> str:
         f"{what}: {len(evaluation.queries)} queries, {evaluation.level}-level relevance, "
         f"model {evaluation.settings.get('model')}"
         + (f" ({evaluation.settings['backend']})" if evaluation.settings.get("backend", "torch") != "torch" else "")
-        + f", chunks of {evaluation.settings.get('chunk_size')} tokens",
+        + f", chunks of {evaluation.settings.get('chunk_size')} tokens"
+        + _rerank_label(evaluation.settings),
         "",
         format_table(evaluation.modes),
         "",
@@ -53,6 +54,14 @@ def collection_label(evaluation: Evaluation) -> str:
     return evaluation.dataset + (f" ({evaluation.split})" if evaluation.split else "")
 
 
+def _rerank_label(settings: dict) -> str:
+    """How the hybrid rows were ranked (runs saved before the re-ranker have no such setting)."""
+    depth = settings.get("rerank_depth")
+    if depth is None:
+        return ""
+    return f", hybrid re-ranked at {depth}" if depth else ", hybrid without re-ranking"
+
+
 def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
     """Several collections: what each is, then one table with a row per collection and mode."""
     if len(evaluations) == 1:
@@ -61,7 +70,8 @@ def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
     lines = [
         f"model {first.get('model')}"
         + (f" ({first['backend']})" if first.get("backend", "torch") != "torch" else "")
-        + f", chunks of {first.get('chunk_size')} tokens, chunk context {first.get('chunk_context', 'none')}",
+        + f", chunks of {first.get('chunk_size')} tokens, chunk context {first.get('chunk_context', 'none')}"
+        + _rerank_label(first),
     ]
     for e in evaluations:
         lines.append(f"{collection_label(e)}: {len(e.queries)} queries, {e.level}-level relevance")

@@ -217,6 +217,7 @@ def _settings_info(settings, reader, depth: int) -> dict:
         "context_tokens": settings.context_tokens,
         "fusion": settings.fusion,
         "candidates": settings.candidates,
+        "rerank_depth": settings.rerank_depth,
         **({"rrf_k": settings.rrf_k} if settings.fusion == "rrf" else {"lexical_weight": settings.lexical_weight}),
         "depth": depth,
         "lexical": {k: v for k, v in reader.lexical_params.items() if k not in ("library", "version")},

@@ -135,21 +135,24 @@ def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerm
     top_fused = max(c.fused for c in head) or 1.0
     top_lexical = max(c.lexical for c in head) or 1.0
     leaders = [c.doc_id for c in head[:SUPPORT_WINDOW]]
+    # Every sentence's cosine in one product; a chunk without sentence evidence is its own sentence.
+    counts = [len(c.sentence_vectors) for c in head]
+    stacked = [np.asarray(c.sentence_vectors, dtype=np.float32) for c in head if len(c.sentence_vectors)]
+    sims = np.concatenate(stacked) @ vector if stacked else np.zeros(0, dtype=np.float32)
+    offsets = np.cumsum([0, *counts])
     for i, cand in enumerate(head):
         chunk = facts(cand.chunk_id, cand.text, cand.title, cand.start, cand.sentence_spans)
-        if len(cand.sentence_vectors):
-            sims = np.sort(np.asarray(cand.sentence_vectors, dtype=np.float32) @ vector)[::-1]
-        else:  # a chunk without sentence evidence is its own sentence
-            sims = np.array([cand.cosine])
+        own = sims[offsets[i] : offsets[i + 1]] if counts[i] else np.array([cand.cosine])
+        best = np.partition(own, -2)[-2:] if len(own) > 1 else own
         out[i] = [
             math.log1p(i),
             cand.fused / top_fused,
             cand.cosine,
             0.0,
             cand.lexical / top_lexical,
-            float(sims[0]),
+            float(best.max()),
             0.0,
-            float(sims[:2].mean()),
+            float(best.mean()),
             q.coverage(chunk.terms),
             q.coverage(chunk.title),
             len(q.pairs & chunk.pairs) / len(q.pairs) if q.pairs else 0.0,

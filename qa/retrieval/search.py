@@ -127,7 +127,8 @@ class Searcher:
         tail = [(i, s) for i, s in zip(ranking.ids, ranking.scores, strict=True) if i not in seen]
         # The head scores above the tail by the re-ranker's logits; the tail keeps its fused scores.
         base = (tail[0][1] + 1.0 if tail else 0.0) - (min(c.rerank for c in reranked) if reranked else 0.0)
-        ranked = strictly_decreasing([(c.chunk_id, base + c.rerank) for c in reranked] + tail)
+        # Only the head needs nudging apart: the tail is strictly decreasing already, and below it.
+        ranked = strictly_decreasing([(c.chunk_id, base + c.rerank) for c in reranked]) + tail
         return Ranking([i for i, _ in ranked], [s for _, s in ranked], ranking.dense, ranking.lexical, tuple(reranked))
 
     def candidates(
