@@ -136,3 +136,10 @@ def test_every_store_reranks_the_same(store_settings, settings):
         assert len(ranking.head) == 2 and all(c.rerank != 0.0 for c in ranking.head)
         rankings.append([(c.doc_id, c.start, round(c.rerank, 4)) for c in ranking.head])
     assert rankings[0] == rankings[1]  # chunk ids differ between stores; the chunks and scores do not
+
+
+def test_answers_show_the_rerankers_score_beside_the_retrievers(engine, settings):
+    passages = engine.ask(QUERY).passages
+    assert passages and all("rerank" in p.scores and "fused" in p.scores for p in passages)
+    fused_only = open_index(settings=settings.with_(rerank_depth=0)).ask(QUERY).passages
+    assert all("rerank" not in p.scores for p in fused_only)

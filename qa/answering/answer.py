@@ -102,6 +102,8 @@ def build_answer(
         scores = {"sentence": sentence_p, "fused": round(cand.fused, 6), "dense": round(cand.cosine, 6)}
         if cand.lexical:
             scores["lexical"] = round(cand.lexical, 6)
+        if cand.rerank:
+            scores["rerank"] = round(cand.rerank, 6)
         record = cand.record
         passages.append(
             Passage(
