@@ -367,13 +367,19 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     print(json.dumps(figures, indent=2))
-    text = json.dumps(models.to_dict(), indent=1) + "\n"
-    if args.check:
-        shipped = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
-        same = shipped == json.loads(text)
-        print("the shipped models are reproduced exactly" if same else "the shipped models differ from this fit")
+    return write_or_check(models.to_dict(), MODELS_FILE, args.out, args.check, started, "models")
+
+
+def write_or_check(data: dict, shipped: Path, out: Path | None, check: bool, started: float, what: str) -> int:
+    """Write a fit's JSON (to `out`, default the shipped file), or with `check` compare it with the
+    shipped file and say whether `what` ("models", "model") is reproduced exactly (exit 1 if not)."""
+    text = json.dumps(data, indent=1) + "\n"
+    if check:
+        same = json.loads(shipped.read_text(encoding="utf-8")) == json.loads(text)
+        is_, differs = ("are", "differ") if what.endswith("s") else ("is", "differs")
+        print(f"the shipped {what} {is_} reproduced exactly" if same else f"the shipped {what} {differs} from this fit")
         return 0 if same else 1
-    out = args.out or MODELS_FILE
+    out = out or shipped
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

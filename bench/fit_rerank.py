@@ -20,7 +20,6 @@ each beside the fused ranking without re-ranking. The indexes are those `qa eval
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and args.depth != DEPTH:
         raise SystemExit(f"--check compares with the shipped model, which re-ranks {DEPTH}; leave --depth out")
 
-    from bench.fit_answers import fit_listwise
+    from bench.fit_answers import fit_listwise, write_or_check
     from bench.tune import beir_collection, question_collection
     from qa.config import Settings
     from qa.embedding.models import load_embedder
@@ -155,15 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         "backend": settings.backend,
         "figures": report,
     }
-    text = json.dumps(Reranker(model, args.depth, meta).to_dict(), indent=1) + "\n"
-    if args.check:
-        same = json.loads(MODEL_FILE.read_text(encoding="utf-8")) == json.loads(text)
-        print("the shipped model is reproduced exactly" if same else "the shipped model differs from this fit")
-        return 0 if same else 1
-    out = args.out or MODEL_FILE
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0
+    return write_or_check(
+        Reranker(model, args.depth, meta).to_dict(), MODEL_FILE, args.out, args.check, started, "model"
+    )
 
 
 if __name__ == "__main__":

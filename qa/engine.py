@@ -244,20 +244,20 @@ class QA:
             return None
         info = next(d for d in docs if d.doc_id == doc_id)
         title = info.title or info.source
-        at = None
         if about.kind == "author":
             text = author_sentence(title, info.author, info.publisher)
-            document = reader.document(doc_id)
-            at = mention(document.text, info.author) if document and info.author else None
+            named = info.author
         else:
             text = date_sentence(title, info.date)
-        return Answer(question, f"{text} [1]", (self._document_passage(reader, doc_id, 1, at),), mode, "", notes)
+            named = ""
+        return Answer(question, f"{text} [1]", (self._document_passage(reader, doc_id, 1, named),), mode, "", notes)
 
     @staticmethod
-    def _document_passage(reader: IndexReader, doc_id: str, rank: int, at: int | None = None) -> Passage:
-        """A citation of the document itself: its opening (first sentences), or, given an offset
-        (where the text names the author), the sentence there with one on either side."""
+    def _document_passage(reader: IndexReader, doc_id: str, rank: int, named: str = "") -> Passage:
+        """A citation of the document itself: its opening (first sentences), or, where its text
+        names `named` (the author), the sentence there with one on either side."""
         doc = reader.document(doc_id)
+        at = mention(doc.text, named) if named else None
         if at is None:
             spans = split_sentences(doc.text[:OPENING_CHARS])
             end = max((e for _, e in spans[:OPENING_SENTENCES]), default=min(len(doc.text), OPENING_CHARS))

@@ -32,8 +32,8 @@ from qa.answering.answer_types import (
     numbers,
     question_kind,
 )
+from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
-from qa.storage.terms import bm25_idf
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern, so terms match the lexical index
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
@@ -147,18 +147,15 @@ class QuestionTerms:
 
 def question_terms(question: str, vector: np.ndarray | None, reader) -> QuestionTerms:
     """The question's terms and weights as the index (a qa.storage IndexReader) sees them."""
-    analyzer = reader.analyzer
-    terms = analyzer.terms([question])[0]
-    unique = list(dict.fromkeys(terms))
-    n, df = reader.term_stats(unique)
+    terms = QueryTerms.of(question, reader)
     return QuestionTerms.build(
         question,
         vector,
-        terms,
-        {t: bm25_idf(n, df[t]) for t in unique},
-        lambda t: df.get(t, 0) > 0,
+        terms.ordered,
+        terms.idf,
+        lambda t: terms.df.get(t, 0) > 0,
         question_kind(question),
-        analyzer.stopword_set(),
+        reader.analyzer.stopword_set(),
     )
 
 

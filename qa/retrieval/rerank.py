@@ -52,27 +52,43 @@ FEATURES = (
     "length",  # log(1 + the chunk's terms)
 )
 SUPPORT_WINDOW = 10
+# Columns that hold another column's value below the head's best (filled in once a head is scored).
+_GAPS = tuple(
+    (FEATURES.index(gap), FEATURES.index(of))
+    for gap, of in (
+        ("cosine_gap", "cosine"),
+        ("sentence_cosine_gap", "sentence_cosine"),
+        ("coverage_gap", "coverage"),
+        ("sentence_coverage_gap", "sentence_coverage"),
+    )
+)
 
 
 @dataclass(frozen=True)
 class QueryTerms:
-    """The query's stemmed terms (unique, in order) with idf weights summing to 1, and its pairs."""
+    """The query as the index sees it: its stemmed terms (unique, in order) with idf weights
+    summing to 1, its adjacent term pairs, and the statistics they come from (the answer models'
+    qa.answering.features.question_terms is built on the same)."""
 
     terms: tuple[str, ...]
     weights: np.ndarray
     pairs: frozenset[str]
     weight_of: dict[str, float] = field(default_factory=dict)
+    ordered: tuple[str, ...] = ()  # the terms as they come in the query, repeats kept
+    idf: dict[str, float] = field(default_factory=dict)
+    df: dict[str, int] = field(default_factory=dict)  # chunks holding each term (0: the corpus never uses it)
 
     @classmethod
     def of(cls, query: str, reader) -> QueryTerms:
         ordered = reader.analyzer.terms([query])[0]
         unique = list(dict.fromkeys(ordered))
         n, df = reader.term_stats(unique) if unique else (0, {})
-        weights = np.array([bm25_idf(n, df.get(t, 0)) for t in unique], dtype=np.float64)
+        idf = {t: bm25_idf(n, df.get(t, 0)) for t in unique}
+        weights = np.array([idf[t] for t in unique], dtype=np.float64)
         total = float(weights.sum())
         weights = weights / total if total > 0 else weights
         weight_of = {t: float(w) for t, w in zip(unique, weights, strict=True)}
-        return cls(tuple(unique), weights, frozenset(term_pairs(ordered)), weight_of)
+        return cls(tuple(unique), weights, frozenset(term_pairs(ordered)), weight_of, tuple(ordered), idf, dict(df))
 
     def coverage(self, present: frozenset[str]) -> float:
         return float(sum(self.weight_of[t] for t in present.intersection(self.weight_of)))
@@ -162,7 +178,7 @@ def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerm
             0.0,
             math.log1p(chunk.length),
         ]
-    for gap, of in ((3, 2), (6, 5), (12, 8), (14, 13)):
+    for gap, of in _GAPS:
         out[:, gap] = out[:, of] - out[:, of].max()
     return out
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -186,14 +185,13 @@ class PostgresReader:
 
     def search_lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         terms = self.analyzer.terms([query])[0]
-        counts = Counter(terms)
         empty = np.zeros(0, np.float32), np.zeros(0, np.int64)
-        if not counts:
+        if not terms:
             return empty
         where, params = self._where(filters)
         join = f" JOIN {self.q}.documents d USING (doc_id)" if where else ""
         where_sql = f" AND {where}" if where else ""
-        tsquery = " | ".join(quote_lexeme(t) for t in counts)
+        tsquery = " | ".join(quote_lexeme(t) for t in dict.fromkeys(terms))
         with self._conn() as conn:
             if self.store.lexical == "ts_rank_cd":
                 rows = conn.execute(
