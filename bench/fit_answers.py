@@ -88,17 +88,19 @@ def open_collection(corpus: Path, cache: Path | None, settings, embedder):
 
 
 def gather(engine, name: str, questions: list[dict], answerable: bool, weight: float) -> list[Item]:
-    from qa.answering.features import Analyser, Stems, question_terms, sentence_table
+    from qa.answering.features import Analyser, question_terms, sentence_table
     from qa.evaluation.questions import answer_pattern
+    from qa.retrieval.rerank import QueryTerms
 
     searcher = engine.searcher
     reader = searcher.reader
-    analyser = Analyser(Stems(reader.analyzer.stem_words), reader.analyzer.stopword_set())
+    analyser = Analyser(reader.analyzer.stem_words, reader.analyzer.stopword_set())
     vectors = searcher.embedder.encode([q["question"] for q in questions])
     items = []
     for question, vector in zip(questions, vectors, strict=True):
-        cands = searcher.candidates(question["question"], "hybrid", POOL, None, vector)
-        q = question_terms(question["question"], vector, reader)
+        terms = QueryTerms.of(question["question"], reader)
+        cands = searcher.candidates(question["question"], "hybrid", POOL, None, vector, terms)
+        q = question_terms(question["question"], vector, reader, terms)
         table = sentence_table(q, cands, analyser)
         patterns = [answer_pattern(a) for a in question.get("answers", [])]
         items.append(

@@ -22,11 +22,12 @@ from qa.answering.about import (
     mention,
     parse_about,
 )
-from qa.answering.features import Analyser, Stems
+from qa.answering.features import Analyser
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import IndexMissingError, QAError
 from qa.ingest.sentences import split_sentences
+from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import MODES, Searcher
 from qa.storage.base import DocumentInfo, IndexReader, Store, open_store
 from qa.types import Answer, Document, Filters, Highlight, Passage
@@ -199,8 +200,9 @@ class QA:
         # The answer models weigh cosines in every mode: the question is embedded even for lexical search.
         vector = searcher.embed_query(query)
         with reader.consistent():  # the candidates and their evidence from one state of the index
-            candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector)
-            q = question_terms(query, vector, reader)
+            terms = QueryTerms.of(query, reader)  # one lookup of the terms' statistics, for both models
+            candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector, terms)
+            q = question_terms(query, vector, reader, terms)
         scored = score(models, query, q, candidates, self._analyser(reader))
         answer = build_answer(
             question,
@@ -299,7 +301,7 @@ class QA:
         """Facts of chunks kept across questions, for the index whose analysis stemmed them."""
         analyzer = reader.analyzer
         if self._analysis is None or self._analysis[0] is not analyzer:
-            self._analysis = (analyzer, Analyser(Stems(analyzer.stem_words), analyzer.stopword_set()))
+            self._analysis = (analyzer, Analyser(analyzer.stem_words, analyzer.stopword_set()))
         return self._analysis[1]
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:

@@ -145,9 +145,10 @@ class QuestionTerms:
         return cls(vector, unique, weights, unknown, words, prefixes, kind, tuple(terms), weight_of)
 
 
-def question_terms(question: str, vector: np.ndarray | None, reader) -> QuestionTerms:
-    """The question's terms and weights as the index (a qa.storage IndexReader) sees them."""
-    terms = QueryTerms.of(question, reader)
+def question_terms(question: str, vector: np.ndarray | None, reader, terms: QueryTerms | None = None) -> QuestionTerms:
+    """The question's terms and weights as the index (a qa.storage IndexReader) sees them; `terms`,
+    when given, are QueryTerms.of(question, reader) already looked up (the re-ranker's)."""
+    terms = terms or QueryTerms.of(question, reader)
     return QuestionTerms.build(
         question,
         vector,
@@ -157,24 +158,6 @@ def question_terms(question: str, vector: np.ndarray | None, reader) -> Question
         question_kind(question),
         reader.analyzer.stopword_set(),
     )
-
-
-class Stems:
-    """Stems of a text's tokens, in order, memoised per word (the same words recur across sentences)."""
-
-    MAX_MEMO = 200_000
-
-    def __init__(self, stem_words: Callable[[list[str]], list[str]]) -> None:
-        self._stem_words = stem_words
-        self._memo: dict[str, str] = {}
-
-    def __call__(self, words: list[str]) -> list[str]:
-        todo = [w for w in dict.fromkeys(words) if w not in self._memo]
-        if todo:
-            if len(self._memo) > self.MAX_MEMO:
-                self._memo = {}
-            self._memo.update(zip(todo, self._stem_words(todo)))
-        return [self._memo[w] for w in words]
 
 
 @dataclass(frozen=True)
@@ -207,7 +190,7 @@ class Analyser:
 
     MAX_CHUNKS = 20_000
 
-    def __init__(self, stems: Stems, stopwords: frozenset[str]) -> None:
+    def __init__(self, stems: Callable[[list[str]], list[str]], stopwords: frozenset[str]) -> None:
         self.stems = stems
         self.stopwords = stopwords
         self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()

@@ -42,14 +42,19 @@ def convex_combination(runs: Sequence[dict[Hashable, float]], alphas: Sequence[f
     """sum_i alpha_i * minmax(score_i); an item absent from a run scores 0 there."""
     fused: dict[Hashable, float] = {}
     for run, alpha in zip(runs, alphas, strict=True):
-        items = list(run)
-        for item, norm in zip(items, min_max([run[i] for i in items]), strict=True):
-            fused[item] = fused.get(item, 0.0) + alpha * norm
-    for run in runs:
-        for item in run:
-            fused.setdefault(item, 0.0)
-    order = sorted(fused, key=lambda item: -fused[item])
-    return strictly_decreasing([(item, fused[item]) for item in order])
+        if not run:
+            continue
+        lo, hi = min(run.values()), max(run.values())
+        span = hi - lo
+        get = fused.get
+        if span <= 0:  # all equal: each scores 1 (as min_max)
+            for item in run:
+                fused[item] = get(item, 0.0) + alpha
+        else:
+            for item, score in run.items():
+                fused[item] = get(item, 0.0) + alpha * ((score - lo) / span)
+    order = sorted(fused.items(), key=lambda pair: -pair[1])
+    return strictly_decreasing(order)
 
 
 def fuse_rankings(

@@ -13,6 +13,7 @@ on SciFact train and squad-dev-a together, each weighing the same; its weights a
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import threading
@@ -25,7 +26,7 @@ import numpy as np
 
 from qa.errors import QAError
 from qa.linear import LinearModel
-from qa.storage.terms import bm25_idf, term_pairs
+from qa.storage.terms import bm25_idf
 
 __all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker"]
 
@@ -72,7 +73,7 @@ class QueryTerms:
 
     terms: tuple[str, ...]
     weights: np.ndarray
-    pairs: frozenset[str]
+    pairs: frozenset[tuple[str, str]]  # adjacent terms
     weight_of: dict[str, float] = field(default_factory=dict)
     ordered: tuple[str, ...] = ()  # the terms as they come in the query, repeats kept
     idf: dict[str, float] = field(default_factory=dict)
@@ -88,10 +89,12 @@ class QueryTerms:
         total = float(weights.sum())
         weights = weights / total if total > 0 else weights
         weight_of = {t: float(w) for t, w in zip(unique, weights, strict=True)}
-        return cls(tuple(unique), weights, frozenset(term_pairs(ordered)), weight_of, tuple(ordered), idf, dict(df))
+        pairs = frozenset(itertools.pairwise(ordered))
+        return cls(tuple(unique), weights, pairs, weight_of, tuple(ordered), idf, dict(df))
 
     def coverage(self, present: frozenset[str]) -> float:
-        return float(sum(self.weight_of[t] for t in present.intersection(self.weight_of)))
+        weight_of = self.weight_of
+        return float(sum(weight_of[t] for t in weight_of if t in present))
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class ChunkFacts:
     text: str
     title_text: str
     terms: frozenset[str]
-    pairs: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
     title: frozenset[str]
     sentences: tuple[frozenset[str], ...]
     length: int
@@ -124,14 +127,14 @@ class ChunkTerms:
                 self._memo.move_to_end(key)
                 return found
         sentences = [text[s - start : e - start] for s, e in spans] or [text]
-        sentence_terms = self.analyzer.terms(sentences)
+        *sentence_terms, title_terms = self.analyzer.terms([*sentences, title])
         ordered = [t for terms in sentence_terms for t in terms]
         facts = ChunkFacts(
             text,
             title,
             frozenset(ordered),
-            frozenset(term_pairs(ordered)),
-            frozenset(self.analyzer.terms([title])[0]) if title else frozenset(),
+            frozenset(itertools.pairwise(ordered)),
+            frozenset(title_terms),
             tuple(frozenset(terms) for terms in sentence_terms),
             len(ordered),
         )
@@ -144,10 +147,8 @@ class ChunkTerms:
 
 def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerms) -> np.ndarray:
     """One row of FEATURES per head candidate (qa.retrieval.search.Candidate, in fused order)."""
-    n = len(head)
-    out = np.zeros((n, len(FEATURES)), dtype=np.float64)
-    if n == 0:
-        return out
+    if not head:
+        return np.zeros((0, len(FEATURES)), dtype=np.float64)
     top_fused = max(c.fused for c in head) or 1.0
     top_lexical = max(c.lexical for c in head) or 1.0
     leaders = [c.doc_id for c in head[:SUPPORT_WINDOW]]
@@ -155,29 +156,38 @@ def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerm
     counts = [len(c.sentence_vectors) for c in head]
     stacked = [np.asarray(c.sentence_vectors, dtype=np.float32) for c in head if len(c.sentence_vectors)]
     sims = np.concatenate(stacked) @ vector if stacked else np.zeros(0, dtype=np.float32)
-    offsets = np.cumsum([0, *counts])
+    sims = sims.tolist()  # plain floats: per-chunk numpy calls cost more than the sort of a few
+    offset = 0
+    rows = []
+    coverage, pairs = q.coverage, q.pairs
     for i, cand in enumerate(head):
         chunk = facts(cand.chunk_id, cand.text, cand.title, cand.start, cand.sentence_spans)
-        own = sims[offsets[i] : offsets[i + 1]] if counts[i] else np.array([cand.cosine])
-        best = np.partition(own, -2)[-2:] if len(own) > 1 else own
-        out[i] = [
-            math.log1p(i),
-            cand.fused / top_fused,
-            cand.cosine,
-            0.0,
-            cand.lexical / top_lexical,
-            float(best.max()),
-            0.0,
-            float(best.mean()),
-            q.coverage(chunk.terms),
-            q.coverage(chunk.title),
-            len(q.pairs & chunk.pairs) / len(q.pairs) if q.pairs else 0.0,
-            leaders.count(cand.doc_id) / SUPPORT_WINDOW,
-            0.0,
-            max(q.coverage(s) for s in chunk.sentences) if chunk.sentences else 0.0,
-            0.0,
-            math.log1p(chunk.length),
-        ]
+        own = sorted(sims[offset : offset + counts[i]]) if counts[i] else [cand.cosine]
+        offset += counts[i]
+        top = own[-1]
+        # The two best sentences' mean, rounded as numpy's float32 mean rounds it (the fitted model's input).
+        top2 = float(np.float32(own[-2] + top)) / 2 if len(own) > 1 else top
+        rows.append(
+            (
+                math.log1p(i),
+                cand.fused / top_fused,
+                cand.cosine,
+                0.0,
+                cand.lexical / top_lexical,
+                top,
+                0.0,
+                top2,
+                coverage(chunk.terms),
+                coverage(chunk.title),
+                len(pairs & chunk.pairs) / len(pairs) if pairs else 0.0,
+                leaders.count(cand.doc_id) / SUPPORT_WINDOW,
+                0.0,
+                max(map(coverage, chunk.sentences)) if chunk.sentences else 0.0,
+                0.0,
+                math.log1p(chunk.length),
+            )
+        )
+    out = np.array(rows, dtype=np.float64)
     for gap, of in _GAPS:
         out[:, gap] = out[:, of] - out[:, of].max()
     return out

@@ -84,8 +84,10 @@ class Searcher:
         depth: int = 100,
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
+        terms: QueryTerms | None = None,
     ) -> Ranking:
-        """Chunk-level ranking, no relevance cut: what evaluation scores."""
+        """Chunk-level ranking, no relevance cut: what evaluation scores. `terms` (the query's, from
+        QueryTerms.of on this reader) saves looking them up again when the caller has them."""
         if mode not in MODES:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
         dense: dict[int, float] = {}
@@ -113,14 +115,14 @@ class Searcher:
             )
         ranking = Ranking([int(i) for i, _ in ranked], [float(s) for _, s in ranked], dense, lexical)
         if mode == "hybrid" and self.settings.rerank_depth and ranking.ids:
-            ranking = self._rerank(query, ranking, vector)
+            ranking = self._rerank(terms or QueryTerms.of(query, self.reader), ranking, vector)
         return ranking
 
-    def _rerank(self, query: str, ranking: Ranking, vector: np.ndarray) -> Ranking:
+    def _rerank(self, terms: QueryTerms, ranking: Ranking, vector: np.ndarray) -> Ranking:
         head = self._candidates(ranking.ids[: self.settings.rerank_depth], ranking.scores, ranking, vector)
         if self._chunk_terms is None:
             self._chunk_terms = ChunkTerms(self.reader.analyzer)
-        logits = load_reranker().scores(QueryTerms.of(query, self.reader), vector, head, self._chunk_terms)
+        logits = load_reranker().scores(terms, vector, head, self._chunk_terms)
         order = sorted(range(len(head)), key=lambda i: (-logits[i], i))
         reranked = [replace(head[i], rank=rank, rerank=float(logits[i])) for rank, i in enumerate(order)]
         seen = {c.chunk_id for c in reranked}
@@ -138,12 +140,13 @@ class Searcher:
         pool: int = 20,
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
+        terms: QueryTerms | None = None,
     ) -> list[Candidate]:
         """The top `pool` chunks of the ranking, with both retrievers' scores and their sentence evidence."""
         if mode in ("dense", "hybrid") and query_vector is None:
             query_vector = self.embed_query(query)
         depth = max(self.settings.candidates, pool)
-        ranking = self.rank(query, mode, depth, filters, query_vector)
+        ranking = self.rank(query, mode, depth, filters, query_vector, terms)
         if mode == "dense":  # the answer models weigh both scores, whatever retrieved the chunk
             scores, found = self.reader.search_lexical(query, depth, filters)
             ranking = replace(ranking, lexical={int(i): float(s) for s, i in zip(scores, found, strict=True)})

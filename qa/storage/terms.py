@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 # bm25s's default token pattern: words of two or more characters.
@@ -14,7 +15,13 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 class Analyzer:
-    """Terms of texts, as bm25s.tokenize makes them, without building a vocabulary per call."""
+    """Terms of texts, as bm25s.tokenize makes them, without building a vocabulary per call.
+
+    Stems are memoised per word: a corpus's words recur (Zipf), so most of a new chunk's words
+    were stemmed before, by the index build, an earlier query or another chunk.
+    """
+
+    MAX_MEMO = 500_000  # words; past it the memo starts again (a few tens of MB at most)
 
     def __init__(
         self, stopwords: str = "en_plus", stemmer_language: str = "english", stopword_set: frozenset[str] | None = None
@@ -24,6 +31,8 @@ class Analyzer:
         self._stemmer = None
         # The list an index was built with, when it saved one: answering then needs no bm25s import.
         self._stopword_set = stopword_set
+        self._memo: dict[str, str] = {}
+        self._memo_lock = threading.Lock()
 
     def stopword_list(self) -> list[str]:
         return sorted(self._stopwords())
@@ -33,7 +42,16 @@ class Analyzer:
 
     def stem_words(self, words: list[str]) -> list[str]:
         """One stem per lower-case word, positions kept (stop words too)."""
-        return self.stemmer().stemWords(words) if words else []
+        memo = self._memo
+        todo = [w for w in dict.fromkeys(words) if w not in memo]
+        if todo:
+            stems = self.stemmer().stemWords(todo)
+            with self._memo_lock:  # one thread at a time replaces a full memo
+                if len(self._memo) > self.MAX_MEMO:
+                    self._memo = {}
+                self._memo.update(zip(todo, stems, strict=True))
+                memo = self._memo
+        return [memo[w] for w in words]
 
     def _stopwords(self) -> frozenset[str]:
         if self._stopword_set is None:
@@ -52,12 +70,7 @@ class Analyzer:
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stop-word-free terms of each text, in order (repeats kept)."""
         stopwords = self._stopwords()
-        stemmer = self.stemmer()
-        out = []
-        for text in texts:
-            words = [w for w in _TOKEN.findall(text.lower()) if w not in stopwords]
-            out.append(stemmer.stemWords(words) if words else [])
-        return out
+        return [self.stem_words([w for w in _TOKEN.findall(text.lower()) if w not in stopwords]) for text in texts]
 
 
 def term_pairs(terms: Sequence[str]) -> list[str]:

@@ -1,0 +1,106 @@
+"""The latency benchmark of this checkout and of an earlier commit, run in turn on the same machine.
+
+    python -m bench.against 139701b                      # p50 at 100k chunks, 3 rounds of each
+    python -m bench.against 139701b --rounds 5 --scales 10000,100000 --json results/against.json
+
+A baseline file (`bench.run --baseline OLD.json`) holds one moment of a noisy machine: the same
+code reads 10-30 % apart from run to run, and more from one day to the next. Here the earlier
+commit is checked out in a temporary git worktree and both trees run `python -m bench.run --only
+latency` alternately, round after round, so they are compared under the same conditions. Each runs
+its own benchmark (the earlier figures are what its bench/run.py measured) with this environment's
+packages. The ratio is of the medians over the rounds; the range is the rounds' own ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("lexical", "dense", "hybrid")
+
+
+def latency_run(tree: Path, scales: str, out: Path) -> list[dict]:
+    """One `bench.run --only latency` in `tree`, its rows."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, "-m", "bench.run", "--only", "latency", "--scales", scales, "--json", str(out)]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the latency benchmark failed in {tree}:\n{done.stderr[-2000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))["latency"]
+
+
+def compare(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
+    """Per scale and mode: the median p50 over the rounds on each side, their ratio and the rounds' range."""
+    rows = []
+    for i, first in enumerate(new[0]):
+        for mode in MODES:
+            key = f"{mode}_p50_ms"
+            old = [run[i][key] for run in base]
+            now = [run[i][key] for run in new]
+            ratios = [n / o for n, o in zip(now, old, strict=True) if o > 0]
+            rows.append(
+                {
+                    "chunks": first["chunks"],
+                    "mode": mode,
+                    "old_p50_ms": statistics.median(old),
+                    "new_p50_ms": statistics.median(now),
+                    "ratio": statistics.median(now) / statistics.median(old),
+                    "round_ratios": ratios,
+                }
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("commit", help="the earlier commit (any git revision)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scales", default="100000")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="qa-against-") as tmp:
+        tree = Path(tmp) / "tree"
+        added = subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), args.commit], cwd=ROOT, capture_output=True, text=True
+        )
+        if added.returncode != 0:
+            raise SystemExit(f"cannot check out {args.commit}: {added.stderr.strip()}")
+        try:
+            base, new = [], []
+            for r in range(args.rounds):  # in turn, so a slow spell of the machine hits both sides
+                base.append(latency_run(tree, args.scales, Path(tmp) / f"old-{r}.json"))
+                new.append(latency_run(ROOT, args.scales, Path(tmp) / f"new-{r}.json"))
+                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+    rows = compare(base, new)
+    print(f"## Query latency p50, this checkout ({head.strip() or 'HEAD'}) against {args.commit}, ")
+    print(f"{args.rounds} rounds each, run in turn (retrieval incl. query embedding)\n")
+    print("| chunks | mode | old p50 ms | new p50 ms | new / old | rounds' new / old |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
+        print(
+            f"| {row['chunks']:,} | {row['mode']} | {row['old_p50_ms']:.2f} | {row['new_p50_ms']:.2f}"
+            f" | {row['ratio']:.2f} | {spread} |"
+        )
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"commit": args.commit, "head": head.strip(), "rounds": args.rounds, "rows": rows}, indent=2),
+            encoding="utf-8",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
