@@ -2,6 +2,7 @@
 
     python -m bench.against 139701b                      # p50 at 100k chunks, 3 rounds of each
     python -m bench.against 139701b --rounds 5 --scales 10000,100000 --json results/against.json
+    python -m bench.against --report results/against.json   # print a saved run again
 
 A baseline file (`bench.run --baseline OLD.json`) holds one moment of a noisy machine: the same
 code reads 10-30 % apart from run to run, and more from one day to the next. Here the earlier
@@ -58,13 +59,35 @@ def compare(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
     return rows
 
 
+def print_report(data: dict) -> None:
+    print(f"## Query latency p50: this checkout ({data['head']}) against {data['commit']},")
+    print(f"{data['rounds']} rounds each, run in turn (retrieval incl. query embedding)\n")
+    print("| chunks | mode | old p50 ms | new p50 ms | new / old | rounds' new / old |")
+    print("|---|---|---|---|---|---|")
+    for row in data["rows"]:
+        spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
+        print(
+            f"| {row['chunks']:,} | {row['mode']} | {row['old_p50_ms']:.2f} | {row['new_p50_ms']:.2f}"
+            f" | {row['ratio']:.2f} | {spread} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("commit", help="the earlier commit (any git revision)")
+    parser.add_argument("commit", nargs="?", help="the earlier commit (any git revision)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scales", default="100000")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--report", metavar="FILE", help="print the table of an earlier --json run (measures nothing)")
     args = parser.parse_args(argv)
+    if args.report:
+        try:
+            print_report(json.loads(Path(args.report).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise SystemExit(f"cannot read the saved run {args.report}: {exc}") from None
+        return 0
+    if not args.commit:
+        parser.error("name the earlier commit, or --report FILE")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -83,22 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-    rows = compare(base, new)
-    print(f"## Query latency p50, this checkout ({head.strip() or 'HEAD'}) against {args.commit}, ")
-    print(f"{args.rounds} rounds each, run in turn (retrieval incl. query embedding)\n")
-    print("| chunks | mode | old p50 ms | new p50 ms | new / old | rounds' new / old |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
-        print(
-            f"| {row['chunks']:,} | {row['mode']} | {row['old_p50_ms']:.2f} | {row['new_p50_ms']:.2f}"
-            f" | {row['ratio']:.2f} | {spread} |"
-        )
+    data = {"commit": args.commit, "head": head.strip() or "HEAD", "rounds": args.rounds, "rows": compare(base, new)}
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"commit": args.commit, "head": head.strip(), "rounds": args.rounds, "rows": rows}, indent=2),
-            encoding="utf-8",
-        )
+        Path(args.json).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    print_report(data)
     return 0
 
 

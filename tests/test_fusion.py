@@ -155,3 +155,21 @@ def test_lexical_scores_match_bm25s_retrieve():
         np.testing.assert_allclose(scores, expected[0][expected[0] > 0], rtol=1e-5)
         assert set(ids[:5].tolist()) <= {1000 + r for r in rows[0][: max(5, int((expected[0] > 0).sum()))]}
     assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_convex_combination_is_the_weighted_sum_of_min_max_scores():
+    rng = np.random.default_rng(3)
+    runs = [
+        {f"c{i}": float(s) for i, s in enumerate(rng.random(40) * 5)},
+        {f"c{i}": float(s) for i, s in zip(range(20, 70), rng.random(50) * 12, strict=True)},
+        {"c1": 2.0, "c99": 2.0},  # all equal: each scores 1 there
+    ]
+    alphas = [0.3, 0.5, 0.2]
+    expected: dict[str, float] = {}
+    for run, alpha in zip(runs, alphas, strict=True):
+        for item, norm in zip(run, min_max(list(run.values())), strict=True):
+            expected[item] = expected.get(item, 0.0) + alpha * norm
+    fused = convex_combination(runs, alphas)
+    assert [item for item, _ in fused] == sorted(expected, key=lambda item: -expected[item])
+    assert dict(fused) == pytest.approx(expected, abs=1e-6)
+    assert convex_combination([{}, {"a": 1.0}], [0.5, 0.5]) == [("a", 0.5)]

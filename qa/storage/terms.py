@@ -42,16 +42,16 @@ class Analyzer:
 
     def stem_words(self, words: list[str]) -> list[str]:
         """One stem per lower-case word, positions kept (stop words too)."""
-        memo = self._memo
+        memo = self._memo  # this dict only grows; a full memo is replaced, never emptied in place
         todo = [w for w in dict.fromkeys(words) if w not in memo]
-        if todo:
-            stems = self.stemmer().stemWords(todo)
-            with self._memo_lock:  # one thread at a time replaces a full memo
-                if len(self._memo) > self.MAX_MEMO:
-                    self._memo = {}
-                self._memo.update(zip(todo, stems, strict=True))
-                memo = self._memo
-        return [memo[w] for w in words]
+        if not todo:
+            return [memo[w] for w in words]
+        new = dict(zip(todo, self.stemmer().stemWords(todo), strict=True))
+        with self._memo_lock:
+            if len(self._memo) > self.MAX_MEMO:
+                self._memo = {}
+            self._memo.update(new)
+        return [new[w] if w in new else memo[w] for w in words]
 
     def _stopwords(self) -> frozenset[str]:
         if self._stopword_set is None:

@@ -1,0 +1,46 @@
+"""bench.against: an earlier commit's latency benchmark beside this checkout's, run in turn."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.against import compare, main
+
+
+def _row(chunks: int, lexical: float, dense: float, hybrid: float) -> dict:
+    return {"chunks": chunks, "lexical_p50_ms": lexical, "dense_p50_ms": dense, "hybrid_p50_ms": hybrid}
+
+
+def test_compare_takes_the_ratio_of_the_medians_over_rounds():
+    base = [[_row(100, 1.0, 2.0, 4.0)], [_row(100, 1.0, 2.0, 6.0)], [_row(100, 3.0, 2.0, 5.0)]]
+    new = [[_row(100, 0.5, 2.0, 4.0)], [_row(100, 0.5, 3.0, 3.0)], [_row(100, 0.5, 1.0, 6.0)]]
+    rows = {row["mode"]: row for row in compare(base, new)}
+    assert set(rows) == {"lexical", "dense", "hybrid"}
+    hybrid = rows["hybrid"]
+    assert (hybrid["old_p50_ms"], hybrid["new_p50_ms"]) == (5.0, 4.0)
+    assert hybrid["ratio"] == pytest.approx(0.8)
+    assert hybrid["round_ratios"] == pytest.approx([1.0, 0.5, 1.2])
+    assert rows["lexical"]["ratio"] == pytest.approx(0.5)
+    assert all(row["chunks"] == 100 for row in rows.values())
+
+
+def test_an_unknown_commit_is_refused_before_anything_runs():
+    with pytest.raises(SystemExit, match="cannot check out no-such-revision"):
+        main(["no-such-revision", "--rounds", "1"])
+    with pytest.raises(SystemExit):
+        main(["HEAD", "--rounds", "0"])
+
+
+def test_a_saved_run_is_printed_again(tmp_path, capsys):
+    base = [[_row(100_000, 1.0, 2.0, 4.0)]]
+    new = [[_row(100_000, 0.5, 2.0, 4.4)]]
+    saved = tmp_path / "against.json"
+    saved.write_text(json.dumps({"commit": "abc", "head": "def", "rounds": 1, "rows": compare(base, new)}))
+    assert main(["--report", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "against abc" in out and "| 100,000 | hybrid | 4.00 | 4.40 | 1.10 | 1.10 |" in out
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SystemExit, match="cannot read the saved run"):
+        main(["--report", str(tmp_path / "bad.json")])
