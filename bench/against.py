@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    head = (head.strip() or "HEAD") + (" with uncommitted changes" if dirty.strip() else "")
     with tempfile.TemporaryDirectory(prefix="qa-against-") as tmp:
         tree = Path(tmp) / "tree"
         added = subprocess.run(
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-    data = {"commit": args.commit, "head": head.strip() or "HEAD", "rounds": args.rounds, "rows": compare(base, new)}
+    data = {"commit": args.commit, "head": head, "rounds": args.rounds, "rows": compare(base, new)}
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2), encoding="utf-8")
     print_report(data)

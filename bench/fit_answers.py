@@ -94,7 +94,7 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
 
     searcher = engine.searcher
     reader = searcher.reader
-    analyser = Analyser(reader.analyzer.stem_words, reader.analyzer.stopword_set())
+    analyser = Analyser(reader.analyzer)
     vectors = searcher.embedder.encode([q["question"] for q in questions])
     items = []
     for question, vector in zip(questions, vectors, strict=True):

@@ -301,7 +301,7 @@ class QA:
         """Facts of chunks kept across questions, for the index whose analysis stemmed them."""
         analyzer = reader.analyzer
         if self._analysis is None or self._analysis[0] is not analyzer:
-            self._analysis = (analyzer, Analyser(analyzer.stem_words, analyzer.stopword_set()))
+            self._analysis = (analyzer, Analyser(analyzer))
         return self._analysis[1]
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:

@@ -34,6 +34,7 @@ from qa.answering.answer_types import (
 )
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
+from qa.storage.terms import Analyzer
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern, so terms match the lexical index
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
@@ -190,9 +191,10 @@ class Analyser:
 
     MAX_CHUNKS = 20_000
 
-    def __init__(self, stems: Callable[[list[str]], list[str]], stopwords: frozenset[str]) -> None:
-        self.stems = stems
-        self.stopwords = stopwords
+    def __init__(self, analyzer: Analyzer) -> None:
+        """`analyzer` is the index's (qa.storage.terms.Analyzer): its memoised stems and its stop words."""
+        self.stems = analyzer.stem_words
+        self.stopwords = analyzer.stopword_set()
         self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
         self._lock = threading.Lock()
 

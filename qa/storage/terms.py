@@ -21,7 +21,7 @@ class Analyzer:
     were stemmed before, by the index build, an earlier query or another chunk.
     """
 
-    MAX_MEMO = 500_000  # words; past it the memo starts again (a few tens of MB at most)
+    MAX_MEMO = 500_000  # words; past it the memo starts again (about 80 MB when full)
 
     def __init__(
         self, stopwords: str = "en_plus", stemmer_language: str = "english", stopword_set: frozenset[str] | None = None
