@@ -53,3 +53,15 @@ def test_the_fitting_script_runs_on_a_few_questions(tmp_path):
     figures = models.meta["cross_validated"]
     assert set(figures) == {"squad-dev-a", "seed"}
     assert figures["squad-dev-a"]["answerable"] == 40 and 0.0 <= figures["squad-dev-a"]["hit@1"] <= 1.0
+
+
+def test_a_check_that_fails_says_how_far_and_where():
+    from bench.fit_answers import largest_difference
+
+    shipped = {"model": {"weights": [1.0, 2.0], "bias": 0.5}, "figures": {"hit@1": 0.9}}
+    assert largest_difference(shipped, json.loads(json.dumps(shipped))) == (0.0, "/model/weights[0]")
+    refit = {"model": {"weights": [1.0, 2.003], "bias": 0.5}, "figures": {"hit@1": 0.9001}}
+    size, where = largest_difference(shipped, refit)
+    assert where == "/model/weights[1]" and size == pytest.approx(0.003)
+    assert largest_difference(shipped, {**refit, "figures": {}})[1] == "/figures"  # keys differ
+    assert largest_difference({"a": "x"}, {"a": "y"}) == (float("inf"), "/a")

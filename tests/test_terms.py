@@ -41,3 +41,37 @@ def test_the_memo_is_shared_safely_across_threads():
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+MIXED = [
+    TEXT,
+    "S-300V4 and Bastion-P: Russia's anti-ship missiles (2016), the T72B3 tanks, Итуруп and 択捉島.",
+    "naïve café_au_lait x y z 12 3 — e-mail: a.b@c.org; über-Straße ÉTÉ",
+    "",
+    "a",
+]
+
+
+def test_terms_are_bm25s_s_own():
+    import bm25s
+    import Stemmer
+
+    ours = Analyzer().terms(MIXED)
+    theirs = bm25s.tokenize(
+        MIXED, stopwords="en_plus", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False
+    )
+    assert ours == [list(t) for t in theirs]
+
+
+def test_the_faster_token_pattern_finds_bm25s_s_words():
+    import random
+    import re
+
+    from qa.storage.terms import _TOKEN, BM25S_TOKEN
+
+    reference = re.compile(BM25S_TOKEN)
+    rng = random.Random(0)
+    alphabet = "ab_1é中 .-'’\u0301\u00a0ßİ\t\n"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert _TOKEN.findall(text) == reference.findall(text), text

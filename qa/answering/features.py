@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +30,7 @@ from qa.answering.answer_types import (
     numbers,
     question_kind,
 )
+from qa.memo import LruMemo
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
 from qa.storage.terms import Analyzer
@@ -195,22 +194,15 @@ class Analyser:
         """`analyzer` is the index's (qa.storage.terms.Analyzer): its memoised stems and its stop words."""
         self.stems = analyzer.stem_words
         self.stopwords = analyzer.stopword_set()
-        self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo: LruMemo[ChunkFacts] = LruMemo(self.MAX_CHUNKS)
 
     def __call__(self, cand: Candidate) -> ChunkFacts:
         key = (cand.text, cand.title, cand.start, cand.sentence_spans.tobytes())
-        with self._lock:
-            found = self._memo.get(key)
-            if found is not None:
-                self._memo.move_to_end(key)
-                return found
-        facts = self._analyse(cand)
-        with self._lock:
-            self._memo[key] = facts
-            if len(self._memo) > self.MAX_CHUNKS:
-                self._memo.popitem(last=False)
-        return facts
+        found = self._memo.get(key)
+        if found is None:
+            found = self._analyse(cand)
+            self._memo.put(key, found)
+        return found
 
     def _analyse(self, cand: Candidate) -> ChunkFacts:
         sentences = []

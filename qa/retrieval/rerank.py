@@ -16,8 +16,6 @@ import functools
 import itertools
 import json
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from qa.errors import QAError
 from qa.linear import LinearModel
+from qa.memo import LruMemo
 from qa.storage.terms import bm25_idf
 
 __all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker"]
@@ -116,32 +115,33 @@ class ChunkTerms:
 
     def __init__(self, analyzer) -> None:
         self.analyzer = analyzer
-        self._memo: OrderedDict[tuple, ChunkFacts] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo: LruMemo[ChunkFacts] = LruMemo(self.MAX_CHUNKS)
 
     def __call__(self, chunk_id: int, text: str, title: str, start: int, spans: np.ndarray) -> ChunkFacts:
         key = (chunk_id, start, len(spans))
-        with self._lock:
-            found = self._memo.get(key)
-            if found is not None and found.text == text and found.title_text == title:
-                self._memo.move_to_end(key)
-                return found
+        found = self._memo.get(key)
+        if found is not None and found.text == text and found.title_text == title:
+            return found
         sentences = [text[s - start : e - start] for s, e in spans] or [text]
         *sentence_terms, title_terms = self.analyzer.terms([*sentences, title])
-        ordered = [t for terms in sentence_terms for t in terms]
+        if len(sentence_terms) == 1:
+            ordered = sentence_terms[0]
+            terms = frozenset(ordered)
+            by_sentence: tuple[frozenset[str], ...] = (terms,)
+        else:
+            ordered = list(itertools.chain.from_iterable(sentence_terms))
+            terms = frozenset(ordered)
+            by_sentence = tuple(map(frozenset, sentence_terms))
         facts = ChunkFacts(
             text,
             title,
-            frozenset(ordered),
+            terms,
             frozenset(itertools.pairwise(ordered)),
             frozenset(title_terms),
-            tuple(frozenset(terms) for terms in sentence_terms),
+            by_sentence,
             len(ordered),
         )
-        with self._lock:
-            self._memo[key] = facts
-            if len(self._memo) > self.MAX_CHUNKS:
-                self._memo.popitem(last=False)
+        self._memo.put(key, facts)
         return facts
 
 

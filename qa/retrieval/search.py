@@ -119,19 +119,26 @@ class Searcher:
         return ranking
 
     def _rerank(self, terms: QueryTerms, ranking: Ranking, vector: np.ndarray) -> Ranking:
-        head = self._candidates(ranking.ids[: self.settings.rerank_depth], ranking.scores, ranking, vector)
+        n = min(self.settings.rerank_depth, len(ranking.ids))
+        head = self._candidates(ranking.ids[:n], ranking.scores, ranking, vector)
         if self._chunk_terms is None:
             self._chunk_terms = ChunkTerms(self.reader.analyzer)
         logits = load_reranker().scores(terms, vector, head, self._chunk_terms)
         order = sorted(range(len(head)), key=lambda i: (-logits[i], i))
         reranked = [replace(head[i], rank=rank, rerank=float(logits[i])) for rank, i in enumerate(order)]
+        # The tail keeps its fused order and scores: the rest of the ranking, after any head chunk
+        # that had no record to re-rank (none, unless the store lost one).
         seen = {c.chunk_id for c in reranked}
-        tail = [(i, s) for i, s in zip(ranking.ids, ranking.scores, strict=True) if i not in seen]
-        # The head scores above the tail by the re-ranker's logits; the tail keeps its fused scores.
-        base = (tail[0][1] + 1.0 if tail else 0.0) - (min(c.rerank for c in reranked) if reranked else 0.0)
+        missed = [(i, s) for i, s in zip(ranking.ids[:n], ranking.scores[:n], strict=True) if i not in seen]
+        tail_ids = [i for i, _ in missed] + ranking.ids[n:]
+        tail_scores = [s for _, s in missed] + ranking.scores[n:]
+        # The head scores above the tail by the re-ranker's logits.
+        base = (tail_scores[0] + 1.0 if tail_scores else 0.0) - (min(c.rerank for c in reranked) if reranked else 0.0)
         # Only the head needs nudging apart: the tail is strictly decreasing already, and below it.
-        ranked = strictly_decreasing([(c.chunk_id, base + c.rerank) for c in reranked]) + tail
-        return Ranking([i for i, _ in ranked], [s for _, s in ranked], ranking.dense, ranking.lexical, tuple(reranked))
+        ranked = strictly_decreasing([(c.chunk_id, base + c.rerank) for c in reranked])
+        ids = [i for i, _ in ranked] + tail_ids
+        scores = [s for _, s in ranked] + tail_scores
+        return Ranking(ids, scores, ranking.dense, ranking.lexical, tuple(reranked))
 
     def candidates(
         self,

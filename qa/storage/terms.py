@@ -10,8 +10,11 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-# bm25s's default token pattern: words of two or more characters.
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# bm25s's default token pattern, r"(?u)\b\w\w+\b": words of two or more characters. Without the
+# word boundaries it finds the same words (a greedy run of word characters ends where they do) and
+# is faster; tests/test_terms.py checks the two agree.
+BM25S_TOKEN = r"(?u)\b\w\w+\b"
+_TOKEN = re.compile(r"\w\w+")
 
 
 class Analyzer:
@@ -43,9 +46,11 @@ class Analyzer:
     def stem_words(self, words: list[str]) -> list[str]:
         """One stem per lower-case word, positions kept (stop words too)."""
         memo = self._memo  # this dict only grows; a full memo is replaced, never emptied in place
+        try:
+            return [memo[w] for w in words]  # the common case: every word stemmed before
+        except KeyError:
+            pass
         todo = [w for w in dict.fromkeys(words) if w not in memo]
-        if not todo:
-            return [memo[w] for w in words]
         new = dict(zip(todo, self.stemmer().stemWords(todo), strict=True))
         with self._memo_lock:
             if len(self._memo) > self.MAX_MEMO:
@@ -70,7 +75,15 @@ class Analyzer:
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stop-word-free terms of each text, in order (repeats kept)."""
         stopwords = self._stopwords()
-        return [self.stem_words([w for w in _TOKEN.findall(text.lower()) if w not in stopwords]) for text in texts]
+        words = [[w for w in _TOKEN.findall(text.lower()) if w not in stopwords] for text in texts]
+        if len(words) == 1:
+            return [self.stem_words(words[0])]
+        stems = self.stem_words(list(itertools.chain.from_iterable(words)))  # one pass over the memo for all
+        out, at = [], 0
+        for text_words in words:
+            out.append(stems[at : at + len(text_words)])
+            at += len(text_words)
+        return out
 
 
 def term_pairs(terms: Sequence[str]) -> list[str]:

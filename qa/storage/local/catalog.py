@@ -41,6 +41,7 @@ class Catalog:
         self._conn = conn
         self.path = path
         self._lock = threading.Lock()
+        self._evidence_table = False
 
     @classmethod
     def create(cls, folder: Path) -> Catalog:
@@ -126,8 +127,12 @@ class Catalog:
         return ids
 
     def _has_evidence_table(self) -> bool:
-        # Snapshots written before sentence evidence existed have no such table.
-        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence'"))
+        # Snapshots written before sentence evidence existed have no such table. Once there it
+        # stays (nothing drops it), so a found table is not looked up again on every read.
+        if not self._evidence_table:
+            found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence'"
+            self._evidence_table = bool(self._query(found))
+        return self._evidence_table
 
     def _ensure_evidence_table(self) -> None:
         if not self._has_evidence_table():
