@@ -888,6 +888,9 @@ def main(argv: list[str] | None = None) -> int:
             dropped = {keys.get(part, part) for part in PARTS} - {keys.get(part, part) for part in args.only}
             results = {key: value for key, value in results.items() if key not in dropped}
         print(f"(measured {results.get('started', '?')} on {results.get('machine', {}).get('cpus', '?')} CPUs)")
+        for part, note in results.get("notes", {}).items():  # parts kept from another run say when they ran
+            if part in results:
+                print(f"({part}: {note})")
         print_all(results, args.baseline)
         return 0
     parts = args.only or list(PARTS)
