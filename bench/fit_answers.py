@@ -377,7 +377,7 @@ def largest_difference(a, b, path: str = "") -> tuple[float, str]:
     """The largest absolute difference between two JSON values' numbers, and where it is (inf where
     their shapes, keys or other values differ)."""
     if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float, dict, list)):
-        return (0.0, path) if a == b else (math.inf, path or "/")
+        return (0.0 if a == b else math.inf), path or "/"
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return abs(a - b), path or "/"
     if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():

@@ -33,9 +33,8 @@ from qa.answering.answer_types import (
 from qa.memo import LruMemo
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
-from qa.storage.terms import Analyzer
+from qa.storage.terms import TOKEN, Analyzer  # its words are the lexical index's
 
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern, so terms match the lexical index
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
 _ANAPHOR = re.compile(
     r"^(this|these|that|those|it|its|he|his|she|her|they|their|there|such|the latter|the former)\b", re.I
@@ -138,7 +137,7 @@ class QuestionTerms:
         total = float(raw.sum())
         weights = raw / total if total > 0 else np.full(len(unique), 1.0 / max(1, len(unique)))
         unknown = float(sum(w for t, w in zip(unique, weights) if not known(t))) if unique else 1.0
-        words = frozenset(w.lower() for w in _TOKEN.findall(question))
+        words = frozenset(w.lower() for w in TOKEN.findall(question))
         content = [w for w in words if w not in stopwords]
         prefixes = frozenset(w[:PREFIX] for w in content if len(w) >= PREFIX)
         weight_of = dict(zip(unique, (float(w) for w in weights)))
@@ -207,7 +206,7 @@ class Analyser:
     def _analyse(self, cand: Candidate) -> ChunkFacts:
         sentences = []
         for text in cand.sentence_texts():
-            words = _TOKEN.findall(text.lower())
+            words = TOKEN.findall(text.lower())
             stems = self.stems(words)
             positions: dict[str, list[int]] = {}
             for i, stem in enumerate(stems):
@@ -228,8 +227,8 @@ class Analyser:
                     words=len(words),
                 )
             )
-        chunk = frozenset(self.stems(_TOKEN.findall(cand.text.lower())))
-        title = frozenset(self.stems(_TOKEN.findall(cand.title.lower()))) if cand.title else frozenset()
+        chunk = frozenset(self.stems(TOKEN.findall(cand.text.lower())))
+        title = frozenset(self.stems(TOKEN.findall(cand.title.lower()))) if cand.title else frozenset()
         return ChunkFacts(tuple(sentences), chunk, title)
 
 

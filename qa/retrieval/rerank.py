@@ -124,14 +124,10 @@ class ChunkTerms:
             return found
         sentences = [text[s - start : e - start] for s, e in spans] or [text]
         *sentence_terms, title_terms = self.analyzer.terms([*sentences, title])
-        if len(sentence_terms) == 1:
-            ordered = sentence_terms[0]
-            terms = frozenset(ordered)
-            by_sentence: tuple[frozenset[str], ...] = (terms,)
-        else:
-            ordered = list(itertools.chain.from_iterable(sentence_terms))
-            terms = frozenset(ordered)
-            by_sentence = tuple(map(frozenset, sentence_terms))
+        one = len(sentence_terms) == 1
+        ordered = sentence_terms[0] if one else list(itertools.chain.from_iterable(sentence_terms))
+        terms = frozenset(ordered)
+        by_sentence = (terms,) if one else tuple(map(frozenset, sentence_terms))  # one sentence: the same set
         facts = ChunkFacts(
             text,
             title,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 # word boundaries it finds the same words (a greedy run of word characters ends where they do) and
 # is faster; tests/test_terms.py checks the two agree.
 BM25S_TOKEN = r"(?u)\b\w\w+\b"
-_TOKEN = re.compile(r"\w\w+")
+TOKEN = re.compile(r"\w\w+")
 
 
 class Analyzer:
@@ -75,9 +75,7 @@ class Analyzer:
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stop-word-free terms of each text, in order (repeats kept)."""
         stopwords = self._stopwords()
-        words = [[w for w in _TOKEN.findall(text.lower()) if w not in stopwords] for text in texts]
-        if len(words) == 1:
-            return [self.stem_words(words[0])]
+        words = [[w for w in TOKEN.findall(text.lower()) if w not in stopwords] for text in texts]
         stems = self.stem_words(list(itertools.chain.from_iterable(words)))  # one pass over the memo for all
         out, at = [], 0
         for text_words in words:
