@@ -1,7 +1,8 @@
-"""The latency benchmark of this checkout and of an earlier commit, run in turn on the same machine.
+"""The latency or indexing benchmark of this checkout and of an earlier commit, run in turn.
 
     python -m bench.against 139701b                      # p50 at 100k chunks, 3 rounds of each
     python -m bench.against 139701b --rounds 5 --scales 10000,100000 --json results/against.json
+    python -m bench.against 139701b --part indexing      # full-build throughput, onnx-int8, 3 rounds
     python -m bench.against --report results/against.json   # print a saved run again
 
 A baseline file (`bench.run --baseline OLD.json`) holds one moment of a noisy machine: the same
@@ -10,6 +11,10 @@ commit is checked out in a temporary git worktree and both trees run `python -m 
 latency` alternately, round after round, so they are compared under the same conditions. Each runs
 its own benchmark (the earlier figures are what its bench/run.py measured) with this environment's
 packages. The ratio is of the medians over the rounds; the range is the rounds' own ratios.
+
+`--part indexing` runs `bench.run --only indexing --backends onnx-int8` the same way and compares
+the full build of the same SciFact abstracts in documents per second: the same input on both
+sides, whereas chunks per second also counts how each commit cuts it into chunks.
 """
 
 from __future__ import annotations
@@ -27,14 +32,42 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = ("lexical", "dense", "hybrid")
 
 
-def latency_run(tree: Path, scales: str, out: Path) -> list[dict]:
-    """One `bench.run --only latency` in `tree`, its rows."""
+def bench_run(tree: Path, part: str, options: list[str], out: Path) -> list[dict]:
+    """One `bench.run --only PART` in `tree`, its rows."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "bench.run", "--only", "latency", "--scales", scales, "--json", str(out)]
+    command = [sys.executable, "-m", "bench.run", "--only", part, *options, "--json", str(out)]
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"the latency benchmark failed in {tree}:\n{done.stderr[-2000:]}")
-    return json.loads(out.read_text(encoding="utf-8"))["latency"]
+        raise SystemExit(f"the {part} benchmark failed in {tree}:\n{done.stderr[-2000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))[part]
+
+
+def compare_indexing(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
+    """The full build with late sentence vectors (or none, before they existed): documents and
+    chunks per second, the median over the rounds on each side, and the documents' ratio."""
+
+    def build(rows: list[dict]) -> dict:
+        return next(r for r in rows if r.get("sentence_vectors", "late") == "late")
+
+    def docs_per_s(row: dict) -> float:
+        return row["documents"] / row["full_build_s"]
+
+    old = [build(run) for run in base]
+    now = [build(run) for run in new]
+    ratios = [docs_per_s(n) / docs_per_s(o) for n, o in zip(now, old, strict=True)]
+    return [
+        {
+            "documents": now[0]["documents"],
+            "old_chunks": old[0]["chunks"],
+            "new_chunks": now[0]["chunks"],
+            "old_docs_per_s": statistics.median(docs_per_s(r) for r in old),
+            "new_docs_per_s": statistics.median(docs_per_s(r) for r in now),
+            "old_chunks_per_s": statistics.median(r["build_chunks_per_s"] for r in old),
+            "new_chunks_per_s": statistics.median(r["build_chunks_per_s"] for r in now),
+            "ratio": statistics.median(docs_per_s(r) for r in now) / statistics.median(docs_per_s(r) for r in old),
+            "round_ratios": ratios,
+        }
+    ]
 
 
 def compare(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
@@ -60,6 +93,9 @@ def compare(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
 
 
 def print_report(data: dict) -> None:
+    if data.get("part", "latency") == "indexing":
+        print_indexing(data)
+        return
     print(f"## Query latency p50: this checkout ({data['head']}) against {data['commit']},")
     print(f"{data['rounds']} rounds each, run in turn (retrieval incl. query embedding)\n")
     print("| chunks | mode | old p50 ms | new p50 ms | new / old | rounds' new / old |")
@@ -72,11 +108,32 @@ def print_report(data: dict) -> None:
         )
 
 
+def print_indexing(data: dict) -> None:
+    print(f"## Full build, onnx-int8: this checkout ({data['head']}) against {data['commit']},")
+    print(f"{data['rounds']} rounds each, run in turn (the same SciFact abstracts; model already loaded)\n")
+    print(
+        print(
+            "| docs | old chunks | new chunks | old chunks/s | new chunks/s | old docs/s | new docs/s"
+            " | new / old docs/s | rounds' new / old |"
+        )
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in data["rows"]:
+        spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
+        print(
+            f"| {row['documents']:,} | {row['old_chunks']:,} | {row['new_chunks']:,} | {row['old_chunks_per_s']:.1f}"
+            f" | {row['new_chunks_per_s']:.1f} | {row['old_docs_per_s']:.1f} | {row['new_docs_per_s']:.1f}"
+            f" | {row['ratio']:.2f} | {spread} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("commit", nargs="?", help="the earlier commit (any git revision)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--scales", default="100000")
+    parser.add_argument("--part", choices=("latency", "indexing"), default="latency")
+    parser.add_argument("--scales", default="100000", help="chunks, for latency")
+    parser.add_argument("--docs", type=int, default=1000, help="SciFact abstracts, for indexing")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--report", metavar="FILE", help="print the table of an earlier --json run (measures nothing)")
     args = parser.parse_args(argv)
@@ -102,13 +159,18 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"cannot check out {args.commit}: {added.stderr.strip()}")
         try:
             base, new = [], []
+            if args.part == "latency":
+                options = ["--scales", args.scales]
+            else:
+                options = ["--backends", "onnx-int8", "--docs", str(args.docs)]
             for r in range(args.rounds):  # in turn, so a slow spell of the machine hits both sides
-                base.append(latency_run(tree, args.scales, Path(tmp) / f"old-{r}.json"))
-                new.append(latency_run(ROOT, args.scales, Path(tmp) / f"new-{r}.json"))
+                base.append(bench_run(tree, args.part, options, Path(tmp) / f"old-{r}.json"))
+                new.append(bench_run(ROOT, args.part, options, Path(tmp) / f"new-{r}.json"))
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-    data = {"commit": args.commit, "head": head, "rounds": args.rounds, "rows": compare(base, new)}
+    rows = compare(base, new) if args.part == "latency" else compare_indexing(base, new)
+    data = {"part": args.part, "commit": args.commit, "head": head, "rounds": args.rounds, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2), encoding="utf-8")
     print_report(data)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.against import compare, main
+from bench.against import compare, compare_indexing, main
 
 
 def _row(chunks: int, lexical: float, dense: float, hybrid: float) -> dict:
@@ -24,6 +24,33 @@ def test_compare_takes_the_ratio_of_the_medians_over_rounds():
     assert hybrid["round_ratios"] == pytest.approx([1.0, 0.5, 1.2])
     assert rows["lexical"]["ratio"] == pytest.approx(0.5)
     assert all(row["chunks"] == 100 for row in rows.values())
+
+
+def _build(docs: int, chunks: int, seconds: float, sentence_vectors: str | None = "late") -> dict:
+    row = {"documents": docs, "chunks": chunks, "full_build_s": seconds, "build_chunks_per_s": chunks / seconds}
+    if sentence_vectors:  # commits before sentence evidence wrote no such key
+        row["sentence_vectors"] = sentence_vectors
+    return row
+
+
+def test_indexing_is_compared_in_documents_per_second_of_the_late_build():
+    base = [[_build(1000, 4000, 40.0, None)], [_build(1000, 4000, 50.0, None)], [_build(1000, 4000, 20.0, None)]]
+    # this checkout cuts fewer chunks; its "alone" build comes after and is not the one compared
+    new = [[_build(1000, 3000, 50.0), _build(1000, 3000, 500.0, "alone")] for _ in range(3)]
+    [row] = compare_indexing(base, new)
+    assert (row["old_docs_per_s"], row["new_docs_per_s"]) == (25.0, 20.0)
+    assert row["ratio"] == pytest.approx(0.8)
+    assert row["round_ratios"] == pytest.approx([0.8, 1.0, 0.4])
+    assert (row["old_chunks"], row["new_chunks"], row["new_chunks_per_s"]) == (4000, 3000, 60.0)
+
+
+def test_a_saved_indexing_run_is_printed_again(tmp_path, capsys):
+    rows = compare_indexing([[_build(1000, 4000, 40.0, None)]], [[_build(1000, 3000, 50.0)]])
+    saved = tmp_path / "against-indexing.json"
+    saved.write_text(json.dumps({"part": "indexing", "commit": "abc", "head": "def", "rounds": 1, "rows": rows}))
+    assert main(["--report", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "Full build" in out and "| 1,000 | 4,000 | 3,000 | 100.0 | 60.0 | 25.0 | 20.0 | 0.80 | 0.80 |" in out
 
 
 def test_an_unknown_commit_is_refused_before_anything_runs():
