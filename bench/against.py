@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     head = (head.strip() or "HEAD") + (" with uncommitted changes" if dirty.strip() else "")
     with tempfile.TemporaryDirectory(prefix="qa-against-") as tmp:
         tree = Path(tmp) / "tree"
+        shared = ROOT.parent / "shared"  # the data beside the repository, beside the worktree too
+        if shared.is_dir():
+            (Path(tmp) / "shared").symlink_to(shared.resolve(), target_is_directory=True)
         added = subprocess.run(
             ["git", "worktree", "add", "--detach", str(tree), args.commit], cwd=ROOT, capture_output=True, text=True
         )
