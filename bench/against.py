@@ -112,10 +112,8 @@ def print_indexing(data: dict) -> None:
     print(f"## Full build, onnx-int8: this checkout ({data['head']}) against {data['commit']},")
     print(f"{data['rounds']} rounds each, run in turn (the same SciFact abstracts; model already loaded)\n")
     print(
-        print(
-            "| docs | old chunks | new chunks | old chunks/s | new chunks/s | old docs/s | new docs/s"
-            " | new / old docs/s | rounds' new / old |"
-        )
+        "| docs | old chunks | new chunks | old chunks/s | new chunks/s | old docs/s | new docs/s"
+        " | new / old docs/s | rounds' new / old |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in data["rows"]:

@@ -50,6 +50,7 @@ def test_a_saved_indexing_run_is_printed_again(tmp_path, capsys):
     saved.write_text(json.dumps({"part": "indexing", "commit": "abc", "head": "def", "rounds": 1, "rows": rows}))
     assert main(["--report", str(saved)]) == 0
     out = capsys.readouterr().out
+    assert "None" not in out and out.count("\n| 1,000 |") == 1
     assert "Full build" in out and "| 1,000 | 4,000 | 3,000 | 100.0 | 60.0 | 25.0 | 20.0 | 0.80 | 0.80 |" in out
 
 
