@@ -108,6 +108,28 @@ def test_the_prefix_fits_the_window_and_its_own_budget():
     assert embedder.count_tokens(kept + tight.text) <= embedder.max_tokens
 
 
+@pytest.mark.parametrize("budget", [0, 1, 3, 7, 16, 40])
+@pytest.mark.parametrize("room", [0, 1, 2, 5, 9, 200])
+def test_the_prefix_is_the_longest_run_of_words_that_fits(budget, room):
+    """Against trying every number of leading words: the longest whose prefix keeps within its own
+    budget and leaves the chunk within the window."""
+    embedder = HashEmbedder()
+    doc = parse_document("t.txt", b"body text here")
+    doc = type(doc)(**{**doc.__dict__, "title": " ".join(f"w{i}" for i in range(30))})
+    text = "x " * (embedder.max_tokens - 2 - room)
+    chunk = Chunk(doc.doc_id, 0, 0, 10, text, "h")
+    words = doc.title.split(" ")
+    candidates = [" ".join(words[:n]) + "\n\n" if n else "" for n in range(len(words) + 1)]
+    fitting = [
+        p
+        for p in candidates
+        if embedder.count_tokens(p) - 2 <= budget and embedder.count_tokens(p + text) <= embedder.max_tokens
+    ]
+    expected = fitting[-1] if fitting else ""
+    got = context_prefix(doc, chunk, "title", embedder.count_tokens, embedder.max_tokens, context_tokens=budget)
+    assert got == expected
+
+
 def test_the_settings_default_is_the_representation_default():
     from qa.config import Settings
 

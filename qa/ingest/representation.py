@@ -109,21 +109,34 @@ def context_prefix(
     def prefix(n: int) -> str:
         return " ".join(words[:n]).strip() + _END if n else ""
 
-    def fits(n: int) -> bool:
-        text = prefix(n)
-        specials = count_tokens("")
-        return count_tokens(text) - specials <= context_tokens and count_tokens(text + chunk.text) <= max_tokens
+    specials = count_tokens("")
 
-    if fits(len(words)):
-        return prefix(len(words))
-    lo, hi = 0, len(words) - 1  # the longest run of leading words that fits
+    def short(n: int) -> bool:  # the prefix alone within its budget: a short text to count
+        return count_tokens(prefix(n)) - specials <= context_tokens
+
+    def whole(n: int) -> bool:  # the prefix and the chunk within the window: the chunk counted again
+        return count_tokens(prefix(n) + chunk.text) <= max_tokens
+
+    # The longest run of leading words that passes both. Each test holds for fewer words when it
+    # holds for more, so the longest that is short enough is the answer whenever it fits the
+    # window, which is the usual case: the chunk is counted once rather than at every step.
+    n = _longest(short, len(words))
+    return prefix(n) if whole(n) else prefix(_longest(lambda m: short(m) and whole(m), n - 1))
+
+
+def _longest(test: Callable[[int], bool], most: int) -> int:
+    """The largest n in 0..most for which test(n) holds, for a test that holds for every n below
+    one that does (0 is taken to hold)."""
+    if most <= 0 or test(most):
+        return max(most, 0)
+    lo, hi = 0, most - 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if fits(mid):
+        if test(mid):
             lo = mid
         else:
             hi = mid - 1
-    return prefix(lo)
+    return lo
 
 
 class Representer:
