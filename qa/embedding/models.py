@@ -310,13 +310,16 @@ def embed_with_cache(
     progress: bool = False,
     batch: int = 64,
     bar=None,
+    key: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded).
 
     `bar` (a tqdm bar) is advanced by every text, cached or embedded, instead of a bar of its own.
+    `key` files the vectors under another name than the embedder's own (vectors made another way).
     """
+    key = key or embedder.cache_key
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    cached = cache.get_many(embedder.cache_key, hashes) if cache else {}
+    cached = cache.get_many(key, hashes) if cache else {}
     missing: dict[str, str] = {}
     for i, h in enumerate(hashes):
         if h in cached:
@@ -337,7 +340,7 @@ def embed_with_cache(
             encoded = embedder.encode([t for _, t in part])
             pairs = [(h, encoded[j]) for j, (h, _) in enumerate(part)]
             if cache:
-                cache.put_many(embedder.cache_key, pairs)  # a killed run keeps what it embedded
+                cache.put_many(key, pairs)  # a killed run keeps what it embedded
             fresh.update(pairs)
             bar.update(len(part))
         if own_bar:

@@ -130,7 +130,13 @@ def chunk_table(reader) -> list[ChunkSpan]:
 
 
 def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-    """Query vectors in batches, through the index's embedding cache (a second run embeds nothing)."""
+    """Query vectors as `ask` makes them, each question embedded alone, through the index's
+    embedding cache (a second run embeds nothing).
+
+    Alone, not in batches: the int8 model quantises its activations with one scale per batch,
+    so a text's vector depends on the texts beside it (cosine about 0.99 between a question
+    embedded alone and in a batch), and evaluation should score the vectors readers get.
+    """
     from qa.embedding.models import embed_with_cache
     from qa.ingest.chunking import text_hash
     from qa.storage.base import open_store
@@ -138,7 +144,13 @@ def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.
     cache = open_store(searcher.settings).embedding_cache()
     try:
         vectors, _ = embed_with_cache(
-            searcher.embedder, cache, list(texts), [text_hash(t) for t in texts], progress=progress
+            searcher.embedder,
+            cache,
+            list(texts),
+            [text_hash(t) for t in texts],
+            progress=progress,
+            batch=1,
+            key=f"{searcher.embedder.cache_key}|query-alone",
         )
     finally:
         cache.close()
