@@ -54,18 +54,19 @@ def compare_indexing(base: list[list[dict]], new: list[list[dict]]) -> list[dict
 
     old = [build(run) for run in base]
     now = [build(run) for run in new]
-    ratios = [docs_per_s(n) / docs_per_s(o) for n, o in zip(now, old, strict=True)]
+    old_docs = statistics.median(docs_per_s(r) for r in old)
+    new_docs = statistics.median(docs_per_s(r) for r in now)
     return [
         {
             "documents": now[0]["documents"],
             "old_chunks": old[0]["chunks"],
             "new_chunks": now[0]["chunks"],
-            "old_docs_per_s": statistics.median(docs_per_s(r) for r in old),
-            "new_docs_per_s": statistics.median(docs_per_s(r) for r in now),
+            "old_docs_per_s": old_docs,
+            "new_docs_per_s": new_docs,
             "old_chunks_per_s": statistics.median(r["build_chunks_per_s"] for r in old),
             "new_chunks_per_s": statistics.median(r["build_chunks_per_s"] for r in now),
-            "ratio": statistics.median(docs_per_s(r) for r in now) / statistics.median(docs_per_s(r) for r in old),
-            "round_ratios": ratios,
+            "ratio": new_docs / old_docs,
+            "round_ratios": [docs_per_s(n) / docs_per_s(o) for n, o in zip(now, old, strict=True)],
         }
     ]
 
@@ -93,36 +94,38 @@ def compare(base: list[list[dict]], new: list[list[dict]]) -> list[dict]:
 
 
 def print_report(data: dict) -> None:
+    head = f"this checkout ({data['head']}) against {data['commit']},\n{data['rounds']} rounds each, run in turn"
     if data.get("part", "latency") == "indexing":
-        print_indexing(data)
-        return
-    print(f"## Query latency p50: this checkout ({data['head']}) against {data['commit']},")
-    print(f"{data['rounds']} rounds each, run in turn (retrieval incl. query embedding)\n")
-    print("| chunks | mode | old p50 ms | new p50 ms | new / old | rounds' new / old |")
-    print("|---|---|---|---|---|---|")
-    for row in data["rows"]:
+        heading = f"## Full build, onnx-int8: {head} (the same SciFact abstracts; model already loaded)"
+        columns = ["docs", "old chunks", "new chunks", "old chunks/s", "new chunks/s", "old docs/s", "new docs/s"]
+        cells = [
+            [
+                f"{row['documents']:,}",
+                f"{row['old_chunks']:,}",
+                f"{row['new_chunks']:,}",
+                *(
+                    f"{row[k]:.1f}"
+                    for k in ("old_chunks_per_s", "new_chunks_per_s", "old_docs_per_s", "new_docs_per_s")
+                ),
+            ]
+            for row in data["rows"]
+        ]
+        ratio = "new / old docs/s"
+    else:
+        heading = f"## Query latency p50: {head} (retrieval incl. query embedding)"
+        columns = ["chunks", "mode", "old p50 ms", "new p50 ms"]
+        cells = [
+            [f"{row['chunks']:,}", row["mode"], f"{row['old_p50_ms']:.2f}", f"{row['new_p50_ms']:.2f}"]
+            for row in data["rows"]
+        ]
+        ratio = "new / old"
+    print(heading + "\n")
+    columns += [ratio, "rounds' new / old"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row, first in zip(data["rows"], cells, strict=True):
         spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
-        print(
-            f"| {row['chunks']:,} | {row['mode']} | {row['old_p50_ms']:.2f} | {row['new_p50_ms']:.2f}"
-            f" | {row['ratio']:.2f} | {spread} |"
-        )
-
-
-def print_indexing(data: dict) -> None:
-    print(f"## Full build, onnx-int8: this checkout ({data['head']}) against {data['commit']},")
-    print(f"{data['rounds']} rounds each, run in turn (the same SciFact abstracts; model already loaded)\n")
-    print(
-        "| docs | old chunks | new chunks | old chunks/s | new chunks/s | old docs/s | new docs/s"
-        " | new / old docs/s | rounds' new / old |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for row in data["rows"]:
-        spread = ", ".join(f"{x:.2f}" for x in row["round_ratios"])
-        print(
-            f"| {row['documents']:,} | {row['old_chunks']:,} | {row['new_chunks']:,} | {row['old_chunks_per_s']:.1f}"
-            f" | {row['new_chunks_per_s']:.1f} | {row['old_docs_per_s']:.1f} | {row['new_docs_per_s']:.1f}"
-            f" | {row['ratio']:.2f} | {spread} |"
-        )
+        print("| " + " | ".join([*first, f"{row['ratio']:.2f}", spread]) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
