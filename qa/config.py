@@ -22,7 +22,6 @@ ENV_VARS = {
     "chunk_context": "QA_CHUNK_CONTEXT",
     "context_tokens": "QA_CONTEXT_TOKENS",
     "paragraph_size": "QA_PARAGRAPH_SIZE",
-    "batch_size": "QA_BATCH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
     "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
@@ -75,7 +74,6 @@ class Settings:
     # on SciFact (titles of ~22 tokens) 16 keeps indexing at 0.88x the speed without context
     # (64: 0.76x) for 0.002 less nDCG@10 on train; squad-dev-a's short titles fit either way.
     context_tokens: int = 16
-    batch_size: int = 32
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
     # The relevance gate answers a question only when its fitted probability that the corpus
@@ -167,8 +165,6 @@ class Settings:
             raise QAError(f"QA_CONTEXT_TOKENS must be between 1 and 128 (got {self.context_tokens})")
         if self.paragraph_size < 0:
             raise QAError(f"QA_PARAGRAPH_SIZE must be 0 or more tokens (got {self.paragraph_size})")
-        if self.batch_size < 1:
-            raise QAError("batch size must be at least 1")
         if self.backend not in ("torch", "onnx", "onnx-int8"):
             raise QAError(f"QA_BACKEND must be torch, onnx or onnx-int8 (got {self.backend!r})")
         if self.fusion not in ("convex", "rrf"):

@@ -25,7 +25,7 @@ from qa.answering.about import (
 from qa.answering.features import Analyser
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
-from qa.errors import IndexMissingError, QAError
+from qa.errors import EncoderRevisedError, IndexMissingError, QAError
 from qa.ingest.sentences import split_sentences
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import MODES, Searcher
@@ -352,7 +352,8 @@ def open_index(
     embedder = embedder or load_embedder(settings.model, settings.backend)
     try:
         reader = store.open(embedder.cache_key, settings)
-    except IndexMissingError:
+    except (IndexMissingError, EncoderRevisedError):
+        # No index yet, or one whose vectors an earlier qa made: built (again) on first use.
         if not build:
             raise
         from qa.ingest.indexer import update_index

@@ -19,6 +19,13 @@ class IndexMismatchError(QAError):
     """The index was built with other settings (model, chunker, format)."""
 
 
+class EncoderRevisedError(IndexMismatchError):
+    """The index's vectors were made by an earlier version of the same model and backend.
+
+    `qa index` embeds every chunk again on its own; nothing the user chose differs.
+    """
+
+
 class IndexLockedError(QAError):
     """Another process is updating the index."""
 

@@ -8,7 +8,6 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qa import evaluation as ev
@@ -580,26 +579,3 @@ def test_judge_answer_reads_passages_highlight_and_short_answer():
     assert first == 2
     nothing, first = judge_answer(Answer("Which system?", "No relevant passage found", ()), question, targets)
     assert nothing["nothing_found"] == 1.0 and first is None
-
-
-def test_queries_are_embedded_alone_as_ask_embeds_them(settings):
-    """The int8 model's vector of a text depends on the texts batched with it; evaluation scores
-    the vectors `ask` uses, each question embedded by itself, cached apart from batched ones."""
-    engine = _engine(settings)
-    searcher = engine.searcher
-    inner = searcher.embedder
-
-    class BatchSensitive:  # a vector that, like int8's, shifts with its batch
-        def __getattr__(self, name):
-            return getattr(inner, name)
-
-        def encode(self, texts, *args, **kwargs):
-            out = inner.encode(texts)
-            out[:, 0] += 0.1 * (len(texts) - 1)
-            return out
-
-    searcher.embedder = BatchSensitive()
-    texts = ["what did Russia deploy?", "air defence", "crab quotas"]
-    vectors = ev.embed_queries(searcher, texts)
-    assert np.allclose(vectors, [searcher.embed_query(t) for t in texts])
-    assert np.allclose(ev.embed_queries(searcher, texts), vectors)  # from the cache, the same

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from qa.engine import open_index
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
+from qa.errors import EncoderRevisedError, IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
 from qa.ingest.indexer import update_index
 from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.snapshot import IndexLayout, Snapshot
@@ -192,6 +192,33 @@ def test_other_model_or_chunker_is_refused_with_the_fix(settings):
         update_index(settings.with_(model="hash:128"))
     report = update_index(settings.with_(model="hash:128"), rebuild=True)
     assert report.rebuilt and report.chunks_embedded > 0
+
+
+def test_vectors_from_an_earlier_encoder_version_are_embedded_again_by_qa_index(settings):
+    first = update_index(settings)
+    layout = IndexLayout(settings.index_dir)
+
+    def made_by_an_earlier_encoder():  # same model and backend, another version of its encoder
+        path = Snapshot.open_current(layout).folder / "manifest.json"
+        data = json.loads(path.read_text())
+        data["model"]["cache_key"] += "|batched"
+        path.write_text(json.dumps(data))
+
+    made_by_an_earlier_encoder()
+    with pytest.raises(EncoderRevisedError, match=r"earlier version of qa's hash encoder.*run `qa index`"):
+        open_index(settings=settings, build=False)
+    # A setting the user chose that differs is still refused with its own fix, never rebuilt silently.
+    with pytest.raises(IndexMismatchError, match="chunks of 48"):
+        update_index(settings.with_(chunk_size=64))
+    report = update_index(settings)
+    # (The embedding cache is keyed by the encoder's own key, so the real change embeds them all.)
+    assert report.rebuilt and report.chunks_total == first.chunks_total
+    assert any(n.endswith("now embedded alone): every chunk is embedded again") for n in report.notes)
+    assert open_index(settings=settings, build=False).stats()["documents"] == 3
+
+    made_by_an_earlier_encoder()  # the web chat's first use builds it again, as it builds a missing one
+    assert open_index(settings=settings).stats()["documents"] == 3
+    assert update_index(settings).chunks_embedded == 0
 
 
 def test_another_chunk_context_is_refused_with_the_fix_and_old_indexes_carried_none(settings):

@@ -310,14 +310,12 @@ def embed_with_cache(
     progress: bool = False,
     batch: int = 64,
     bar=None,
-    key: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for texts, embedding only those the cache lacks; returns (vectors, number embedded).
 
     `bar` (a tqdm bar) is advanced by every text, cached or embedded, instead of a bar of its own.
-    `key` files the vectors under another name than the embedder's own (vectors made another way).
     """
-    key = key or embedder.cache_key
+    key = embedder.cache_key
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     cached = cache.get_many(key, hashes) if cache else {}
     missing: dict[str, str] = {}

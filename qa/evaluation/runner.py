@@ -130,12 +130,10 @@ def chunk_table(reader) -> list[ChunkSpan]:
 
 
 def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-    """Query vectors as `ask` makes them, each question embedded alone, through the index's
-    embedding cache (a second run embeds nothing).
+    """Query vectors through the index's embedding cache (a second run embeds nothing).
 
-    Alone, not in batches: the int8 model quantises its activations with one scale per batch,
-    so a text's vector depends on the texts beside it (cosine about 0.99 between a question
-    embedded alone and in a batch), and evaluation should score the vectors readers get.
+    The embedders give a text the same vector whatever is embedded beside it, so these are the
+    vectors `ask` gets for the same questions.
     """
     from qa.embedding.models import embed_with_cache
     from qa.ingest.chunking import text_hash
@@ -149,8 +147,6 @@ def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.
             list(texts),
             [text_hash(t) for t in texts],
             progress=progress,
-            batch=1,
-            key=f"{searcher.embedder.cache_key}|query-alone",
         )
     finally:
         cache.close()

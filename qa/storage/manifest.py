@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import __version__
-from qa.errors import IndexCorruptError, IndexMismatchError
+from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -110,7 +110,13 @@ class Manifest:
                 f"the index was written by another version of qa (format {self.data['format']}, "
                 f"this is {FORMAT}); run `qa index --rebuild`"
             )
-        if self.model.get("cache_key") != model_key:
+        # Same model and backend, another key: an earlier qa's encoder. Raised once the settings
+        # the user chose are found to match, as `qa index` may then rebuild on its own.
+        revised = (
+            self.model.get("cache_key") != model_key
+            and str(self.model.get("cache_key")).split("|")[0] == (model_key.split("|")[0])
+        )
+        if self.model.get("cache_key") != model_key and not revised:
             built = str(self.model.get("cache_key", "?")).split(":", 1)[0]
             wanted = model_key.split(":", 1)[0]
             if self.model.get("name") == model_name and built != wanted:
@@ -157,6 +163,11 @@ class Manifest:
             raise IndexMismatchError(
                 f"the index holds sentence vectors made '{built}', not '{sentence_vectors}'; "
                 f"run `qa index --rebuild`, or set QA_SENTENCE_VECTORS={built}"
+            )
+        if revised:
+            raise EncoderRevisedError(
+                f"the index's vectors were made by an earlier version of qa's {model_key.split(':')[0]} encoder "
+                f"(made in batches, where each text is now embedded alone); run `qa index` to embed them again"
             )
 
 

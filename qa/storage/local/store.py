@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
+from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
 from qa.storage.base import IndexedChunk
 from qa.storage.local.catalog import Catalog
 from qa.storage.local.lexical import Bm25Index
@@ -101,6 +101,9 @@ class LocalWriter:
     def _open_previous(self) -> Snapshot | None:
         try:
             snapshot = Snapshot.open_compatible(self.layout, self.embedder.cache_key, self.settings)
+        except EncoderRevisedError as exc:
+            self.notes.append(f"{str(exc).split(';')[0]}: every chunk is embedded again")
+            return None
         except IndexMismatchError:
             raise
         except IndexCorruptError as exc:

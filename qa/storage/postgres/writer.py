@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.errors import IndexMismatchError, QAError
+from qa.errors import EncoderRevisedError, IndexMismatchError, QAError
 from qa.storage.base import IndexedChunk
 from qa.storage.manifest import Manifest
 from qa.storage.postgres.cache import PostgresEmbeddingCache
@@ -42,9 +42,13 @@ class PostgresWriter:
         if "manifest" in meta and not rebuild:
             store._check_vector_type(meta)
             manifest = Manifest.checked(meta["manifest"], f"the manifest in {store.location}")
-            manifest.check_settings(embedder.cache_key, settings)
+            try:
+                manifest.check_settings(embedder.cache_key, settings)
+            except EncoderRevisedError as exc:
+                self.notes.append(f"{str(exc).split(';')[0]}: every chunk is embedded again")
+                rebuild = True
             built = float(manifest.data.get("lexical", {}).get("pairs", 0.0))
-            if built != store.pairs:
+            if not rebuild and built != store.pairs:
                 raise IndexMismatchError(
                     f"the index's lexical terms were written with term pairs {built:g}, not {store.pairs:g}; "
                     f"run `qa index --rebuild` (nothing is re-embedded), or set QA_BM25_PAIRS={built:g}"
