@@ -434,6 +434,21 @@ def test_an_index_of_another_model_is_refused_with_the_fix(pg_settings):
     assert open_index(settings=other, build=False).ask("crab quotas", k=1).passages[0].doc_id == "fishing"
 
 
+def test_vectors_of_an_earlier_encoder_version_are_embedded_again_by_qa_index(pg_settings):
+    update_index(pg_settings)
+    sql(
+        pg_settings,
+        "UPDATE {s}.meta SET value = jsonb_set(value, '{model,cache_key}', "
+        "to_jsonb(value #>> '{model,cache_key}' || '|batched')) WHERE key = 'manifest'",
+    )
+    with pytest.raises(QAError, match="earlier version of qa's hash encoder.*run `qa index`"):
+        open_index(settings=pg_settings, build=False)
+    report = update_index(pg_settings)
+    assert report.rebuilt and report.documents_total == 3
+    assert any(n.endswith("every chunk is embedded again") for n in report.notes)
+    assert open_index(settings=pg_settings, build=False).ask("crab quotas", k=1).passages[0].doc_id == "fishing"
+
+
 def test_a_file_with_nul_characters_is_reported_not_fatal(pg_settings, corpus):
     (corpus / "nul.txt").write_bytes(b"x" * 9000 + b"\x00 hidden binary\n")
     report = update_index(pg_settings)
