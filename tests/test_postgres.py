@@ -441,7 +441,7 @@ def test_vectors_of_an_earlier_encoder_version_are_embedded_again_by_qa_index(pg
         "UPDATE {s}.meta SET value = jsonb_set(value, '{model,cache_key}', "
         "to_jsonb(value #>> '{model,cache_key}' || '|batched')) WHERE key = 'manifest'",
     )
-    with pytest.raises(QAError, match="earlier version of qa's hash encoder.*run `qa index`"):
+    with pytest.raises(QAError, match=r"earlier version of qa's hash encoder.*run `qa index`"):
         open_index(settings=pg_settings, build=False)
     report = update_index(pg_settings)
     assert report.rebuilt and report.documents_total == 3

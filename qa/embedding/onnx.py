@@ -85,7 +85,7 @@ class OnnxEmbedder:
 
         Dynamic int8 quantisation scales activations per run, so a padded batch gave a text a
         vector ~0.99 cosine from its vector alone. Alone, several texts run side by side, each on
-        a one-thread session: on 2 cores that is twice as fast as batches of 32 on two threads.
+        a one-thread session: on 2 cores that is faster than padded batches on two threads were.
         """
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self._dim), np.float32)] * len(texts)
