@@ -45,6 +45,9 @@ FLOOR_QUANTILE = 0.002  # passages holding the answer that the floor may drop
 ANSWER_SHARES = (0.5, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.04, 0.03, 0.02)
 SHORT_ANSWER_TARGET = 0.92
 ANSWER_MAX_SENTENCES = 4  # out of fold, 3 reach 0.927 on squad-dev-a but only 0.846 on the seed set
+# Stricter gates, for readers who would rather see no answer than a doubtful one: what each costs
+# in answerable questions refused and buys in off-topic ones refused (QA_MIN_RELEVANCE sets one).
+TRADEOFF_QUANTILES = (THRESHOLD_QUANTILE, 0.01, 0.02, 0.05)
 
 
 @dataclass
@@ -310,6 +313,26 @@ def report(items: list[Item], oof, models) -> dict:
     return out
 
 
+def gate_tradeoff(
+    scores: np.ndarray, answerable: np.ndarray, collection: np.ndarray, quantiles=TRADEOFF_QUANTILES
+) -> list[dict]:
+    """For each share of answerable questions a threshold may refuse (the out-of-fold gate scores'
+    quantile over all of them): the threshold as a QA_MIN_RELEVANCE probability, and per collection
+    the answerable questions refused and the off-topic ones refused."""
+    rows = []
+    for q in quantiles:
+        threshold = float(np.quantile(scores[answerable], q))
+        per = {}
+        for name in sorted(set(collection.tolist())):
+            mine = collection == name
+            per[name] = {
+                "false_nothing_found": round(float(np.mean(scores[mine & answerable] < threshold)), 4),
+                "offtopic_refused": round(float(np.mean(scores[mine & ~answerable] < threshold)), 4),
+            }
+        rows.append({"quantile": q, "min_relevance": round(1.0 / (1.0 + math.exp(-threshold)), 4), "collections": per})
+    return rows
+
+
 def _short_answer_text(scored, models, shown, item: Item) -> str:
     from qa.answering.answer import short_answer
 
@@ -359,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"answer share {share}: {json.dumps(figures['squad-dev-a'])}", file=sys.stderr)
         if figures["squad-dev-a"]["short_answer"] >= SHORT_ANSWER_TARGET:
             break
+    tradeoff = gate_tradeoff(
+        np.array([oof[2][i] for i in range(len(items))]),
+        np.array([it.answerable for it in items]),
+        np.array([it.collection for it in items]),
+    )
     models = replace(
         models,
         meta={
@@ -367,9 +395,15 @@ def main(argv: list[str] | None = None) -> int:
             "offtopic_file": "tests/data/offtopic_questions.txt",
             "pool": POOL,
             "cross_validated": figures,
+            "gate_tradeoff": tradeoff,
         },
     )
     print(json.dumps(figures, indent=2))
+    print("\nthe gate, out of fold, at stricter thresholds (answerable refused / off-topic refused):")
+    for row in tradeoff:
+        per = row["collections"].items()
+        cells = "   ".join(f"{name} {c['false_nothing_found']:.4f} / {c['offtopic_refused']:.4f}" for name, c in per)
+        print(f"  QA_MIN_RELEVANCE={row['min_relevance']:.4f}   {cells}")
     return write_or_check(models.to_dict(), MODELS_FILE, args.out, args.check, started, "models")
 
 

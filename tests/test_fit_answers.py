@@ -65,3 +65,18 @@ def test_a_check_that_fails_says_how_far_and_where():
     assert where == "/model/weights[1]" and size == pytest.approx(0.003)
     assert largest_difference(shipped, {**refit, "figures": {}})[1] == "/figures"  # keys differ
     assert largest_difference({"a": "x"}, {"a": "y"}) == (float("inf"), "/a")
+
+
+def test_the_gate_tradeoff_says_what_each_looser_threshold_costs_and_buys():
+    from bench.fit_answers import gate_tradeoff
+
+    # 100 answerable questions scoring 0..99 and 10 off-topic ones scoring -5..4, in one collection.
+    scores = np.concatenate([np.arange(100.0), np.arange(-5.0, 5.0)])
+    answerable = np.arange(110) < 100
+    rows = gate_tradeoff(scores, answerable, np.array(["a"] * 110), quantiles=(0.0, 0.05))
+    assert [r["quantile"] for r in rows] == [0.0, 0.05]
+    assert rows[0]["min_relevance"] == 0.5  # the threshold is logit 0: the lowest answerable score
+    assert rows[0]["collections"]["a"] == {"false_nothing_found": 0.0, "offtopic_refused": 0.5}
+    # The 5 % quantile of 0..99 is 4.95: five answerable questions refused, and every off-topic one.
+    assert rows[1]["collections"]["a"] == {"false_nothing_found": 0.05, "offtopic_refused": 1.0}
+    assert rows[1]["min_relevance"] > rows[0]["min_relevance"]
