@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.answering.about import match_title, parse_about
-from qa.answering.answer_types import capitalised, has_date, numbers, question_kind
+from qa.answering.answer_types import capitalised, dates, numbers, question_kind
 from qa.answering.features import QuestionTerms, _phrases, _prefix_coverage, _proximity
 from qa.embedding.models import HashEmbedder, pool_spans
 from qa.engine import open_index
@@ -117,7 +117,14 @@ def test_question_kinds(question, kind, focus):
 def test_sentence_cues():
     assert capitalised("Recently Tass reported an S-300V4 on Iturup.") == ["tass", "s-300v4", "iturup"]
     assert numbers("In 1945 some 40,000 troops and two divisions") == ["1945", "40,000", "two"]
-    assert has_date("signed in July 2020") and has_date("in the 19th century") and not has_date("four islands")
+    assert dates("signed in July 2020, not in the 19th century") == ["2020", "19th century", "july"]
+    assert dates("four islands") == []
+
+
+def test_what_the_question_already_says_is_not_new():
+    question = "When did Putin's visit in December take place?"
+    q = QuestionTerms.build(question, None, [], {}, lambda t: True, question_kind(question), frozenset())
+    assert q.says("Putin’s") and q.says("December") and not q.says("20 November") and not q.says("")
 
 
 def _terms(*terms: str) -> QuestionTerms:
@@ -142,7 +149,7 @@ def test_overlap_features_on_plain_facts():
             tuple(stems),
             (),
             (),
-            False,
+            (),
             False,
             False,
             False,

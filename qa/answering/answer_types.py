@@ -114,8 +114,9 @@ def _mentions_time(words: list[str]) -> bool:
     return any(w in ("ago", "years", "year", "since", "until", "before", "after", "age") for w in words)
 
 
-def has_date(text: str) -> bool:
-    return bool(_YEAR.search(text) or _MONTH.search(text))
+def dates(text: str) -> list[str]:
+    """The years, centuries, eras and month names a text mentions (lower case)."""
+    return [m.group(0).lower() for pattern in (_YEAR, _MONTH) for m in pattern.finditer(text)]
 
 
 def numbers(text: str) -> list[str]:

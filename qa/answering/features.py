@@ -25,7 +25,7 @@ from qa.answering.answer_types import (
     KINDS,
     QuestionKind,
     capitalised,
-    has_date,
+    dates,
     has_place_cue,
     numbers,
     question_kind,
@@ -121,6 +121,11 @@ class QuestionTerms:
     order: tuple[str, ...] = ()  # the terms as they come in the question, repeats kept
     weight_of: dict[str, float] = field(default_factory=dict)
 
+    def says(self, phrase: str) -> bool:
+        """Whether the question already has every word of `phrase` ("Putin's", "Russo-Japanese")."""
+        parts = TOKEN.findall(phrase.lower())
+        return bool(parts) and all(p in self.words for p in parts)
+
     @classmethod
     def build(
         cls,
@@ -170,7 +175,7 @@ class SentenceFacts:
     content: tuple[str, ...]  # stems of the words that are not stop words
     names: tuple[str, ...]  # capitalised words (lower case), the first word left out
     numbers: tuple[str, ...]
-    date: bool
+    dates: tuple[str, ...]  # years, centuries and month names
     place: bool
     reason: bool
     anaphor: bool
@@ -220,7 +225,7 @@ class Analyser:
                     content=tuple(s for w, s in zip(words, stems) if w not in self.stopwords),
                     names=tuple(capitalised(text)),
                     numbers=tuple(numbers(text)),
-                    date=has_date(text),
+                    dates=tuple(dates(text)),
                     place=has_place_cue(text),
                     reason=bool(_REASON.search(text)),
                     anaphor=bool(_ANAPHOR.match(text)),
@@ -331,9 +336,9 @@ def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: 
             context |= per_sentence[i + 1].stem_set
         content = facts.content
         restating = sum(1 for c in content if c in wanted) / len(content) if content else 0.0
-        names = [w for w in facts.names if w not in q.words]
+        names = [w for w in facts.names if not q.says(w)]
         nums = [x for x in facts.numbers if x not in q.words]
-        date = 1.0 if facts.date and (nums or names) else 0.0
+        date = 1.0 if any(not q.says(d) for d in facts.dates) else 0.0
         new_names, new_numbers = math.log1p(len(names)), math.log1p(len(nums))
         matches = {
             "person": new_names,
