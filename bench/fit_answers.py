@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick dry run)")
     args = parser.parse_args(argv)
 
-    from qa.answering.scorer import MODELS_FILE, AnswerModels, softmax
+    from qa.answering.scorer import AnswerModels, models_file, softmax
     from qa.config import Settings
     from qa.embedding.models import load_embedder
 
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         models,
         meta={
             "script": "python -m bench.fit_answers",
+            "sentence_vectors": settings.sentence_vectors,
             "sets": sizes,
             "offtopic_file": "tests/data/offtopic_questions.txt",
             "pool": POOL,
@@ -404,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         per = row["collections"].items()
         cells = "   ".join(f"{name} {c['false_nothing_found']:.4f} / {c['offtopic_refused']:.4f}" for name, c in per)
         print(f"  QA_MIN_RELEVANCE={row['min_relevance']:.4f}   {cells}")
-    return write_or_check(models.to_dict(), MODELS_FILE, args.out, args.check, started, "models")
+    shipped = models_file(settings.sentence_vectors)
+    return write_or_check(models.to_dict(), shipped, args.out, args.check, started, "models")
 
 
 def largest_difference(a, b, path: str = "") -> tuple[float, str]:

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.evaluation.questions import ChunkSpan
-    from qa.retrieval.rerank import FEATURES, MODEL_FILE, Reranker
+    from qa.retrieval.rerank import FEATURES, Reranker, model_file
 
     started = time.perf_counter()
     scifact, squad = SHARED / "scifact", SHARED / "squad-dev-a"
@@ -152,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         "sets": {"scifact train": len(train_q), "squad-dev-a": len(squad_q)},
         "model": settings.model,
         "backend": settings.backend,
+        "sentence_vectors": settings.sentence_vectors,
         "figures": report,
     }
     return write_or_check(
-        Reranker(model, args.depth, meta).to_dict(), MODEL_FILE, args.out, args.check, started, "model"
+        Reranker(model, args.depth, meta).to_dict(),
+        model_file(settings.sentence_vectors),
+        args.out,
+        args.check,
+        started,
+        "model",
     )
 
 

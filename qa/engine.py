@@ -185,9 +185,9 @@ class QA:
     ) -> Answer:
         from qa.answering.answer import build_answer
         from qa.answering.features import question_terms
-        from qa.answering.scorer import load_models, score
+        from qa.answering.scorer import load_models, models_file, score
 
-        models = load_models()
+        models = load_models(models_file(self.settings.sentence_vectors))
         reader = searcher.reader
         about = parse_about(question) if query == question else None
         if about is not None and about.kind != "documents":

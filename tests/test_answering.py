@@ -87,6 +87,29 @@ def test_sentences_encoded_alone_match_their_own_vectors(settings):
     assert np.allclose(vectors, expected, atol=1e-2)  # float16 in the index
 
 
+def test_an_index_of_sentences_encoded_alone_answers_with_the_models_fitted_on_them(settings, monkeypatch):
+    from qa.answering import scorer
+    from qa.retrieval import rerank, search
+
+    for method in ("late", "alone"):  # each shipped file says what it was fitted on, and loads
+        assert scorer.load_models(scorer.models_file(method)).meta["sentence_vectors"] == method
+        assert rerank.load_reranker(rerank.model_file(method)).meta["sentence_vectors"] == method
+    assert scorer.models_file("alone").name == "answer_models-alone.json"
+    assert scorer.refit_command(scorer.models_file("alone")) == "QA_SENTENCE_VECTORS=alone python -m bench.fit_answers"
+    loaded: list[str] = []
+
+    def recording(load):
+        return lambda path: loaded.append(path.name) or load(path)
+
+    monkeypatch.setattr(scorer, "load_models", recording(scorer.load_models))
+    monkeypatch.setattr(search, "load_reranker", recording(rerank.load_reranker))
+    alone = replace(settings, sentence_vectors="alone")
+    update_index(alone)
+    answer = open_index(settings=alone).ask("Where were the missiles deployed?")
+    assert answer.passages
+    assert set(loaded) == {"answer_models-alone.json", "rerank_model-alone.json"}
+
+
 # -- what a question asks for ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("question", "kind", "focus"),

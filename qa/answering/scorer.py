@@ -37,6 +37,20 @@ FORMAT = 1
 REFIT = "python -m bench.fit_answers"
 
 
+def models_file(sentence_vectors: str = "late") -> Path:
+    """The models fitted on an index whose sentence vectors are made `sentence_vectors` (their
+    cosines differ: late-chunked ones see their chunk, ones encoded alone do not)."""
+    if sentence_vectors == "late":
+        return MODELS_FILE
+    return MODELS_FILE.with_name(f"answer_models-{sentence_vectors}.json")
+
+
+def refit_command(path: Path) -> str:
+    """The command that rewrites a shipped models file."""
+    method = path.stem.partition("-")[2]
+    return f"QA_SENTENCE_VECTORS={method} {REFIT}" if method else REFIT
+
+
 @dataclass(frozen=True)
 class AnswerModels:
     sentence: LinearModel
@@ -53,13 +67,14 @@ class AnswerModels:
     meta: dict
 
     @classmethod
-    def from_dict(cls, data: dict) -> AnswerModels:
+    def from_dict(cls, data: dict, source: Path = MODELS_FILE) -> AnswerModels:
+        name, refit = source.name, refit_command(source)
         if data.get("format") != FORMAT:
-            raise QAError(f"{MODELS_FILE.name} has format {data.get('format')}, not {FORMAT}; refit it")
+            raise QAError(f"{name} has format {data.get('format')}, not {FORMAT}; refit it with `{refit}`")
         return cls(
-            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence", MODELS_FILE.name, REFIT),
-            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage", MODELS_FILE.name, REFIT),
-            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate", MODELS_FILE.name, REFIT),
+            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence", name, refit),
+            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage", name, refit),
+            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate", name, refit),
             gate_threshold=float(data["gate_threshold"]),
             passage_floor=float(data["passage_floor"]),
             answer_share=float(data["answer_share"]),
@@ -83,15 +98,15 @@ class AnswerModels:
 
 @functools.lru_cache(maxsize=4)
 def load_models(path: Path = MODELS_FILE) -> AnswerModels:
+    path = Path(path)
+    refit = refit_command(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return AnswerModels.from_dict(data)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return AnswerModels.from_dict(data, path)
     except FileNotFoundError:
-        raise QAError(
-            f"the answer models file {path} is missing; reinstall qa or run `python -m bench.fit_answers`"
-        ) from None
+        raise QAError(f"the answer models file {path} is missing; reinstall qa or run `{refit}`") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QAError(f"cannot read the answer models in {path} ({exc}); run `python -m bench.fit_answers`") from None
+        raise QAError(f"cannot read the answer models in {path} ({exc}); run `{refit}`") from None
 
 
 @dataclass(frozen=True)

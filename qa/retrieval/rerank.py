@@ -27,9 +27,21 @@ from qa.linear import LinearModel
 from qa.memo import LruMemo
 from qa.storage.terms import bm25_idf
 
-__all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker"]
+__all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker", "model_file"]
 
 MODEL_FILE = Path(__file__).with_name("rerank_model.json")
+
+
+def model_file(sentence_vectors: str = "late") -> Path:
+    """The model fitted on an index whose sentence vectors are made `sentence_vectors`."""
+    return MODEL_FILE if sentence_vectors == "late" else MODEL_FILE.with_name(f"rerank_model-{sentence_vectors}.json")
+
+
+def refit_command(path: Path) -> str:
+    method = path.stem.partition("-")[2]
+    return f"QA_SENTENCE_VECTORS={method} {REFIT}" if method else REFIT
+
+
 FORMAT = 1
 REFIT = "python -m bench.fit_rerank"
 
@@ -202,18 +214,21 @@ class Reranker:
         return {"format": FORMAT, "model": self.model.to_dict(), "depth": self.depth, "fitted_on": self.meta}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Reranker:
+    def from_dict(cls, data: dict, source: Path = MODEL_FILE) -> Reranker:
+        refit = refit_command(source)
         if data.get("format") != FORMAT:
-            raise QAError(f"{MODEL_FILE.name} has format {data.get('format')}, not {FORMAT}; refit it with `{REFIT}`")
-        model = LinearModel.from_dict(data["model"], FEATURES, "re-ranking", MODEL_FILE.name, REFIT)
+            raise QAError(f"{source.name} has format {data.get('format')}, not {FORMAT}; refit it with `{refit}`")
+        model = LinearModel.from_dict(data["model"], FEATURES, "re-ranking", source.name, refit)
         return cls(model, int(data["depth"]), dict(data.get("fitted_on", {})))
 
 
 @functools.lru_cache(maxsize=4)
 def load_reranker(path: Path = MODEL_FILE) -> Reranker:
+    path = Path(path)
+    refit = refit_command(path)
     try:
-        return Reranker.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return Reranker.from_dict(json.loads(path.read_text(encoding="utf-8")), path)
     except FileNotFoundError:
-        raise QAError(f"the re-ranking model {path} is missing; reinstall qa or run `{REFIT}`") from None
+        raise QAError(f"the re-ranking model {path} is missing; reinstall qa or run `{refit}`") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QAError(f"cannot read the re-ranking model in {path} ({exc}); run `{REFIT}`") from None
+        raise QAError(f"cannot read the re-ranking model in {path} ({exc}); run `{refit}`") from None

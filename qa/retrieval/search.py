@@ -15,7 +15,7 @@ from qa.config import Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import fuse_rankings, strictly_decreasing
-from qa.retrieval.rerank import ChunkTerms, QueryTerms, load_reranker
+from qa.retrieval.rerank import ChunkTerms, QueryTerms, load_reranker, model_file
 from qa.storage.base import ChunkRecord, IndexReader
 from qa.types import Filters
 
@@ -123,7 +123,8 @@ class Searcher:
         head = self._candidates(ranking.ids[:n], ranking.scores, ranking, vector)
         if self._chunk_terms is None:
             self._chunk_terms = ChunkTerms(self.reader.analyzer)
-        logits = load_reranker().scores(terms, vector, head, self._chunk_terms)
+        reranker = load_reranker(model_file(self.settings.sentence_vectors))
+        logits = reranker.scores(terms, vector, head, self._chunk_terms)
         order = sorted(range(len(head)), key=lambda i: (-logits[i], i))
         reranked = [replace(head[i], rank=rank, rerank=float(logits[i])) for rank, i in enumerate(order)]
         # The tail keeps its fused order and scores: the rest of the ranking, after any head chunk
