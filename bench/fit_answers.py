@@ -156,16 +156,37 @@ def _standardise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def fit_linear(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, names, balanced: bool = False):
-    """Logistic regression (scikit-learn) on standardised features: the relevance gate."""
-    from sklearn.linear_model import LogisticRegression
+# The gate: an additive logistic regression, a cubic B-spline of each standardised feature (5
+# knots, constant beyond the fitted range) with an L2 penalty of 1/C. Out of fold at the same
+# 0.4 % quantile, against the linear gate it replaced (same features, C 1.0): off-topic refused
+# on squad-dev-a 0.790 (0.706), on the seed corpus 0.974 (0.952), false "nothing found" the same.
+# C 0.1-1.0 with 4-6 knots all refuse 0.76-0.79 on squad-dev-a; gradient-boosted trees 0.76.
+GATE_KNOTS = 5
+GATE_C = 0.3
+GATE_POINTS = 49  # where each fitted curve is tabulated for qa.linear.AdditiveModel
 
-    from qa.linear import LinearModel
+
+def fit_gate(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, names):
+    """The relevance gate (scikit-learn), with classes balanced, tabulated into an AdditiveModel."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import SplineTransformer
+
+    from qa.linear import AdditiveModel
 
     mean, scale = _standardise(rows)
-    model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced" if balanced else None)
-    model.fit((rows - mean) / scale, labels, sample_weight=weights)
-    return LinearModel(tuple(names), mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+    z = (rows - mean) / scale
+    splines = SplineTransformer(n_knots=GATE_KNOTS, degree=3, include_bias=False).fit(z)
+    model = LogisticRegression(C=GATE_C, max_iter=5000, class_weight="balanced")
+    model.fit(splines.transform(z), labels, sample_weight=weights)
+    low, high = z.min(axis=0), z.max(axis=0)
+    # A feature constant in the data gets no curve (its spline basis is zero): a flat table.
+    flat = high - low < 1e-9
+    low, high = np.where(flat, low - 1.0, low), np.where(flat, high + 1.0, high)
+    grid = np.linspace(low, high, GATE_POINTS)  # (points, features): column j is feature j's grid
+    basis = splines.transform(grid).reshape(GATE_POINTS, len(names), -1)
+    values = np.einsum("pfb,fb->pf", basis, model.coef_[0].reshape(len(names), -1))
+    values[:, flat] = 0.0
+    return AdditiveModel(tuple(names), mean, scale, grid.T.copy(), values.T.copy(), float(model.intercept_[0]))
 
 
 def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray, float]], names, l2: float = 1.0):
@@ -255,8 +276,8 @@ def fit_all(items: list[Item]):
     gate_weights = np.array([it.weight for it in items])
     for k in range(FOLDS):
         train = [i for i in range(len(items)) if fold[i] != k]
-        gate_model = fit_linear(
-            np.stack([gate_inputs[i] for i in train]), gate_labels[train], gate_weights[train], QUESTION_FEATURES, True
+        gate_model = fit_gate(
+            np.stack([gate_inputs[i] for i in train]), gate_labels[train], gate_weights[train], QUESTION_FEATURES
         )
         for i in range(len(items)):
             if fold[i] == k:
@@ -264,8 +285,8 @@ def fit_all(items: list[Item]):
 
     final_sentence = fit_listwise(sentence_groups(answerable), SENTENCE_FEATURES)
     final_passage = fit_listwise(passage_groups(answerable), PASSAGE_FEATURES)
-    final_gate = fit_linear(
-        np.stack([gate_inputs[i] for i in range(len(items))]), gate_labels, gate_weights, QUESTION_FEATURES, True
+    final_gate = fit_gate(
+        np.stack([gate_inputs[i] for i in range(len(items))]), gate_labels, gate_weights, QUESTION_FEATURES
     )
     return (final_sentence, final_passage, final_gate), (oof_sentence, oof_passage, oof_gate)
 

@@ -10,6 +10,7 @@ import pytest
 from qa.answering.features import PASSAGE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES
 from qa.answering.scorer import MODELS_FILE, AnswerModels, LinearModel, load_models, softmax
 from qa.errors import QAError
+from qa.linear import AdditiveModel, model_from_dict
 
 
 def test_shipped_models_match_the_features_this_version_computes():
@@ -40,6 +41,56 @@ def test_linear_model_standardises_and_softmax_sums_to_one():
     assert model.logits(np.zeros((0, 2))).shape == (0,)
     shares = softmax(np.array([1000.0, 1000.0, 0.0]))
     assert shares.sum() == pytest.approx(1.0) and shares[0] == pytest.approx(0.5)
+
+
+def test_additive_model_interpolates_each_curve_and_holds_it_beyond_its_ends():
+    model = AdditiveModel(
+        ("a", "b"),
+        np.array([0.0, 10.0]),
+        np.array([1.0, 2.0]),
+        np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0]]),
+        np.array([[-1.0, 0.0, 3.0], [0.5, 0.0, 0.5]]),
+        0.25,
+    )
+    # a: z=0.5 halfway from 0 to 3; b: z=(12-10)/2=1, halfway from 0 to 0.5
+    assert model.logits(np.array([[0.5, 12.0]])) == pytest.approx([0.25 + 1.5 + 0.25])
+    # far outside the grid, each curve keeps its end value
+    assert model.logits(np.array([[100.0, -1000.0]])) == pytest.approx([0.25 + 3.0 + 0.5])
+    assert model.logits(np.zeros((0, 2))).shape == (0,)
+    again = model_from_dict(model.to_dict(), ("a", "b"), "gate", "m.json", "refit")
+    assert isinstance(again, AdditiveModel) and again.logits(np.array([[0.5, 12.0]])) == pytest.approx([2.0])
+    broken = model.to_dict() | {"grid": [[0.0, 0.0, 1.0], [-2.0, 0.0, 2.0]]}  # not increasing
+    with pytest.raises(QAError, match="malformed; refit it with `refit`"):
+        model_from_dict(broken, ("a", "b"), "gate", "m.json", "refit")
+    with pytest.raises(QAError, match="other features"):
+        model_from_dict(model.to_dict(), ("a", "c"), "gate", "m.json", "refit")
+
+
+def test_the_fitted_gate_scores_as_its_spline_model_does(monkeypatch):
+    """fit_gate tabulates each fitted curve; the tables must score like the spline model they came
+    from, and a feature constant in the data must count for nothing."""
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    from bench import fit_answers
+
+    fitted = {}
+    real = LogisticRegression.fit
+
+    def keep(self, x, y, **kw):
+        fitted["model"], fitted["x"] = self, x
+        return real(self, x, y, **kw)
+
+    monkeypatch.setattr(LogisticRegression, "fit", keep)
+    rng = np.random.default_rng(0)
+    rows = np.c_[rng.normal(size=400), rng.exponential(size=400), np.full(400, 3.0)]
+    labels = rows[:, 0] ** 2 + rng.normal(scale=0.3, size=400) < 1.0  # a curve, not a line
+    gate = fit_answers.fit_gate(rows, labels, np.ones(400), ("a", "b", "c"))
+    assert isinstance(gate, AdditiveModel) and isinstance(load_models().gate, AdditiveModel)
+    expected = fitted["model"].decision_function(fitted["x"])
+    assert np.max(np.abs(gate.logits(rows) - expected)) < 0.02
+    assert np.all(gate.values[2] == 0.0)
+    assert gate.logits(rows[:1] * [1, 1, 100]) == pytest.approx(gate.logits(rows[:1]))
 
 
 @pytest.mark.integration

@@ -1,11 +1,12 @@
 """The fitted answer models: sentence scorer, passage re-ranker and relevance gate (numpy only).
 
 The weights live in `answer_models.json` beside this module, written by `bench/fit_answers.py`
-(which anyone can rerun to reproduce it). Each model is linear in the standardised features of
-qa.answering.features: the sentence and passage models are conditional logits, fitted to rank a
-question's candidates (their softmax is the probability that a candidate holds the answer); the
-relevance gate is a logistic regression whose threshold was chosen on labelled answerable and
-off-topic questions (see the file's "fitted_on" and the README).
+(which anyone can rerun to reproduce it). The models read the standardised features of
+qa.answering.features: the sentence and passage models are linear conditional logits, fitted to
+rank a question's candidates (their softmax is the probability that a candidate holds the
+answer); the relevance gate is an additive logistic regression (one fitted curve per feature,
+qa.linear.AdditiveModel) whose threshold was chosen on labelled answerable and off-topic
+questions (see the file's "fitted_on" and the README).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from qa.answering.features import (
     sentence_table,
 )
 from qa.errors import QAError
-from qa.linear import LinearModel
+from qa.linear import AdditiveModel, LinearModel, model_from_dict
 from qa.retrieval.search import Candidate
 
 MODELS_FILE = Path(__file__).with_name("answer_models.json")
@@ -53,9 +54,9 @@ def refit_command(path: Path) -> str:
 
 @dataclass(frozen=True)
 class AnswerModels:
-    sentence: LinearModel
-    passage: LinearModel
-    gate: LinearModel
+    sentence: LinearModel | AdditiveModel
+    passage: LinearModel | AdditiveModel
+    gate: LinearModel | AdditiveModel
     # The question is answered when the gate's logit reaches this (chosen for <= 0.5 % false
     # "nothing found" on answerable questions); passages whose probability of holding the answer
     # (the softmax of the passage scores) is below `passage_floor` are not shown.
@@ -72,9 +73,9 @@ class AnswerModels:
         if data.get("format") != FORMAT:
             raise QAError(f"{name} has format {data.get('format')}, not {FORMAT}; refit it with `{refit}`")
         return cls(
-            sentence=LinearModel.from_dict(data["sentence"], SENTENCE_FEATURES, "sentence", name, refit),
-            passage=LinearModel.from_dict(data["passage"], PASSAGE_FEATURES, "passage", name, refit),
-            gate=LinearModel.from_dict(data["gate"], QUESTION_FEATURES, "gate", name, refit),
+            sentence=model_from_dict(data["sentence"], SENTENCE_FEATURES, "sentence", name, refit),
+            passage=model_from_dict(data["passage"], PASSAGE_FEATURES, "passage", name, refit),
+            gate=model_from_dict(data["gate"], QUESTION_FEATURES, "gate", name, refit),
             gate_threshold=float(data["gate_threshold"]),
             passage_floor=float(data["passage_floor"]),
             answer_share=float(data["answer_share"]),
