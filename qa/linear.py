@@ -33,9 +33,9 @@ class LinearModel:
     def to_dict(self) -> dict:
         return {
             "features": list(self.features),
-            "mean": [round(float(x), 6) for x in self.mean],
-            "scale": [round(float(x), 6) for x in self.scale],
-            "coef": [round(float(x), 6) for x in self.coef],
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "coef": _rounded(self.coef),
             "intercept": round(float(self.intercept), 6),
         }
 
@@ -76,10 +76,10 @@ class AdditiveModel:
     def to_dict(self) -> dict:
         return {
             "features": list(self.features),
-            "mean": [round(float(x), 6) for x in self.mean],
-            "scale": [round(float(x), 6) for x in self.scale],
-            "grid": [[round(float(x), 6) for x in row] for row in self.grid],
-            "values": [[round(float(x), 6) for x in row] for row in self.values],
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "grid": _rounded(self.grid),
+            "values": _rounded(self.values),
             "intercept": round(float(self.intercept), 6),
         }
 
@@ -101,6 +101,13 @@ class AdditiveModel:
         ):
             raise QAError(f"the {name} model in {source} is malformed; refit it with `{refit}`")
         return cls(features, mean, scale, grid, values, float(data["intercept"]))
+
+
+def _rounded(array: np.ndarray) -> list:
+    """An array as nested lists of floats to six decimals, as the JSON files keep them."""
+    if array.ndim > 1:
+        return [_rounded(row) for row in array]
+    return [round(float(x), 6) for x in array]
 
 
 def _check_features(data: dict, expected: Sequence[str], name: str, source: str, refit: str) -> tuple[str, ...]:
