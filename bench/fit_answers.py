@@ -99,18 +99,19 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
     searcher = engine.searcher
     reader = searcher.reader
     analyser = Analyser(reader.analyzer)
-    vectors = searcher.embedder.encode([q["question"] for q in questions])
+    searched = [searcher.correct(q["question"]).text for q in questions]  # what `ask` searches
+    vectors = searcher.embedder.encode(searched)
     items = []
-    for question, vector in zip(questions, vectors, strict=True):
-        terms = QueryTerms.of(question["question"], reader)
-        cands = searcher.candidates(question["question"], "hybrid", POOL, None, vector, terms)
-        q = question_terms(question["question"], vector, reader, terms)
+    for question, text, vector in zip(questions, searched, vectors, strict=True):
+        terms = QueryTerms.of(text, reader)
+        cands = searcher.candidates(text, "hybrid", POOL, None, vector, terms)
+        q = question_terms(text, vector, reader, terms)
         table = sentence_table(q, cands, analyser)
         patterns = [answer_pattern(a) for a in question.get("answers", [])]
         items.append(
             Item(
                 name,
-                question["question"],
+                text,
                 answerable,
                 table.features,
                 table.candidate,

@@ -40,6 +40,7 @@ ENV_VARS = {
     "pg_lexical": "QA_PG_LEXICAL",
     "pg_ef_search": "QA_PG_EF_SEARCH",
     "sentence_vectors": "QA_SENTENCE_VECTORS",
+    "spelling": "QA_SPELLING",
 }
 
 
@@ -126,6 +127,10 @@ class Settings:
     # "late" pools the chunk's own token embeddings over each sentence (free, in the chunk's
     # forward pass); "alone" encodes each sentence by itself.
     sentence_vectors: str = "late"
+    # Spelling fallback (qa.retrieval.spelling): a question's word that no document uses and that
+    # is no English word is searched as the corpus's nearest word ("povertly" -> "poverty"), and
+    # the answer says so; "off" searches every word as asked.
+    spelling: str = "on"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -175,6 +180,8 @@ class Settings:
             raise QAError(f"QA_MIN_RELEVANCE must be a probability between 0 and 1 (got {self.min_relevance})")
         if self.sentence_vectors not in ("late", "alone"):
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
+        if self.spelling not in ("on", "off"):
+            raise QAError(f"QA_SPELLING must be on or off (got {self.spelling!r})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
         if self.candidates < 1:

@@ -178,10 +178,21 @@ class QA:
         except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
             log.warning("a newer index cannot be used; answering from %s: %s", self._reader.name, exc)
         searcher = self._searcher
-        return self._answer(searcher, question, query, k, mode, filters, notes)
+        follow_up = query != question
+        spelt = searcher.correct(query)
+        notes = notes + ((spelt.note,) if spelt.changes else ())
+        return self._answer(searcher, question, spelt.text, k, mode, filters, notes, follow_up)
 
     def _answer(
-        self, searcher: Searcher, question: str, query: str, k: int, mode: str, filters: Filters, notes: tuple[str, ...]
+        self,
+        searcher: Searcher,
+        question: str,
+        query: str,
+        k: int,
+        mode: str,
+        filters: Filters,
+        notes: tuple[str, ...],
+        follow_up: bool = False,
     ) -> Answer:
         from qa.answering.answer import build_answer
         from qa.answering.features import question_terms
@@ -189,7 +200,7 @@ class QA:
 
         models = load_models(models_file(self.settings.sentence_vectors))
         reader = searcher.reader
-        about = parse_about(question) if query == question else None
+        about = None if follow_up else parse_about(query)  # the question, its spelling corrected
         if about is not None and about.kind != "documents":
             answer = self._about_catalog(searcher, question, about, k, mode, filters, notes)
             if answer is not None:

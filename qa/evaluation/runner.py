@@ -186,6 +186,7 @@ def run_modes(
 ) -> tuple[dict, dict, dict]:
     """(runs, per-query metrics, recall curves) per mode."""
     timings = timings if timings is not None else {}
+    queries = {qid: searcher.correct(text).text for qid, text in queries.items()}  # as `ask` searches them
     vectors: dict[str, np.ndarray] = {}
     if any(m != "lexical" for m in modes):
         started = time.perf_counter()

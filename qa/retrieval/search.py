@@ -16,6 +16,7 @@ from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import fuse_rankings, strictly_decreasing
 from qa.retrieval.rerank import ChunkTerms, QueryTerms, load_reranker, model_file
+from qa.retrieval.spelling import Correction, correct
 from qa.storage.base import ChunkRecord, IndexReader
 from qa.types import Filters
 
@@ -73,6 +74,11 @@ class Searcher:
     def snapshot(self) -> IndexReader:
         """The opened index (its former name, from when there was only the snapshot store)."""
         return self.reader
+
+    def correct(self, text: str) -> Correction:
+        """The text to search for `text`: its misspelt words corrected (qa.retrieval.spelling), unless
+        QA_SPELLING=off."""
+        return Correction(text) if self.settings.spelling == "off" else correct(text, self.reader)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]

@@ -180,6 +180,11 @@ class IndexReader(Protocol):
         """(chunks in the index, how many of them hold each term), for idf and unknown terms."""
         ...
 
+    def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
+        """(word, edits) of the corpus's words as written that begin with `word`'s letter and lie
+        within max_edits of it, nearest first (qa.storage.vocabulary): spelling suggestions."""
+        ...
+
     def consistent(self) -> AbstractContextManager[None]:
         """Reads of this thread inside the block see one state of the index (one answer's reads).
 

@@ -80,7 +80,9 @@ class Answer(_Open):
     answer: str
     passages: list[Passage]
     mode: Mode
-    searched_query: str = Field(description="What was searched: the question, or a follow-up with its context.")
+    searched_query: str = Field(
+        description="What was searched: the question, or a follow-up with its context; misspelt words corrected."
+    )
     notes: list[str]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from qa.errors import IndexCorruptError
 from qa.storage.terms import Analyzer, bm25_idf, coverage_function, indexed_terms, query_weights
+from qa.storage.vocabulary import Vocabulary, words_of
 
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
@@ -50,6 +51,7 @@ class Bm25Index:
 
     DIR = "bm25"
     STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
+    WORDS = "words.txt"  # the texts' words as written (qa.storage.vocabulary), one per line
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class Bm25Index:
         self._stale = True
         self._analyzer = Analyzer(stopwords, stemmer_language)
         self._df: np.ndarray | None = None
+        self._vocabulary: Vocabulary | None = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -142,6 +145,18 @@ class Bm25Index:
         """A function giving the idf-weighted share of the query's terms that a text contains."""
         return coverage_function(self.idf(list(dict.fromkeys(self.query_terms(query)))), self.terms)
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The texts' words as written, for spelling suggestions (read from the saved index, or
+        gathered from the texts once: indexes saved before words.txt)."""
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            vocabulary = self._vocabulary = Vocabulary(words_of(self._texts.values()))
+        return vocabulary
+
+    def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
+        return self.vocabulary.near(word, max_edits)
+
     def _ensure_built(self) -> None:
         if not self._stale:
             return
@@ -157,6 +172,7 @@ class Bm25Index:
                 retriever.index(tokens, show_progress=False, create_empty_token=any(tokens))
         self._retriever = retriever
         self._df = None
+        self._vocabulary = None
         self._stale = False
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +233,7 @@ class Bm25Index:
         (folder / "qa_params.json").write_text(json.dumps(self.params, indent=2), encoding="utf-8")
         stopwords = self._analyzer.stopword_list()
         (folder / self.STOPWORDS).write_text(json.dumps(stopwords, ensure_ascii=False), encoding="utf-8")
+        (folder / self.WORDS).write_text("".join(f"{w}\n" for w in self.vocabulary), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Bm25Index:
@@ -248,6 +265,8 @@ class Bm25Index:
             if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
                 saved = json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8"))
                 index._analyzer = Analyzer(index.stopwords, index.stemmer_language, frozenset(saved))
+            if (folder / cls.WORDS).exists():
+                index._vocabulary = Vocabulary((folder / cls.WORDS).read_text(encoding="utf-8").split())
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"

@@ -281,6 +281,9 @@ class Snapshot:
     def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         return self.lexical.term_stats(terms)
 
+    def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
+        return self.lexical.similar_words(word, max_edits)
+
     def close(self) -> None:
         self.catalog.close()
 

@@ -76,6 +76,15 @@ CREATE TABLE IF NOT EXISTS {s}.sentence_vectors (
 );
 COMMENT ON COLUMN {s}.evidence.vectors IS 'float16, one row per sentence';
 """,
+    # The chunks' words as written, for spelling suggestions (qa.storage.vocabulary). A removed
+    # document's words stay until a rebuild: a suggestion must also be a term some chunk holds.
+    # An index made before this migration gets the words of its chunks' text (not their titles').
+    4: """
+CREATE TABLE IF NOT EXISTS {s}.words (word text COLLATE "C" PRIMARY KEY);
+INSERT INTO {s}.words
+    SELECT DISTINCT m[1] FROM {s}.chunks c, regexp_matches(lower(c.text), '\\m([[:alpha:]]{{4,}})\\M', 'g') AS m
+    ON CONFLICT DO NOTHING;
+""",
 }
 
 LATEST = max(MIGRATIONS)

@@ -15,6 +15,7 @@ from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.storage.manifest import Manifest, corpus_fingerprint
 from qa.storage.postgres.lexical import quote_lexeme
 from qa.storage.terms import Analyzer, bm25_idf, coverage_function, query_weights
+from qa.storage.vocabulary import nearest_words
 from qa.types import Chunk, Document, Filters
 
 if TYPE_CHECKING:
@@ -314,6 +315,17 @@ class PostgresReader:
             n, _ = self._corpus_stats(conn)
             df = self._df_counts(conn, terms) if terms else {}
         return n, {t: df.get(t, 0) for t in terms}
+
+    def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
+        if not word:
+            return []
+        # The words with its first letter (a range of the primary key), of a length within reach.
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT word FROM {self.q}.words WHERE word >= %s AND word < %s AND length(word) BETWEEN %s AND %s",
+                [word[0], chr(ord(word[0]) + 1), len(word) - max_edits, len(word) + max_edits],
+            ).fetchall()
+        return nearest_words(word, [r[0] for r in rows], max_edits)
 
     def coverage(self, query: str) -> Callable[[str], float]:
         terms = list(dict.fromkeys(self.analyzer.terms([query])[0]))

@@ -17,6 +17,7 @@ from qa.storage.manifest import Manifest
 from qa.storage.postgres.cache import PostgresEmbeddingCache
 from qa.storage.postgres.connection import DOCUMENT_LOCK, lock_holder
 from qa.storage.postgres.lexical import tsvector_literal
+from qa.storage.vocabulary import words_of
 from qa.types import Document
 
 if TYPE_CHECKING:
@@ -63,9 +64,10 @@ class PostgresWriter:
             if self._prepare_vectors(meta, replace=True):
                 # Another dimension or type: the old rows cannot enter the new HNSW index, even as
                 # dead rows; TRUNCATE (rolled back with the rest) keeps readers out until the commit.
-                conn.execute(f"TRUNCATE {self.q}.evidence, {self.q}.chunks, {self.q}.documents")
+                conn.execute(f"TRUNCATE {self.q}.evidence, {self.q}.chunks, {self.q}.documents, {self.q}.words")
             else:
                 conn.execute(f"DELETE FROM {self.q}.documents")
+                conn.execute(f"DELETE FROM {self.q}.words")
         elif "manifest" not in meta:
             self._prepare_vectors(meta, replace=False)
 
@@ -150,28 +152,36 @@ class PostgresWriter:
                     f"SELECT nextval('{self.q}.chunk_ids') FROM generate_series(1, %s)", (len(chunks),)
                 ).fetchall()
             ]
-            with self.conn.cursor() as cur:
-                with cur.copy(
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(
                     f'COPY {self.q}.chunks (id, doc_id, ordinal, start, "end", page, text_hash, text, lexemes,'
                     f" n_terms, embedding) FROM STDIN"
-                ) as copy:
-                    for chunk_id, item, (tsv, n_terms) in zip(ids, chunks, lexemes, strict=True):
-                        c = item.chunk
-                        copy.write_row(
-                            (
-                                chunk_id,
-                                doc.doc_id,
-                                c.ordinal,
-                                c.start,
-                                c.end,
-                                c.page,
-                                c.text_hash,
-                                c.text,
-                                tsv,
-                                n_terms,
-                                np.asarray(item.vector, dtype=np.float32),
-                            )
+                ) as copy,
+            ):
+                for chunk_id, item, (tsv, n_terms) in zip(ids, chunks, lexemes, strict=True):
+                    c = item.chunk
+                    copy.write_row(
+                        (
+                            chunk_id,
+                            doc.doc_id,
+                            c.ordinal,
+                            c.start,
+                            c.end,
+                            c.page,
+                            c.text_hash,
+                            c.text,
+                            tsv,
+                            n_terms,
+                            np.asarray(item.vector, dtype=np.float32),
                         )
+                    )
+            # In order, so that two writers adding the same new words wait for each other, never deadlock.
+            words = sorted(words_of(c.lexical_text for c in chunks))
+            self.conn.execute(
+                f"INSERT INTO {self.q}.words (word) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (words,)
+            )
+            with self.conn.cursor() as cur:
                 evidence = [(i, c.evidence) for i, c in zip(ids, chunks, strict=True) if c.evidence is not None]
                 if evidence:
                     with cur.copy(f"COPY {self.q}.evidence (chunk_id, spans, vectors) FROM STDIN") as copy:
