@@ -45,7 +45,12 @@ def test_every_store_corrects_a_misspelt_word_to_the_corpus_word(store_settings)
         assert reader.similar_words("trawlres", 2)[0] == ("trawlers", 1)
         fixed = correct("Which Trawlres depend on quotas?", reader)
         assert fixed == Correction("Which Trawlers depend on quotas?", (("Trawlres", "Trawlers"),))
-        assert fixed.note == 'searched for "Trawlers" for "Trawlres", which no document uses'
+        assert fixed.note == 'searched for "Trawlers" instead of "Trawlres", which no document uses'
+        two = correct("Trawlres and deplyed", reader)
+        assert two.note == (
+            'searched for "Trawlers" instead of "Trawlres" and "deployed" instead of "deplyed": '
+            "no document uses those words"
+        )
         assert correct("What did Russia deplyed to the islands?", reader).text == (
             "What did Russia deployed to the islands?"
         )
@@ -71,7 +76,7 @@ def test_ask_searches_the_corrected_question_and_says_so(store_settings):
     answer = engine.ask("Which trawlres depend on quotas?")
     assert answer.question == "Which trawlres depend on quotas?"
     assert answer.searched_query == "Which trawlers depend on quotas?"
-    assert 'searched for "trawlers" for "trawlres", which no document uses' in answer.notes
+    assert 'searched for "trawlers" instead of "trawlres", which no document uses' in answer.notes
     assert answer.passages[0].doc_id == "fishing"
     off = open_index(settings=store_settings.with_(spelling="off"), embedder=HashEmbedder())
     assert off.ask("Which trawlres depend on quotas?").searched_query == ""

@@ -56,8 +56,10 @@ class Correction:
         """What the reader is told, or "" when nothing changed."""
         if not self.changes:
             return ""
-        pairs = ", ".join(f'"{new}" for "{old}"' for old, new in self.changes)
-        return f"searched for {pairs}, which no document uses"
+        pairs = [f'"{new}" instead of "{old}"' for old, new in self.changes]
+        if len(pairs) == 1:
+            return f"searched for {pairs[0]}, which no document uses"
+        return f"searched for {', '.join(pairs[:-1])} and {pairs[-1]}: no document uses those words"
 
 
 def _written_as_word(word: str) -> bool:
