@@ -85,9 +85,20 @@ def test_ask_searches_the_corrected_question_and_says_so(store_settings):
 def test_the_local_store_saves_its_words_and_reads_an_index_saved_without_them(settings):
     reader = reader_of(settings)
     folder = next((settings.index_dir / "snapshots").iterdir()) / "bm25"
+    saved = (folder / "words.txt").read_text(encoding="utf-8").split()
+    assert "trawlers" in saved and saved == sorted(saved)
     reader.close()
-    assert "trawlers" in (folder / "words.txt").read_text(encoding="utf-8").split()
-    (folder / "words.txt").unlink()  # as an index saved before the file was
+    (folder / "words.txt").write_text("\n".join(w for w in saved if w != "trawlers"), encoding="utf-8")
+    reader = open_store(settings).open(HashEmbedder().cache_key, settings)
+    assert correct("trawlres", reader).changes == ()  # the saved words are the ones looked up
+    reader.close()
+    reader = open_store(settings).open(HashEmbedder().cache_key, settings)
+    (folder / "words.txt").unlink()  # read on first need: gone meanwhile, the texts give the words
+    try:
+        assert correct("trawlres", reader).text == "trawlers"
+    finally:
+        reader.close()
+    # An index saved before the file was:
     reader = open_store(settings).open(HashEmbedder().cache_key, settings)
     try:
         assert correct("trawlres", reader).text == "trawlers"

@@ -71,6 +71,7 @@ class Bm25Index:
         self._analyzer = Analyzer(stopwords, stemmer_language)
         self._df: np.ndarray | None = None
         self._vocabulary: Vocabulary | None = None
+        self._words_file: Path | None = None  # a saved index's words, read on first need
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str], **params) -> Bm25Index:
@@ -151,7 +152,13 @@ class Bm25Index:
         gathered from the texts once: indexes saved before words.txt)."""
         vocabulary = self._vocabulary
         if vocabulary is None:
-            vocabulary = self._vocabulary = Vocabulary(words_of(self._texts.values()))
+            words = None
+            if self._words_file is not None:
+                try:
+                    words = self._words_file.read_text(encoding="utf-8").split()
+                except OSError:  # e.g. the snapshot collected meanwhile: the texts give the same words
+                    words = None
+            vocabulary = self._vocabulary = Vocabulary(words_of(self._texts.values()) if words is None else words)
         return vocabulary
 
     def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
@@ -172,7 +179,7 @@ class Bm25Index:
                 retriever.index(tokens, show_progress=False, create_empty_token=any(tokens))
         self._retriever = retriever
         self._df = None
-        self._vocabulary = None
+        self._vocabulary = self._words_file = None
         self._stale = False
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -265,8 +272,8 @@ class Bm25Index:
             if (folder / cls.STOPWORDS).exists():  # indexes saved before it was written use bm25s's list
                 saved = json.loads((folder / cls.STOPWORDS).read_text(encoding="utf-8"))
                 index._analyzer = Analyzer(index.stopwords, index.stemmer_language, frozenset(saved))
-            if (folder / cls.WORDS).exists():
-                index._vocabulary = Vocabulary((folder / cls.WORDS).read_text(encoding="utf-8").split())
+            if (folder / cls.WORDS).exists():  # not before indexes saved without it: their texts give the words
+                index._words_file = folder / cls.WORDS
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(
                 f"cannot read the lexical index in {folder}: {exc}; run `qa index --rebuild`"
