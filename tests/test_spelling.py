@@ -130,3 +130,11 @@ def test_the_setting_is_on_or_off():
     for value in ("yes", "ON"):
         with pytest.raises(QAError, match="QA_SPELLING must be on or off"):
             Settings.from_env({"QA_SPELLING": value})
+
+
+def test_the_typo_benchmark_swaps_two_letters_of_the_longest_word_unless_that_makes_a_known_word():
+    from bench.typos import misspelt
+
+    assert misspelt("What is the education of a tradesman?", lambda w: False) == "What is the edcuation of a tradesman?"
+    assert misspelt("What is the education of a tradesman?", lambda w: w == "edcuation") is None
+    assert misspelt("Who won it?", lambda w: False) is None  # no word of seven letters
