@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.engine import open_index
+    from qa.retrieval.spelling import held
 
     settings = Settings.from_env()
     embedder = load_embedder(settings.model, settings.backend)
@@ -78,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     reader = engine.searcher.reader
 
     def known(word: str) -> bool:
-        stem = reader.analyzer.stem_words([word])[0]
-        return reader.term_stats([stem])[1].get(stem, 0) > 0
+        return held(reader, [word])[word] > 0
 
     every = read_questions(questions_file)
     step = max(1, len(every) // args.limit)

@@ -4,7 +4,7 @@ is searched as the nearest word the corpus does use ("povertly" -> "poverty").
 A word is corrected only when all of these hold, so that a rare but real word is searched as
 asked (a question about something the corpus lacks must stay one the relevance gate can refuse):
 
-* it is alphabetic, of at least qa.storage.vocabulary.MIN_LENGTH letters, not a stop word,
+* it is alphabetic, of at least MIN_WORD letters, not a stop word,
   and written in lower case or capitalised (not an acronym such as "GMO" or a name such as "aPKCz");
 * its stem is no term of the index;
 * it is not in an English word list (pyspellchecker's, about 160,000 words);
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from qa.storage.terms import TOKEN
 from qa.storage.vocabulary import spellable
 
-__all__ = ["Correction", "correct", "english_word"]
+__all__ = ["Correction", "correct", "english_word", "held"]
 
 MIN_WORD = 5  # shorter words are not corrected: too many others lie within an edit
 SHORT_WORD = 6  # up to this many letters, one edit; longer words two
@@ -71,6 +71,13 @@ def _cased_like(word: str, model: str) -> str:
     return word.capitalize() if model[:1].isupper() else word
 
 
+def held(reader, words: list[str]) -> dict[str, int]:
+    """How many chunks hold each lower-case word's stem (0: the corpus never uses the word)."""
+    stems = reader.analyzer.stem_words(words)
+    _, df = reader.term_stats(list(dict.fromkeys(stems)))
+    return {w: df.get(s, 0) for w, s in zip(words, stems, strict=True)}
+
+
 def correct(text: str, reader) -> Correction:
     """`text` with its misspelt words replaced by the corpus's nearest (a qa.storage IndexReader's)."""
     analyzer = reader.analyzer
@@ -82,9 +89,8 @@ def correct(text: str, reader) -> Correction:
     ]
     if not asked:
         return Correction(text)
-    stems = dict(zip(asked, analyzer.stem_words([w.lower() for w in asked]), strict=True))
-    _, df = reader.term_stats(list(dict.fromkeys(stems.values())))
-    unknown = [w for w in asked if df.get(stems[w], 0) == 0 and not english_word(w.lower())]
+    df = held(reader, [w.lower() for w in asked])
+    unknown = [w for w in asked if df[w.lower()] == 0 and not english_word(w.lower())]
     changes = []
     for word in unknown:
         lower = word.lower()
@@ -92,9 +98,8 @@ def correct(text: str, reader) -> Correction:
         near = [(w, d) for w, d in reader.similar_words(lower, edits) if w not in stopwords]
         if not near:
             continue
-        near_stems = dict(zip((w for w, _ in near), analyzer.stem_words([w for w, _ in near]), strict=True))
-        _, held = reader.term_stats(list(dict.fromkeys(near_stems.values())))
-        found = [(d, -held.get(near_stems[w], 0), w) for w, d in near if held.get(near_stems[w], 0) > 0]
+        counts = held(reader, [w for w, _ in near])
+        found = [(d, -counts[w], w) for w, d in near if counts[w] > 0]
         if found:
             changes.append((word, _cased_like(min(found)[2], word)))
     if not changes:

@@ -152,41 +152,38 @@ class PostgresWriter:
                     f"SELECT nextval('{self.q}.chunk_ids') FROM generate_series(1, %s)", (len(chunks),)
                 ).fetchall()
             ]
-            with (
-                self.conn.cursor() as cur,
-                cur.copy(
+            with self.conn.cursor() as cur:
+                with cur.copy(
                     f'COPY {self.q}.chunks (id, doc_id, ordinal, start, "end", page, text_hash, text, lexemes,'
                     f" n_terms, embedding) FROM STDIN"
-                ) as copy,
-            ):
-                for chunk_id, item, (tsv, n_terms) in zip(ids, chunks, lexemes, strict=True):
-                    c = item.chunk
-                    copy.write_row(
-                        (
-                            chunk_id,
-                            doc.doc_id,
-                            c.ordinal,
-                            c.start,
-                            c.end,
-                            c.page,
-                            c.text_hash,
-                            c.text,
-                            tsv,
-                            n_terms,
-                            np.asarray(item.vector, dtype=np.float32),
+                ) as copy:
+                    for chunk_id, item, (tsv, n_terms) in zip(ids, chunks, lexemes, strict=True):
+                        c = item.chunk
+                        copy.write_row(
+                            (
+                                chunk_id,
+                                doc.doc_id,
+                                c.ordinal,
+                                c.start,
+                                c.end,
+                                c.page,
+                                c.text_hash,
+                                c.text,
+                                tsv,
+                                n_terms,
+                                np.asarray(item.vector, dtype=np.float32),
+                            )
                         )
-                    )
-            # In order, so that two writers adding the same new words wait for each other, never deadlock.
-            words = sorted(words_of(c.lexical_text for c in chunks))
-            self.conn.execute(
-                f"INSERT INTO {self.q}.words (word) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (words,)
-            )
-            with self.conn.cursor() as cur:
                 evidence = [(i, c.evidence) for i, c in zip(ids, chunks, strict=True) if c.evidence is not None]
                 if evidence:
                     with cur.copy(f"COPY {self.q}.evidence (chunk_id, spans, vectors) FROM STDIN") as copy:
                         for chunk_id, e in evidence:
                             copy.write_row((chunk_id, [x for span in e.spans for x in span], e.to_bytes()))
+            # In order, so that two writers adding the same new words wait for each other, never deadlock.
+            words = sorted(words_of(c.lexical_text for c in chunks))
+            self.conn.execute(
+                f"INSERT INTO {self.q}.words (word) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (words,)
+            )
         return True
 
     def remove_document(self, doc_id: str) -> None:
