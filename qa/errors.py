@@ -26,6 +26,11 @@ class EncoderRevisedError(IndexMismatchError):
     """
 
 
+class SplitterRevisedError(EncoderRevisedError):
+    """The index's sentences were split by an earlier version of qa: its sentence vectors are
+    made again (`qa index` does so on its own; cached chunk vectors are reused)."""
+
+
 class IndexLockedError(QAError):
     """Another process is updating the index."""
 

@@ -137,6 +137,29 @@ def test_sentence_spans():
     assert [text[s:e] for s, e in split_sentences(text)] == ["It cost $400 billion.", "Then it fell."]
 
 
+def test_a_line_break_inside_a_sentence_does_not_end_it():
+    def sentences(text):
+        return [text[s:e] for s, e in split_sentences(text)]
+
+    # Hard-wrapped prose, and a subscript on a line of its own, read as Markdown reads them.
+    wrapped = (
+        "Japan and Russia have always had an uneasy relationship, with the\nRussian Federation holding the islands."
+    )
+    assert sentences(wrapped) == [wrapped]
+    assert sentences("Breathing an O\n2 partial pressure above 60 kPa harms. Then\nit stops.") == [
+        "Breathing an O\n2 partial pressure above 60 kPa harms.",
+        "Then\nit stops.",
+    ]
+    # Headings, list items, quotes and table rows keep their own lines; so do short lines.
+    text = "# Heading\nThe text starts here\n- item one\n- item two\nSteps\n1. Mix\n2. Bake\n> quoted\n| a | b |\nEnd"
+    assert sentences(text) == [
+        "# Heading", "The text starts here", "- item one", "- item two", "Steps", "1. Mix", "2. Bake",
+        "> quoted", "| a | b |", "End",
+    ]  # fmt: skip
+    assert sentences("A short line\nAnother line") == ["A short line", "Another line"]
+    assert sentences("It ended in 1945.\nThen came peace.") == ["It ended in 1945.", "Then came peace."]
+
+
 def test_repeated_text_gets_the_spans_where_each_chunk_is():
     """Found by the property tests: a chunk repeating words of the one before was placed at their
     earlier copy, inside the previous chunk, leaving the end of the document uncovered."""

@@ -10,8 +10,16 @@ import time
 import pytest
 
 from qa.engine import open_index
-from qa.errors import EncoderRevisedError, IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
+from qa.errors import (
+    EncoderRevisedError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    QAError,
+    SplitterRevisedError,
+)
 from qa.ingest.indexer import update_index
+from qa.ingest.sentences import SPLITTER
 from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.snapshot import IndexLayout, Snapshot
 from tests.conftest import REPO
@@ -219,6 +227,21 @@ def test_vectors_from_an_earlier_encoder_version_are_embedded_again_by_qa_index(
     made_by_an_earlier_encoder()  # the web chat's first use builds it again, as it builds a missing one
     assert open_index(settings=settings).stats()["documents"] == 3
     assert update_index(settings).chunks_embedded == 0
+
+
+def test_sentences_split_by_an_earlier_splitter_are_split_and_embedded_again(settings):
+    first = update_index(settings)
+    path = Snapshot.open_current(IndexLayout(settings.index_dir)).folder / "manifest.json"
+    data = json.loads(path.read_text())
+    assert data["sentences"]["splitter"] == SPLITTER
+    data["sentences"]["splitter"] = "qa.ingest.sentences v1"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SplitterRevisedError, match=r"split by an earlier version of qa \(qa.ingest.sentences v1, this"):
+        open_index(settings=settings, build=False)
+    report = update_index(settings)
+    assert report.rebuilt and report.chunks_total == first.chunks_total
+    assert any(n.endswith("every chunk is embedded again") for n in report.notes)
+    assert open_index(settings=settings, build=False).stats()["documents"] == 3
 
 
 def test_another_chunk_context_is_refused_with_the_fix_and_old_indexes_carried_none(settings):

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa.embedding.models import Embedder, EmbeddingCache, _progress, embed_with_cache
+from qa.ingest.sentences import SPLITTER_VERSION
 
 METHODS = ("late", "alone")
-# Bump when qa.ingest.sentences splits differently: cached spans would no longer match.
-SPLITTER_VERSION = 1
 
 Spans = list[tuple[int, int]]
 

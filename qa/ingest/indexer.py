@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.evidence import SPLITTER_VERSION, embed_with_evidence
+from qa.embedding.evidence import embed_with_evidence
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import QAError
 from qa.ingest.chunking import Chunker, text_hash
@@ -27,7 +27,7 @@ from qa.ingest.readers import (
     version_hash,
 )
 from qa.ingest.representation import Representer
-from qa.ingest.sentences import split_sentences
+from qa.ingest.sentences import SPLITTER, split_sentences
 from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
 from qa.storage.manifest import FORMAT, now_iso, version_info
 from qa.types import Document
@@ -302,7 +302,7 @@ def base_manifest(settings: Settings, embedder: Embedder, chunker: Chunker | Non
             "context_tokens": settings.context_tokens,
             "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
         },
-        "sentences": {"vectors": settings.sentence_vectors, "splitter": f"qa.ingest.sentences v{SPLITTER_VERSION}"},
+        "sentences": {"vectors": settings.sentence_vectors, "splitter": SPLITTER},
         "corpus": {"dir": str(Path(settings.corpus_dir).resolve())},
     }
 

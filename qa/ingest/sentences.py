@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+# Bump when the spans change: indexes and cached sentence vectors made with other spans are made again.
+SPLITTER_VERSION = 2
+SPLITTER = f"qa.ingest.sentences v{SPLITTER_VERSION}"  # as the manifest records it
+
 # Words that end with a full stop without ending a sentence.
 _ABBREVIATIONS = {
     "mr",
@@ -60,6 +64,12 @@ _ABBREVIATIONS = {
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
 _BOUNDARY = re.compile(r"[.!?…。！？]+[\"'”’»)\]]*(?=\s+|$)|\n\s*\n|\n")
 _WORD_BEFORE = re.compile(r"([\w.]+)\.$")
+# A line that starts a block of its own: a heading, list item, quote or table row.
+_BLOCK_START = re.compile(r"(?:[#>|]|[-*+•]\s)")
+_NUMBERED = re.compile(r"\d+[.)]\s")
+_LIST_NUMBER = re.compile(r"\d+\.")  # "1." opening a numbered item is no sentence of its own
+_ENDS_SENTENCE = re.compile(r"[.!?…。！？:;][\"'”’»)\]]*$")
+WRAPPED_LINE = 40  # a line this long that stops mid-sentence was wrapped, not ended
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -69,7 +79,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for match in _BOUNDARY.finditer(text):
         end = match.end()
         piece = text[start:end]
-        if match.group().startswith(".") and _is_abbreviation(piece):
+        if match.group().startswith(".") and (_is_abbreviation(piece) or _LIST_NUMBER.fullmatch(piece.strip())):
+            continue
+        if match.group() == "\n" and _wrapped(piece, text[end:]):
             continue
         # Only split where the next sentence starts like one (not "3.5" or "e.g. the").
         nxt = text[end:].lstrip()
@@ -83,6 +95,22 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         start = end
     _add(spans, text, start, len(text))
     return spans
+
+
+def _wrapped(piece: str, rest: str) -> bool:
+    """A single line break inside a sentence, as Markdown reads one: hard-wrapped text ("with
+    the\\nRussian Federation"), or a subscript set on a line of its own ("an O\\n2 partial pressure").
+    A line that ends a sentence, a heading or table row, and a line that starts a list item, a
+    heading, a quote or a table row keep their break."""
+    line = piece.rstrip().rpartition("\n")[2].strip()
+    nxt = rest.lstrip(" \t")
+    if not line or not nxt or _ENDS_SENTENCE.search(line) or line[0] in "#|" or _BLOCK_START.match(nxt):
+        return False
+    if _NUMBERED.match(nxt) and (len(line) < WRAPPED_LINE or _BLOCK_START.match(line) or _NUMBERED.match(line)):
+        return False
+    if nxt[0].islower() or nxt[0].isdigit():
+        return True
+    return len(line) >= WRAPPED_LINE and (line[-1].isalnum() or line[-1] in ",-–")
 
 
 def _is_abbreviation(piece: str) -> bool:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import __version__
-from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError
+from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError, SplitterRevisedError
+from qa.ingest.sentences import SPLITTER
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -163,6 +164,12 @@ class Manifest:
             raise IndexMismatchError(
                 f"the index holds sentence vectors made '{built}', not '{sentence_vectors}'; "
                 f"run `qa index --rebuild`, or set QA_SENTENCE_VECTORS={built}"
+            )
+        split = self.data.get("sentences", {}).get("splitter")
+        if split != SPLITTER:
+            raise SplitterRevisedError(
+                f"the index's sentences were split by an earlier version of qa ({split}, this is {SPLITTER}); "
+                f"run `qa index` to split and embed them again"
             )
         if revised:
             raise EncoderRevisedError(
