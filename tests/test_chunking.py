@@ -4,6 +4,8 @@ import itertools
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.embedding.models import HashEmbedder
 from qa.errors import QAError
@@ -172,3 +174,25 @@ def test_repeated_text_gets_the_spans_where_each_chunk_is():
     long = " ".join(["the same words again."] * 60)
     spans = chunker.spans(long)
     assert spans[-1][1] == len(long) and all(b2 > b1 for (_, b1), (_, b2) in itertools.pairwise(spans))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["\n", "\n\n", ". ", "? ", "1. ", "- ", "# ", "| ", "O\n2 ", "Dr. ", " ", "e.g. "]),
+            st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30),
+        ),
+        max_size=20,
+    ).map("".join)
+)
+def test_sentence_spans_are_ordered_trimmed_and_cover_every_word(text):
+    spans = split_sentences(text)
+    covered = [False] * len(text)
+    previous_end = 0
+    for start, end in spans:
+        assert previous_end <= start < end <= len(text)
+        assert not text[start].isspace() and not text[end - 1].isspace()
+        covered[start:end] = [True] * (end - start)
+        previous_end = end
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
