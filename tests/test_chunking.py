@@ -152,6 +152,10 @@ def test_a_line_break_inside_a_sentence_does_not_end_it():
         "Breathing an O\n2 partial pressure above 60 kPa harms.",
         "Then\nit stops.",
     ]
+    assert sentences("Trioxygen (O\n3) is ozone. Rev. Jimmy Creech spoke.") == [
+        "Trioxygen (O\n3) is ozone.",
+        "Rev. Jimmy Creech spoke.",
+    ]
     # Headings, list items, quotes and table rows keep their own lines; so do short lines.
     text = "# Heading\nThe text starts here\n- item one\n- item two\nSteps\n1. Mix\n2. Bake\n> quoted\n| a | b |\nEnd"
     assert sentences(text) == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # Bump when the spans change: indexes and cached sentence vectors made with other spans are made again.
-SPLITTER_VERSION = 2
+SPLITTER_VERSION = 3
 SPLITTER = f"qa.ingest.sentences v{SPLITTER_VERSION}"  # as the manifest records it
 
 # Words that end with a full stop without ending a sentence.
@@ -60,6 +60,9 @@ _ABBREVIATIONS = {
     "est",
     "p",
     "pp",
+    "rev",
+    "mt",
+    "fr",
 }
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
 _BOUNDARY = re.compile(r"[.!?…。！？]+[\"'”’»)\]]*(?=\s+|$)|\n\s*\n|\n")
@@ -106,6 +109,8 @@ def _wrapped(piece: str, rest: str) -> bool:
     nxt = rest.lstrip(" \t")
     if not line or not nxt or _ENDS_SENTENCE.search(line) or line[0] in "#|" or _BLOCK_START.match(nxt):
         return False
+    if line.count("(") > line.count(")"):  # inside brackets: "Trioxygen (O\\n3) is ozone"
+        return True
     if _NUMBERED.match(nxt) and (len(line) < WRAPPED_LINE or _BLOCK_START.match(line) or _NUMBERED.match(line)):
         return False
     if nxt[0].islower() or nxt[0].isdigit():
