@@ -202,15 +202,19 @@ def test_other_model_or_chunker_is_refused_with_the_fix(settings):
     assert report.rebuilt and report.chunks_embedded > 0
 
 
+def _edit_manifest(settings, edit) -> None:
+    """Rewrite the live snapshot's manifest as `edit(data)` leaves it (as an earlier qa wrote it)."""
+    path = Snapshot.open_current(IndexLayout(settings.index_dir)).folder / "manifest.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
 def test_vectors_from_an_earlier_encoder_version_are_embedded_again_by_qa_index(settings):
     first = update_index(settings)
-    layout = IndexLayout(settings.index_dir)
 
     def made_by_an_earlier_encoder():  # same model and backend, another version of its encoder
-        path = Snapshot.open_current(layout).folder / "manifest.json"
-        data = json.loads(path.read_text())
-        data["model"]["cache_key"] += "|batched"
-        path.write_text(json.dumps(data))
+        _edit_manifest(settings, lambda data: data["model"].update(cache_key=data["model"]["cache_key"] + "|batched"))
 
     made_by_an_earlier_encoder()
     with pytest.raises(EncoderRevisedError, match=r"earlier version of qa's hash encoder.*run `qa index`"):
@@ -231,11 +235,8 @@ def test_vectors_from_an_earlier_encoder_version_are_embedded_again_by_qa_index(
 
 def test_sentences_split_by_an_earlier_splitter_are_split_and_embedded_again(settings):
     first = update_index(settings)
-    path = Snapshot.open_current(IndexLayout(settings.index_dir)).folder / "manifest.json"
-    data = json.loads(path.read_text())
-    assert data["sentences"]["splitter"] == SPLITTER
-    data["sentences"]["splitter"] = "qa.ingest.sentences v1"
-    path.write_text(json.dumps(data))
+    assert open_index(settings=settings, build=False).snapshot.manifest.data["sentences"]["splitter"] == SPLITTER
+    _edit_manifest(settings, lambda data: data["sentences"].update(splitter="qa.ingest.sentences v1"))
     with pytest.raises(SplitterRevisedError, match=r"split by an earlier version of qa \(qa.ingest.sentences v1, this"):
         open_index(settings=settings, build=False)
     report = update_index(settings)
@@ -258,11 +259,7 @@ def test_another_chunk_context_is_refused_with_the_fix_and_old_indexes_carried_n
     with pytest.raises(IndexMismatchError, match=r"at most 16 tokens of context per chunk, not 32.*TOKENS=16"):
         open_index(settings=settings.with_(context_tokens=32))
     # An index from before the setting (no "context" in its manifest) carried nothing.
-    snapshot = Snapshot.open_current(layout)
-    path = snapshot.folder / "manifest.json"
-    data = json.loads(path.read_text())
-    del data["chunker"]["context"]
-    path.write_text(json.dumps(data))
+    _edit_manifest(settings, lambda data: data["chunker"].pop("context"))
     assert open_index(settings=settings.with_(chunk_context="none")).snapshot.manifest.chunk_context == "none"
     with pytest.raises(IndexMismatchError, match="QA_CHUNK_CONTEXT=none"):
         open_index(settings=settings)

@@ -64,14 +64,16 @@ _ABBREVIATIONS = {
     "mt",
     "fr",
 }
+_TERMINAL = r"[.!?…。！？]"
+_CLOSING = r"[\"'”’»)\]]*"  # closing quotes and brackets after the terminal punctuation
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
-_BOUNDARY = re.compile(r"[.!?…。！？]+[\"'”’»)\]]*(?=\s+|$)|\n\s*\n|\n")
+_BOUNDARY = re.compile(rf"{_TERMINAL}+{_CLOSING}(?=\s+|$)|\n\s*\n|\n")
 _WORD_BEFORE = re.compile(r"([\w.]+)\.$")
 # A line that starts a block of its own: a heading, list item, quote or table row.
 _BLOCK_START = re.compile(r"(?:[#>|]|[-*+•]\s)")
 _NUMBERED = re.compile(r"\d+[.)]\s")
 _LIST_NUMBER = re.compile(r"\d+\.")  # "1." opening a numbered item is no sentence of its own
-_ENDS_SENTENCE = re.compile(r"[.!?…。！？:;][\"'”’»)\]]*$")
+_ENDS_SENTENCE = re.compile(rf"(?:{_TERMINAL}|[:;]){_CLOSING}$")
 WRAPPED_LINE = 40  # a line this long that stops mid-sentence was wrapped, not ended
 
 
