@@ -67,6 +67,7 @@ class Item:
     analyser: object
     patterns: list
     weight: float = 1.0
+    chat: bool = False  # small talk ("thanks!"): `ask` replies before the gate, which never sees it
 
 
 def collections(repo: Path) -> list[tuple[str, Path, Path, float]]:
@@ -93,6 +94,7 @@ def open_collection(corpus: Path, cache: Path | None, settings, embedder):
 
 def gather(engine, name: str, questions: list[dict], answerable: bool, weight: float) -> list[Item]:
     from qa.answering.features import Analyser, question_terms, sentence_table
+    from qa.answering.smalltalk import small_talk
     from qa.evaluation.questions import answer_pattern
     from qa.retrieval.rerank import QueryTerms
 
@@ -123,6 +125,7 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
                 analyser,
                 patterns,
                 weight,
+                small_talk(question["question"]) is not None,
             )
         )
     return items
@@ -275,19 +278,20 @@ def fit_all(items: list[Item]):
     gate_inputs = {i: gate_row(items[i], oof_sentence[i], oof_passage[i]) for i in range(len(items))}
     gate_labels = np.array([it.answerable for it in items])
     gate_weights = np.array([it.weight for it in items])
+    gated = [i for i, it in enumerate(items) if not it.chat]
     for k in range(FOLDS):
-        train = [i for i in range(len(items)) if fold[i] != k]
+        train = [i for i in gated if fold[i] != k]
         gate_model = fit_gate(
             np.stack([gate_inputs[i] for i in train]), gate_labels[train], gate_weights[train], QUESTION_FEATURES
         )
         for i in range(len(items)):
             if fold[i] == k:
-                oof_gate[i] = float(gate_model.logits(gate_inputs[i][None, :])[0])
+                oof_gate[i] = -math.inf if items[i].chat else float(gate_model.logits(gate_inputs[i][None, :])[0])
 
     final_sentence = fit_listwise(sentence_groups(answerable), SENTENCE_FEATURES)
     final_passage = fit_listwise(passage_groups(answerable), PASSAGE_FEATURES)
     final_gate = fit_gate(
-        np.stack([gate_inputs[i] for i in range(len(items))]), gate_labels, gate_weights, QUESTION_FEATURES
+        np.stack([gate_inputs[i] for i in gated]), gate_labels[gated], gate_weights[gated], QUESTION_FEATURES
     )
     return (final_sentence, final_passage, final_gate), (oof_sentence, oof_passage, oof_gate)
 

@@ -23,6 +23,7 @@ from qa.answering.about import (
     parse_about,
 )
 from qa.answering.features import Analyser
+from qa.answering.smalltalk import small_talk
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.errors import EncoderRevisedError, IndexMissingError, QAError
@@ -169,6 +170,9 @@ class QA:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise QAError(f"the number of passages must be between 1 and {MAX_K} (got {k})")
+        chat = small_talk(question)  # "thanks!", "are you a robot?": a reply, not a search
+        if chat is not None:
+            return Answer(question, chat.reply, (), mode, "", notes)
         doc_ids = (doc,) if isinstance(doc, str) else tuple(doc or ())
         filters = Filters(
             tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()

@@ -1,5 +1,5 @@
 """From passages to an answer: the highlighted sentence, the short answer, follow-up questions,
-conversations, and a conversation as Markdown."""
+conversations, a conversation as Markdown, and replies to small talk."""
 
 from qa._lazy import lazy_exports
 
@@ -11,6 +11,7 @@ _EXPORTS = {
     "Conversation": "qa.answering.conversation",
     "Turn": "qa.answering.conversation",
     "to_markdown": "qa.answering.transcript",
+    "small_talk": "qa.answering.smalltalk",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qa.answering.followup import followup_query
+from qa.answering.smalltalk import small_talk
 from qa.errors import QAError
 from qa.types import Answer
 
@@ -46,7 +47,8 @@ class Conversation:
 
     def recent_queries(self) -> list[str]:
         """What the last turns searched, oldest first: the context a follow-up can carry."""
-        return [turn.searched for turn in self.turns[-CONTEXT_TURNS:]]
+        turns = [turn for turn in self.turns if small_talk(turn.question) is None]  # "thanks" carries no topic
+        return [turn.searched for turn in turns[-CONTEXT_TURNS:]]
 
     def searched_query(self, engine: QA, question: str, use_context: bool = True) -> str | None:
         """The text to search for `question` after these turns (None: the question as typed)."""
