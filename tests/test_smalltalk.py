@@ -23,6 +23,8 @@ SQUAD = REPO.parent / "shared" / "data" / "squad-dev-a" / "questions.jsonl"
         ("thank you so much", "thanks"),
         ("ok thanks", "thanks"),
         ("bye", "farewell"),
+        ("Привет!", "greeting"),
+        ("arigato", "thanks"),
         ("Are you a robot?", "assistant"),
         ("Who are you?", "assistant"),
         ("What’s your favourite colour?", "assistant"),

@@ -29,16 +29,19 @@ REPLIES = {
 
 # What a request to write something asks for (a summary or an answer is searched like a question).
 _CREATIVE = r"(?:poem|poems|haiku|limerick|song|story|stories|joke|jokes|essay|sonnet|rap|riddle|letter|email|speech)"
+# Greetings and thanks in the languages a reader of a Russia-Japan journal may well type.
+_HELLO = r"(?:hola|bonjour|salut|hallo|ciao|privet|zdravstvuyte|konnichiwa|konnichi wa|привет|здравствуйте|こんにちは)"
+_THANKS = r"(?:merci|gracias|danke|grazie|spasibo|arigato|arigatou|спасибо|ありがとう(?:ございます)?)"
 _NAME = r"(?:qa|bot|assistant|there|everyone|all|again|friend)"
 _PATTERNS = {
     "greeting": (
-        rf"(?:hi|hello|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening|day))(?: {_NAME})?",
+        rf"(?:hi|hello|hey|hiya|howdy|greetings|good (?:morning|afternoon|evening|day)|{_HELLO})(?: {_NAME})?",
         r"how are you(?: doing)?(?: today)?",
         r"(?:what's up|whats up|sup)",
     ),
     "thanks": (
         r"(?:(?:ok|okay|great|perfect|cool|nice|good|brilliant|excellent)\W*)?"
-        r"(?:thanks?|thank you|thank u|thx|ty|cheers|much appreciated|many thanks)"
+        rf"(?:thanks?|thank you|thank u|thx|ty|cheers|much appreciated|many thanks|{_THANKS})"
         r"(?: (?:a lot|so much|very much|again|for (?:the|your) (?:help|answer|answers|information|info)))?"
         r"(?:\W*(?:that's|that is|thats) (?:all|it|everything|great|helpful|perfect))?",
         r"(?:that's|that is|thats) (?:all|it|everything|great|helpful|perfect)(?: for now)?(?:\W*thanks?)?",
