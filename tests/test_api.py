@@ -117,6 +117,16 @@ def test_nothing_found_is_an_answer_without_passages(client):
     assert answer["passages"] == [] and answer["answer"]
 
 
+def test_small_talk_is_replied_to_and_history_skips_it(client, engine):
+    from qa.answering.smalltalk import REPLIES
+
+    thanks = client.post("/api/v1/ask", json={"question": "Thanks, that's all!"}).json()
+    assert thanks["passages"] == [] and thanks["answer"] == REPLIES["thanks"]
+    follow_up = "and how did Japan respond?"
+    answer = client.post("/api/v1/ask", json={"question": follow_up, "history": [QUESTION, "thanks!"]}).json()
+    assert "Kuril" in answer["searched_query"] and "thanks" not in answer["searched_query"]
+
+
 # -- documents --------------------------------------------------------------------------------
 def test_documents_list_as_qa_docs_json(client, engine):
     listed = client.get("/api/v1/documents").json()
