@@ -162,17 +162,17 @@ class QA:
         follow-up carrying over context).
         """
         question, notes = self.clean_question(question)
-        query = question
-        if searched_query is not None and searched_query.strip() and searched_query.strip() != question:
-            query, more = self.clean_question(searched_query)
-            notes = notes + more
         if mode not in MODES:
             raise QAError(f"unknown retrieval mode '{mode}'; choose one of {', '.join(MODES)}")
         if not isinstance(k, int) or not 1 <= k <= MAX_K:
             raise QAError(f"the number of passages must be between 1 and {MAX_K} (got {k})")
         chat = small_talk(question)  # "thanks!", "are you a robot?": a reply, not a search
-        if chat is not None:
+        if chat is not None:  # before the carried-over query is read: small talk searches nothing
             return Answer(question, chat.reply, (), mode, "", notes)
+        query = question
+        if searched_query is not None and searched_query.strip() and searched_query.strip() != question:
+            query, more = self.clean_question(searched_query)
+            notes = notes + more
         doc_ids = (doc,) if isinstance(doc, str) else tuple(doc or ())
         filters = Filters(
             tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()

@@ -68,6 +68,22 @@ def test_history_gives_the_follow_up_the_chat_would_have_searched(engine):
     assert again.searched_query == answer.searched_query and again.to_dict() == answer.to_dict()
 
 
+def test_small_talk_is_replied_to_and_leaves_the_topic_to_the_question_before(engine):
+    from qa.answering.smalltalk import REPLIES
+
+    thanks = engine.ask("Thanks, that's all!")
+    assert not thanks.found and thanks.answer == REPLIES["thanks"]
+    with pytest.raises(QAError, match="retrieval mode"):
+        engine.ask("hello", mode="nonsense")  # bad input is still refused as such
+    conversation = Conversation()
+    assert conversation.ask(engine, FIRST, k=3).found
+    assert not conversation.ask(engine, "thanks!").found
+    follow_up = conversation.ask(engine, FOLLOW_UP, k=3)
+    # The follow-up leans on the question before the thanks, not on the thanks.
+    assert {"Russia", "deploy", "Kuril"} <= set(follow_up.searched_query.split())
+    assert "thanks" not in follow_up.searched_query
+
+
 def test_only_the_last_turns_are_context():
     conversation = Conversation()
     conversation.turns = [Turn(f"q{i}", f"searched {i}") for i in range(CONTEXT_TURNS + 3)]

@@ -1,4 +1,5 @@
-"""Small talk in the chat: replied to without a search, and never mistaken for a question."""
+"""Small talk: recognised, and never mistaken for a question (the engine and chat side is in
+test_conversation.py and test_api.py)."""
 
 from __future__ import annotations
 
@@ -63,29 +64,3 @@ def test_no_answerable_question_of_the_tuning_sets_is_taken_for_small_talk():
     questions = [json.loads(line)["question"] for f in files for line in f.read_text("utf-8").splitlines() if line]
     assert len(questions) >= 39
     assert [q for q in questions if small_talk(q)] == []
-
-
-def test_the_engine_replies_without_passages_and_the_chat_keeps_its_topic(tmp_path):
-    from qa.answering.conversation import Conversation
-    from qa.config import Settings
-    from qa.engine import open_index
-    from tests.conftest import DOCS, write_docs
-
-    write_docs(tmp_path / "corpus", DOCS)
-    settings = Settings(
-        corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model="hash", chunk_size=48, chunk_overlap=8
-    )
-    engine = open_index(settings=settings)
-    thanks = engine.ask("Thanks, that's all!")
-    assert not thanks.found and thanks.answer == REPLIES["thanks"]
-    with pytest.raises(Exception, match="retrieval mode"):
-        engine.ask("hello", mode="nonsense")  # bad input is still refused as such
-
-    conversation = Conversation()
-    first = conversation.ask(engine, "What did Russia deploy to the Kuril islands?", k=3)
-    assert first.found
-    assert not conversation.ask(engine, "thanks!").found
-    follow_up = conversation.ask(engine, "and how did Japan respond?", k=3)
-    # The follow-up leans on the question before the thanks, not on the thanks.
-    assert {"Russia", "deploy", "Kuril"} <= set(follow_up.searched_query.split())
-    assert "thanks" not in follow_up.searched_query
