@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,27 +64,48 @@ class QA:
         self._reader = reader
         self._searcher = Searcher(reader, embedder, settings)
         self._swap = threading.Lock()
+        self._pinned = threading.local()  # (reader, searcher) of a thread inside consistent()
         self._unusable = ""  # a newer index version that could not be opened; reported once
         self._analysis: tuple[object, Analyser] | None = None
 
     # -- state ------------------------------------------------------------------------
     @property
     def reader(self) -> IndexReader:
-        return self._reader
+        return self._current()[0]
 
     @property
     def snapshot(self) -> IndexReader:
         """The opened index (its name from when there was only the snapshot store)."""
-        return self._reader
+        return self._current()[0]
 
     @property
     def searcher(self) -> Searcher:
         """Retrieval over the current snapshot (rankings without the answer models)."""
-        return self._searcher
+        return self._current()[1]
 
     @property
     def manifest(self) -> dict:
-        return self._reader.manifest.data
+        return self.reader.manifest.data
+
+    def _current(self) -> tuple[IndexReader, Searcher]:
+        pinned = getattr(self._pinned, "state", None)
+        return pinned if pinned is not None else (self._reader, self._searcher)
+
+    @contextlib.contextmanager
+    def consistent(self) -> Iterator[None]:
+        """Everything this thread reads inside (`ask`, `document`, `documents`) comes from one state
+        of the index: its reads share one snapshot, and `ask` does not switch to an index published
+        meanwhile (other threads do; this one does after the block)."""
+        if getattr(self._pinned, "state", None) is not None:
+            yield
+            return
+        state = (self._reader, self._searcher)
+        with state[0].consistent():
+            self._pinned.state = state
+            try:
+                yield
+            finally:
+                self._pinned.state = None
 
     def refresh(self) -> bool:
         """Switch to a newer published index if there is one; True if it switched."""
@@ -117,10 +140,10 @@ class QA:
         return [{"path": f["path"], "reason": f["reason"]} for f in self.manifest["corpus"].get("failed", [])]
 
     def documents(self) -> list[DocumentInfo]:
-        return self._reader.documents()
+        return self.reader.documents()
 
     def document(self, doc_id: str) -> Document:
-        doc = self._reader.document(doc_id)
+        doc = self.reader.document(doc_id)
         if doc is None:
             raise QAError(f"no document '{doc_id}' in the index; `qa docs` lists them")
         return doc
@@ -132,7 +155,7 @@ class QA:
             "chunks": corpus.get("chunks", 0),
             "updated": self.manifest.get("created", ""),
             "model": self.manifest["model"]["name"],
-            "snapshot": self._reader.name,
+            "snapshot": self.reader.name,
             "store": self.store.kind,
         }
 
@@ -177,11 +200,13 @@ class QA:
         filters = Filters(
             tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()
         )
+        pinned = getattr(self._pinned, "state", None) is not None  # inside consistent(): no switch
         try:
-            self.refresh()
+            if not pinned:
+                self.refresh()
         except QAError as exc:  # e.g. rebuilt with another model meanwhile: this index still answers
             log.warning("a newer index cannot be used; answering from %s: %s", self._reader.name, exc)
-        searcher = self._searcher
+        searcher = self.searcher
         follow_up = query != question
         spelt = searcher.correct(query)
         notes = notes + ((spelt.note,) if spelt.changes else ())

@@ -144,3 +144,19 @@ def test_readers_see_new_index_after_update_and_keep_answering_during_it(engine,
     assert not errors
     assert engine.ask("submarines Sakhalin", mode="lexical").passages[0].doc_id.startswith("extra")
     assert engine.stats()["documents"] == 6
+
+
+def test_inside_consistent_ask_keeps_to_one_index_while_a_newer_one_is_published(settings, corpus):
+    update_index(settings)
+    engine = open_index(settings=settings, build=False)
+    before = engine.reader.name
+    with engine.consistent():
+        (corpus / "fishing.txt").write_text("Crab quotas were halved this year.\n", encoding="utf-8")
+        update_index(settings)  # publishes a newer index meanwhile
+        answer = engine.ask("crab quotas")
+        assert engine.reader.name == before
+        for p in answer.passages:  # answer and documents from the same index
+            assert engine.document(p.doc_id).text[p.start : p.end] == p.text
+        assert "halved" not in engine.document("fishing").text
+    engine.ask("crab quotas")  # after the block, the newer index
+    assert engine.reader.name != before and "halved" in engine.document("fishing").text

@@ -301,7 +301,7 @@ def test_a_reader_during_an_update_never_sees_half_a_document(pg_settings, corpu
         while not stop.is_set():
             try:
                 assert_whole(pg_settings)
-                with engine.reader.consistent():  # the answer and the documents from one state
+                with engine.consistent():  # the answer and the documents from one state
                     answer = engine.ask("fishing quotas and treaties", k=3)
                     assert answer.passages
                     for p in answer.passages:
