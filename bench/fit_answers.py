@@ -100,7 +100,7 @@ def gather(engine, name: str, questions: list[dict], answerable: bool, weight: f
 
     searcher = engine.searcher
     reader = searcher.reader
-    analyser = Analyser(reader.analyzer)
+    analyser = Analyser(reader.analyzer, engine.word_vectors)  # the word vectors `ask` uses
     searched = [searcher.correct(q["question"]).text for q in questions]  # what `ask` searches
     vectors = searcher.embedder.encode(searched)
     items = []

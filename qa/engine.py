@@ -28,6 +28,7 @@ from qa.answering.features import Analyser
 from qa.answering.smalltalk import small_talk
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
+from qa.embedding.words import WordVectors
 from qa.errors import EncoderRevisedError, IndexMissingError, QAError
 from qa.ingest.sentences import split_sentences
 from qa.retrieval.rerank import QueryTerms
@@ -67,6 +68,8 @@ class QA:
         self._pinned = threading.local()  # (reader, searcher) of a thread inside consistent()
         self._unusable = ""  # a newer index version that could not be opened; reported once
         self._analysis: tuple[object, Analyser] | None = None
+        # Word vectors for soft coverage: indexing put the corpus's words in the embedding cache.
+        self.word_vectors = WordVectors(embedder, self.store.embedding_cache)
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -341,7 +344,7 @@ class QA:
         """Facts of chunks kept across questions, for the index whose analysis stemmed them."""
         analyzer = reader.analyzer
         if self._analysis is None or self._analysis[0] is not analyzer:
-            self._analysis = (analyzer, Analyser(analyzer))
+            self._analysis = (analyzer, Analyser(analyzer, self.word_vectors))
         return self._analysis[1]
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:

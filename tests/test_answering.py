@@ -60,8 +60,9 @@ def test_sentence_evidence_follows_incremental_updates_and_comes_from_the_cache(
     fishing = [i for i, doc, *_ in reader.chunk_spans() if doc == "fishing"]
     texts = [engine.document("fishing").text[s:e] for s, e in reader.evidence(fishing)[fishing[0]].spans]
     assert texts == ["Crab quotas fell again.", "Salmon catches rose by a fifth."]
-    # A rebuild finds chunk and sentence vectors in the cache: nothing is embedded again.
-    assert update_index(settings, rebuild=True).chunks_embedded == 0
+    # A rebuild finds chunk, sentence and word vectors in the cache: nothing is embedded again.
+    rebuilt = update_index(settings, rebuild=True)
+    assert rebuilt.chunks_embedded == 0 and rebuilt.words_embedded == 0
     with sqlite3.connect(IndexLayout(settings.index_dir).cache_path) as conn:
         assert conn.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0] >= len(ids)
 

@@ -5,7 +5,8 @@ fitting script (`bench/fit_answers.py`), so the models are fitted on exactly wha
 
 * A sentence is scored by its cosine to the question (its late-chunked vector), the share of
   the question's terms it holds (idf-weighted, stemmed; and by shared prefixes, for "respond"
-  and "response"), the terms in the sentences around it, how close together the terms stand,
+  and "response"; and by near-synonyms, through word vectors: soft coverage), the terms in the
+  sentences around it, how close together the terms stand,
   whether it holds the kind of thing the question asks for (qa.answering.answer_types) that
   the question does not already say, and its passage's retrieval scores.
 * A passage by its retrieval scores and its best sentences.
@@ -30,10 +31,12 @@ from qa.answering.answer_types import (
     numbers,
     question_kind,
 )
+from qa.embedding.words import WordVectors
 from qa.memo import LruMemo
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
 from qa.storage.terms import TOKEN, Analyzer  # its words are the lexical index's
+from qa.storage.vocabulary import spellable
 
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
 _ANAPHOR = re.compile(
@@ -72,7 +75,10 @@ SENTENCE_FEATURES = (
     "passage_cosine",
     "passage_lexical",
     "passage_coverage",
+    "soft_coverage",  # near-synonyms count too (word vectors): "frontier" for "border"
+    "soft_coverage_gap",
 )
+SOFT_COLUMN = SENTENCE_FEATURES.index("soft_coverage")
 PASSAGE_FEATURES = (
     "rank",
     "fused",
@@ -104,6 +110,7 @@ QUESTION_FEATURES = (
     "rarest_term_present",
     "weight_of_rarest",
     "passage_margin",  # best passage logit above the second
+    "best_soft_coverage",  # near-synonyms counted: an off-topic question's words find some everywhere
 )
 
 
@@ -180,6 +187,7 @@ class SentenceFacts:
     reason: bool
     anaphor: bool
     words: int
+    vocabulary: tuple[str, ...] = ()  # its distinct words that have word vectors (qa.embedding.words)
 
 
 @dataclass(frozen=True)
@@ -194,10 +202,12 @@ class Analyser:
 
     MAX_CHUNKS = 20_000
 
-    def __init__(self, analyzer: Analyzer) -> None:
-        """`analyzer` is the index's (qa.storage.terms.Analyzer): its memoised stems and its stop words."""
+    def __init__(self, analyzer: Analyzer, words: WordVectors | None = None) -> None:
+        """`analyzer` is the index's (qa.storage.terms.Analyzer): its memoised stems and its stop
+        words; `words` gives word vectors for soft coverage (None: only exact matches count)."""
         self.stems = analyzer.stem_words
         self.stopwords = analyzer.stopword_set()
+        self.words = words
         self._memo: LruMemo[ChunkFacts] = LruMemo(self.MAX_CHUNKS)
 
     def __call__(self, cand: Candidate) -> ChunkFacts:
@@ -230,6 +240,7 @@ class Analyser:
                     reason=bool(_REASON.search(text)),
                     anaphor=bool(_ANAPHOR.match(text)),
                     words=len(words),
+                    vocabulary=tuple(dict.fromkeys(w for w in words if spellable(w) and w not in self.stopwords)),
                 )
             )
         chunk = frozenset(self.stems(TOKEN.findall(cand.text.lower())))
@@ -286,6 +297,48 @@ def _phrases(facts: SentenceFacts, q: QuestionTerms, window: int = 3) -> float:
     return found / total if total > 0 else 0.0
 
 
+SOFT_FLOOR = 0.35  # word cosines up to this count nothing; from it to 1 they count linearly (0 to 1)
+
+
+def soft_coverage(
+    q: QuestionTerms, sentences: Sequence[SentenceFacts], analyser: Analyser, exact: np.ndarray | None = None
+) -> np.ndarray:
+    """Per sentence, the idf-weighted share of the question's terms it holds, where a term the
+    sentence lacks counts by how close its word comes to one of the sentence's words (its word
+    vector's cosine, rescaled from SOFT_FLOOR..1 to 0..1). Without word vectors: exact coverage.
+
+    Out of fold on squad-dev-a (bench.fit_answers), as two sentence features: highlight 0.809 ->
+    0.818; floors 0.2-0.5 all gain 0.006-0.009. `exact`: the exact coverage, if already computed."""
+    if exact is None:
+        exact = np.array([_coverage(f.stem_set, q) for f in sentences])
+    if analyser.words is None or not len(sentences) or not q.terms:
+        return exact
+    word_of: dict[str, str] = {}
+    spelt = sorted(w for w in q.words if spellable(w) and w not in analyser.stopwords)
+    for word, stem in zip(spelt, analyser.stems(spelt), strict=True):
+        word_of.setdefault(stem, word)
+    soft_terms = [(i, word_of[t]) for i, t in enumerate(q.terms) if t in word_of]
+    if not soft_terms:
+        return exact
+    vocabulary = list(dict.fromkeys(w for f in sentences for w in f.vocabulary))
+    if not vocabulary:
+        return exact
+    column = {w: j for j, w in enumerate(vocabulary)}
+    vectors = analyser.words.vectors([w for _, w in soft_terms] + vocabulary)
+    k = len(soft_terms)
+    credit = np.clip((vectors[:k] @ vectors[k:].T - SOFT_FLOOR) / (1.0 - SOFT_FLOOR), 0.0, 1.0)  # (terms, words)
+    having = [r for r, f in enumerate(sentences) if f.vocabulary]
+    columns = np.array([column[w] for r in having for w in sentences[r].vocabulary])
+    starts = np.cumsum([0] + [len(sentences[r].vocabulary) for r in having[:-1]])
+    best = np.maximum.reduceat(credit[:, columns], starts, axis=1)  # (terms, sentences having words)
+    terms = [q.terms[i] for i, _ in soft_terms]
+    lacking = np.array([[t not in sentences[r].stem_set for r in having] for t in terms])  # exact ones count already
+    weights = np.asarray(q.weights, dtype=np.float64)[[i for i, _ in soft_terms]]
+    out = exact.copy()
+    out[having] += weights @ (best * lacking)
+    return out
+
+
 def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: Analyser) -> SentenceTable:
     """Features of every sentence of every candidate, in candidate then sentence order."""
     owner: list[int] = []
@@ -307,6 +360,8 @@ def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: 
         empty = np.zeros((0, len(SENTENCE_FEATURES)), np.float32)
         return SentenceTable(empty, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), [], np.zeros(0), np.zeros(0))
     coverage = np.array([_coverage(f.stem_set, q) for f in per_sentence])
+    soft = soft_coverage(q, per_sentence, analyser, coverage)
+    best_soft = float(soft.max())
     cos = np.array(cosines)
     best_cos, best_cov = float(cos.max()), float(coverage.max())
     top_fused = max(c.fused for c in candidates) or 1.0
@@ -379,6 +434,8 @@ def sentence_table(q: QuestionTerms, candidates: Sequence[Candidate], analyser: 
                 cand.cosine,
                 cand.lexical / top_lexical,
                 passage_coverage[cand_index],
+                soft[i],
+                soft[i] - best_soft,
             ]
         )
     return SentenceTable(
@@ -451,7 +508,7 @@ def question_features(
     """One row for the relevance gate: does the corpus hold an answer at all?"""
     terms = math.log1p(len(q.terms))
     if not candidates or not len(q.terms):
-        missing = [-10.0, -10.0, 0.0, 0.0, 0.0, q.unknown, terms, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        missing = [-10.0, -10.0, 0.0, 0.0, 0.0, q.unknown, terms, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
         return np.array(missing, dtype=np.float32)
     cosines = np.array([c.cosine for c in candidates])
     top = int(np.argmax(passage_logits))
@@ -462,6 +519,7 @@ def question_features(
     names = set(analyser.stems([w.lower() for w in capitalised(question)]))
     rarest = int(np.argmax(q.weights))
     ordered = np.sort(passage_logits)
+    best_soft = float(sentences.features[:, SOFT_COLUMN].max()) if len(sentences.features) else 0.0
     return np.array(
         [
             float(passage_logits.max()),
@@ -479,6 +537,7 @@ def question_features(
             1.0 if q.terms[rarest] in top_stems else 0.0,
             float(q.weights[rarest]),
             float(ordered[-1] - ordered[-2]) if len(ordered) > 1 else 0.0,
+            best_soft,
         ],
         dtype=np.float32,
     )

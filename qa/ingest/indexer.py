@@ -13,6 +13,7 @@ import numpy as np
 from qa.config import Settings
 from qa.embedding.evidence import embed_with_evidence
 from qa.embedding.models import Embedder, load_embedder
+from qa.embedding.words import embed_words, words_of
 from qa.errors import QAError
 from qa.ingest.chunking import Chunker, text_hash
 from qa.ingest.readers import (
@@ -42,6 +43,7 @@ class IndexReport:
     failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
     failed_versions: dict[str, str] = field(default_factory=dict)  # path -> version hash, when it was read
     chunks_embedded: int = 0
+    words_embedded: int = 0  # single words, for the answer scorer's soft coverage (qa.embedding.words)
     chunks_total: int = 0
     documents_total: int = 0
     seconds: float = 0.0
@@ -61,6 +63,7 @@ class IndexReport:
             "unchanged": self.unchanged,
             "failed": self.failed,
             "chunks_embedded": self.chunks_embedded,
+            "words_embedded": self.words_embedded,
             "chunks_total": self.chunks_total,
             "documents_total": self.documents_total,
             "seconds": round(self.seconds, 3),
@@ -195,6 +198,9 @@ def _update(
                 bar=bar,
             )
             report.chunks_embedded += embedded
+            # The new words of these chunks, each embedded alone once (the cache keeps it), so
+            # that answering finds their vectors instead of embedding them (qa.embedding.words).
+            report.words_embedded += embed_words(embedder, writer.cache, words_of(texts))
             row = 0
             for doc, chunks in group:
                 indexed = [
