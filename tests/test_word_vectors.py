@@ -212,3 +212,12 @@ def test_embed_words_keeps_only_vocabulary_words(settings):
         assert embed_words(HashEmbedder(), cache_of_store, ["waters"]) == 0
     finally:
         cache_of_store.close()
+
+
+def test_the_one_thread_product_is_the_product():
+    from qa.answering.features import one_thread_product
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 384)).astype(np.float32), rng.normal(size=(900, 384)).astype(np.float32)
+    assert np.allclose(one_thread_product(a, b), a @ b.T, atol=1e-4)
+    assert one_thread_product(a, b[:3]).shape == (12, 3)

@@ -297,6 +297,20 @@ def _phrases(facts: SentenceFacts, q: QuestionTerms, window: int = 3) -> float:
     return found / total if total > 0 else 0.0
 
 
+# OpenBLAS multiplies on several threads above ~262k multiply-adds (m * n * k); its threads then
+# spin after the call and slow the encoder and all else on two cores (seed set, ask p50: 24.9 ms
+# with one threaded product a question, 13.3 ms without).
+_ONE_THREAD_MNK = 200_000
+
+
+def one_thread_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b.T, in blocks of b's rows small enough that BLAS keeps each on the calling thread."""
+    block = max(1, _ONE_THREAD_MNK // max(1, a.shape[0] * a.shape[1]))
+    if len(b) <= block:
+        return a @ b.T
+    return np.concatenate([a @ b[i : i + block].T for i in range(0, len(b), block)], axis=1)
+
+
 SOFT_FLOOR = 0.35  # word cosines up to this count nothing; from it to 1 they count linearly (0 to 1)
 
 
@@ -326,7 +340,7 @@ def soft_coverage(
     column = {w: j for j, w in enumerate(vocabulary)}
     vectors = analyser.words.vectors([w for _, w in soft_terms] + vocabulary)
     k = len(soft_terms)
-    credit = np.clip((vectors[:k] @ vectors[k:].T - SOFT_FLOOR) / (1.0 - SOFT_FLOOR), 0.0, 1.0)  # (terms, words)
+    credit = np.clip((one_thread_product(vectors[:k], vectors[k:]) - SOFT_FLOOR) / (1.0 - SOFT_FLOOR), 0.0, 1.0)
     having = [r for r, f in enumerate(sentences) if f.vocabulary]
     columns = np.array([column[w] for r in having for w in sentences[r].vocabulary])
     starts = np.cumsum([0] + [len(sentences[r].vocabulary) for r in having[:-1]])
