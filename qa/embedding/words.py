@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from qa.storage.vocabulary import spellable, words_of
+from qa.storage.vocabulary import spellable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_WORDS", "WordVectors", "embed_words", "words_of"]
+__all__ = ["MAX_WORDS", "WordVectors", "embed_words"]
 
 MAX_WORDS = 300_000  # ~230 MB of float16 vectors at 384 dimensions
 

@@ -13,7 +13,7 @@ import numpy as np
 from qa.config import Settings
 from qa.embedding.evidence import embed_with_evidence
 from qa.embedding.models import Embedder, load_embedder
-from qa.embedding.words import embed_words, words_of
+from qa.embedding.words import embed_words
 from qa.errors import QAError
 from qa.ingest.chunking import Chunker, text_hash
 from qa.ingest.readers import (
@@ -31,6 +31,7 @@ from qa.ingest.representation import Representer
 from qa.ingest.sentences import SPLITTER, split_sentences
 from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
 from qa.storage.manifest import FORMAT, now_iso, version_info
+from qa.storage.vocabulary import words_of
 from qa.types import Document
 
 
