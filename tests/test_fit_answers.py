@@ -102,7 +102,8 @@ def test_the_fitting_script_runs_on_a_few_questions(tmp_path):
     assert fit_answers.main(["--limit", "40", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
     models = load_models(out)
     figures = models.meta["cross_validated"]
-    assert set(figures) == {"squad-dev-a", "seed"}
+    assert set(figures) == {"squad-dev-a", "seed", "squad-dev-a (document withheld)"}
+    assert set(figures["squad-dev-a (document withheld)"]) == {"offtopic", "offtopic_refused"}
     assert figures["squad-dev-a"]["answerable"] == 40 and 0.0 <= figures["squad-dev-a"]["hit@1"] <= 1.0
 
 
@@ -131,3 +132,53 @@ def test_the_gate_tradeoff_says_what_each_looser_threshold_costs_and_buys():
     # The 5 % quantile of 0..99 is 4.95: five answerable questions refused, and every off-topic one.
     assert rows[1]["collections"]["a"] == {"false_nothing_found": 0.05, "offtopic_refused": 1.0}
     assert rows[1]["min_relevance"] > rows[0]["min_relevance"]
+    # A collection of off-topic questions only (its documents withheld) has no false "nothing found".
+    both = gate_tradeoff(
+        np.concatenate([scores, [-1.0, 10.0]]),
+        np.concatenate([answerable, [False, False]]),
+        np.array(["a"] * 110 + ["b"] * 2),
+        quantiles=(0.0,),
+    )
+    assert both[0]["collections"]["b"] == {"offtopic_refused": 0.5}
+
+
+TOWNS = ("Arden", "Brill", "Corvo", "Dunmore", "Elstow", "Farrow", "Gisla", "Hexam", "Ilford", "Jarrow")
+BUILDINGS = ("tower", "bridge", "mill", "chapel", "lighthouse", "granary", "aqueduct", "belfry", "gatehouse", "kiln")
+
+
+def test_each_question_is_asked_again_of_an_index_without_the_document_that_answers_it(tmp_path):
+    from bench import fit_answers
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
+
+    corpus = tmp_path / "towns" / "corpus"
+    corpus.mkdir(parents=True)
+    questions = []
+    for i, (town, building) in enumerate(zip(TOWNS, BUILDINGS, strict=True)):
+        text = f"# {town}\n\nThe {building} of {town} stands {101 + 7 * i} metres tall above the market square.\n"
+        (corpus / f"town-{i}.md").write_text(text, encoding="utf-8")
+        questions.append({"question": f"How tall is the {building} of {town}?", "answers": [f"{101 + 7 * i} metres"]})
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "unused", model="hash", chunk_size=48, chunk_overlap=8)
+    embedder = load_embedder(settings.model, settings.backend)
+    cache = tmp_path / "cache"
+    engine = fit_answers.open_collection(corpus, cache, settings, embedder)
+    asked = fit_answers.gather(engine, "towns", questions, True, 1.0)
+    assert all(item.passage_labels.any() for item in asked)
+
+    near = fit_answers.withheld("towns", corpus, cache, settings, embedder, questions, asked)
+    assert [item.question for item in near] == [q["question"] for q in questions]
+    for i, item in enumerate(near):
+        assert (item.collection, item.answerable, item.weight) == (
+            "towns (document withheld)",
+            False,
+            fit_answers.WITHHELD_WEIGHT,
+        )
+        assert {c.doc_id for c in item.candidates} == {f"town-{j}" for j in range(len(TOWNS)) if j != i}
+        assert not item.passage_labels.any()
+    again = fit_answers.open_collection(corpus, cache, settings, embedder)  # the cached index is untouched
+    assert len(again.documents()) == len(TOWNS)
+
+    (corpus / "town-9.md").unlink()  # too few documents to withhold one
+    small = fit_answers.open_collection(corpus, cache, settings, embedder)
+    assert fit_answers.withheld("towns", corpus, cache, settings, embedder, questions[:9], asked[:9]) == []
+    assert len(small.documents()) == len(TOWNS) - 1
