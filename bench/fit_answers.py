@@ -43,7 +43,10 @@ THRESHOLD_QUANTILE = 0.004  # a little inside the 0.5 % allowed, for questions u
 FLOOR_QUANTILE = 0.002  # passages holding the answer that the floor may drop
 # The short answer adds a sentence when its probability is at least a share of the best one's:
 # the largest share (the fewest sentences) at which, out of fold, the short answer holds the
-# answer for SHORT_ANSWER_TARGET of squad-dev-a's questions.
+# answer for SHORT_ANSWER_TARGET of each collection's questions (squad-dev-a alone chose 0.1,
+# where the seed set's short answer held it for 0.846; both reach it at 0.05, a quarter to a third
+# of a sentence longer on average: 2.03 sentences on squad-dev-a, 2.71 on the seed set). When no
+# share reaches it on every set, the largest that does on the largest set (squad-dev-a).
 ANSWER_SHARES = (0.5, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.04, 0.03, 0.02)
 SHORT_ANSWER_TARGET = 0.92
 ANSWER_MAX_SENTENCES = 4  # out of fold, 3 reach 0.927 on squad-dev-a but only 0.846 on the seed set
@@ -467,12 +470,20 @@ def main(argv: list[str] | None = None) -> int:
         order = np.argsort(-shares)[:5]
         top5.append(shares[order][items[i].passage_labels[order]])
     floor = float(np.quantile(np.concatenate(top5), FLOOR_QUANTILE))
+    tried = {}
     for share in ANSWER_SHARES:
         models = AnswerModels(sentence, passage, gate, threshold, floor, share, ANSWER_MAX_SENTENCES, {})
         figures = report(items, oof, models)
-        print(f"answer share {share}: {json.dumps(figures['squad-dev-a'])}", file=sys.stderr)
-        if figures["squad-dev-a"]["short_answer"] >= SHORT_ANSWER_TARGET:
+        tried[share] = (models, figures)
+        short = {name: f["short_answer"] for name, f in figures.items() if "short_answer" in f}
+        print(f"answer share {share}: short answer {json.dumps(short)}", file=sys.stderr)
+        if all(value >= SHORT_ANSWER_TARGET for value in short.values()):
             break
+    else:  # no share reaches the target on every set: the largest that does on the largest set
+        largest = max(sizes, key=lambda name: sizes[name].get("questions", 0))
+        share = next((s for s, (_, f) in tried.items() if f[largest]["short_answer"] >= SHORT_ANSWER_TARGET), share)
+        models, figures = tried[share]
+        print(f"answer share {share}: the largest reaching the target on {largest}", file=sys.stderr)
     tradeoff = gate_tradeoff(
         np.array([oof[2][i] for i in range(len(items))]),
         np.array([it.answerable for it in items]),
