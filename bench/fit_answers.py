@@ -151,15 +151,11 @@ def withheld(
 
     A question belongs to the document of its best candidate holding the answer (`items` are its
     answerable items, in the order of `questions`). Each document's index is a copy of the
-    collection's cached one brought up to date without it, so nothing is embedded again. What
-    another document answers (some candidate holds an answer string) is left out."""
-    import shutil
-    import tempfile
-
-    from qa.engine import open_index
+    collection's cached one brought up to date without it (qa.evaluation.withheld), so nothing is
+    embedded again. What another document answers (some candidate holds an answer string) is left out."""
     from qa.evaluation.cache import index_folder
-    from qa.ingest.indexer import update_index
-    from qa.ingest.readers import CorpusScan, doc_id_for, scan_corpus
+    from qa.evaluation.withheld import indexes_without
+    from qa.ingest.readers import scan_corpus
 
     scan = scan_corpus(corpus)
     if len(scan.files) < WITHHELD_MIN_DOCUMENTS:
@@ -169,21 +165,12 @@ def withheld(
         holding = np.flatnonzero(item.passage_labels)
         if len(holding):
             by_document.setdefault(item.candidates[holding[0]].doc_id, []).append(question)
-    full = index_folder(corpus.parent, settings, embedder, cache)
+    full = settings.with_(index_dir=index_folder(corpus.parent, settings, embedder, cache), corpus_dir=corpus)
     out: list[Item] = []
-    with tempfile.TemporaryDirectory(prefix="qa-withheld-") as tmp:
-        for doc_id, asked in sorted(by_document.items()):
-            rest = CorpusScan(tuple(f for f in scan.files if doc_id_for(f.source) != doc_id), scan.skipped)
-            if len(rest.files) != len(scan.files) - 1:
-                raise SystemExit(f"{corpus}: no one file holds document {doc_id!r}; cannot withhold it")
-            index_dir = Path(tmp) / "index"
-            shutil.copytree(full, index_dir)
-            without = settings.with_(index_dir=index_dir, corpus_dir=corpus)
-            update_index(without, embedder=embedder, wait=True, scan=rest)
-            engine = open_index(settings=without, embedder=embedder, build=False)
-            asked_items = gather(engine, f"{name} (document withheld)", asked, False, WITHHELD_WEIGHT)
-            out += [it for it in asked_items if not it.passage_labels.any()]
-            shutil.rmtree(index_dir)
+    for doc_id, engine in indexes_without(full, embedder, sorted(by_document), scan):
+        asked_items = gather(engine, f"{name} (document withheld)", by_document[doc_id], False, WITHHELD_WEIGHT)
+        out += [it for it in asked_items if not it.passage_labels.any()]
+        engine.snapshot.close()
     return out
 
 

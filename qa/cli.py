@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="off-topic questions, one a line, that `ask` should refuse (with a question set)",
     )
     p.add_argument(
+        "--withheld",
+        action="store_true",
+        help="also ask each question that one document alone answers of the corpus without that document, "
+        "which `ask` should refuse (with a question set; local index)",
+    )
+    p.add_argument(
         "--no-answers",
         action="store_true",
         help="with a question set: rankings only, without asking each question through `ask`",
@@ -405,14 +411,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
     if args.unanswerable and all(c.kind == "beir" for c in collections):
         raise QAError("--unanswerable goes with a question set, not with --beir")
+    if args.withheld and args.no_answers:
+        raise QAError("--withheld needs the answers through `ask`: leave out --no-answers")
+    if args.withheld and all(c.kind == "beir" for c in collections):
+        raise QAError("--withheld goes with a question set, not with --beir")
     offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
     answers = {
         "answers": not args.no_answers,
         "unanswerable": offtopic,
         "unanswerable_name": Path(args.unanswerable).name if args.unanswerable else "",
+        "withheld": args.withheld,
     }
     cache = Path(args.cache).expanduser() if args.cache else None
     settings = settings_from_args(args)
+    if args.withheld and settings.store != "local":
+        raise QAError("--withheld copies a local index without each document in turn: use --store local")
     from qa.embedding.models import load_embedder
 
     embedder = load_embedder(settings.model, settings.backend)

@@ -561,6 +561,92 @@ def test_cli_eval_bad_unanswerable_files(cli_env, tmp_path, capsys, monkeypatch,
     assert message in err and "Traceback" not in err
 
 
+HARBOURS = {
+    "arden": "The harbour of Arden shelters forty trawlers and a lifeboat station beside the old quay.",
+    "brill": "Brill's harbour was dredged in 1911 so that steamers could reach the granary wharf.",
+    "corvo": "Corvo has no harbour; its boats land on a shingle beach, as the trawlers of Arden once did.",
+}
+WITHHELD_QUESTIONS = [
+    {"id": "arden", "question": "How many boats does the Arden harbour shelter?", "answers": ["forty trawlers"]},
+    {"id": "brill", "question": "When was the harbour at Brill dredged?", "answers": ["1911"]},
+    {"id": "corvo", "question": "Where do the boats of Corvo land?", "answers": ["shingle beach"]},
+    # Two documents hold "trawlers": withholding one leaves the answer in the other.
+    {"id": "both", "question": "What kind of boats does Arden have?", "answers": ["trawlers"]},
+    # Judged by a gold span alone: another document may answer it in other words.
+    {"id": "span", "question": "What was dredged?", "spans": [{"doc_id": "brill", "start": 0, "end": 20}]},
+]
+
+
+@pytest.mark.parametrize(("min_relevance", "refused"), [("0", 0.0), ("1", 1.0)])
+def test_cli_eval_withheld_asks_what_one_document_answers_without_it(
+    tmp_path, capsys, monkeypatch, min_relevance, refused
+):
+    from qa.engine import QA
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in HARBOURS.items():
+        (corpus / f"{name}.md").write_text(f"# {name.title()}\n\n{text}\n", encoding="utf-8")
+    for key, value in {"QA_CORPUS": corpus, "QA_INDEX": tmp_path / "index", "QA_MODEL": "hash"}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.setenv("QA_MIN_RELEVANCE", min_relevance)
+    asked: list[tuple[str, int, set[str]]] = []
+    real_ask = QA.ask
+
+    def spy(self, question, *args, **kwargs):
+        answer = real_ask(self, question, *args, **kwargs)
+        asked.append((question, len(self.documents()), {p.doc_id for p in answer.passages}))
+        return answer
+
+    monkeypatch.setattr(QA, "ask", spy)
+    path = jsonl(tmp_path / "questions.jsonl", WITHHELD_QUESTIONS)
+    saved = tmp_path / "saved.json"
+    assert main(["eval", str(path), "--mode", "hybrid", "--withheld", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "WithheldRefused" in out
+    assert "withheld: 3 questions, each asked without the one document holding its answer (3 documents" in out
+    data = ev.load_saved(saved)
+    assert data["modes"]["ask"]["withheld_refused"] == refused
+    withheld = data["withheld"]
+    assert (withheld["documents"], withheld["questions"]) == (3, 3)
+    assert withheld["per_query"] == {"arden": refused, "brill": refused, "corvo": refused}
+    # Each was asked of the two other documents, whose passages alone could be shown.
+    again = {q: docs for q, n, docs in asked if n == 2}
+    assert set(again) == {q["question"] for q in WITHHELD_QUESTIONS[:3]}
+    for question, docs in again.items():
+        owner = next(q["id"] for q in WITHHELD_QUESTIONS if q["question"] == question)
+        assert owner not in docs and (docs or refused == 1.0)
+    # The index evaluated is left as it was: every document still answers.
+    assert len(open_index(build=False).documents()) == 3
+
+
+def test_cli_eval_withheld_needs_a_question_set_asked_of_a_local_index(cli_env, tmp_path, capsys):
+    path = jsonl(tmp_path / "questions.jsonl", QUESTIONS[:2])
+    for argv, message in [
+        ([str(path), "--withheld", "--no-answers"], "leave out --no-answers"),
+        (["--beir", str(tmp_path), "--withheld"], "--withheld goes with a question set"),
+        ([str(path), "--withheld", "--store", "postgres", "--dsn", "host=nowhere"], "use --store local"),
+    ]:
+        assert main(["eval", *argv]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_a_corpus_of_one_document_has_nothing_to_withhold(tmp_path):
+    from qa.config import Settings
+    from qa.evaluation.questions import Targets
+    from qa.evaluation.withheld import evaluate_withheld, sole_documents
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "arden.md").write_text(f"# Arden\n\n{HARBOURS['arden']}\n", encoding="utf-8")
+    engine = open_index(settings=Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash"))
+    questions = ev.parse_questions([json.dumps(WITHHELD_QUESTIONS[0])])
+    targets = {questions[0].qid: Targets({"arden": [(23, 37)]}, {})}
+    assert set(sole_documents(questions, targets)) == {"arden"}
+    assert evaluate_withheld(engine, questions, targets) == {}
+
+
 def test_judge_answer_reads_passages_highlight_and_short_answer():
     from qa.evaluation.answers import judge_answer
     from qa.evaluation.questions import Question, Targets

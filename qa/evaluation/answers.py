@@ -3,7 +3,9 @@
 For every judged question of a set: was it answered at all ("nothing found" is a failure, since
 every question of the set has an answer in the corpus), does passage [1] hold the answer, does
 one of the passages, does passage [1]'s highlighted sentence, does the short answer. With a file
-of off-topic questions (`qa eval --unanswerable FILE`), the share of them that `ask` refuses.
+of off-topic questions (`qa eval --unanswerable FILE`), the share of them that `ask` refuses;
+with `--withheld`, the share of questions it refuses when the one document that answers them is
+taken out of the corpus (qa.evaluation.withheld).
 A passage or sentence holds the answer when one of the answer strings lies inside it, or it
 overlaps a gold span; the short answer when it contains an answer string (or a gold span's text).
 """
@@ -32,11 +34,15 @@ class AnswerResults:
     shown: dict[str, dict[str, float]]  # qid -> {passage "doc:start-end": score}, best first
     latency_ms: list[float] = field(default_factory=list)
     offtopic: dict = field(default_factory=dict)  # {"file", "questions", "refused", "per_query": {text: 0/1}}
+    # qa.evaluation.withheld: {"documents", "questions", "refused", "per_query": {qid: 0/1}}
+    withheld: dict = field(default_factory=dict)
 
     def means(self) -> dict[str, float]:
         out = {m: round(float(np.mean(list(v.values()))), 4) for m, v in self.per_query.items() if v}
         if self.offtopic:
             out["offtopic_refused"] = self.offtopic["refused"]
+        if self.withheld:
+            out["withheld_refused"] = self.withheld["refused"]
         if self.latency_ms:
             out["p50_ms"] = round(float(np.percentile(self.latency_ms, 50)), 1)
         return out

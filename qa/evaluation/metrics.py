@@ -28,6 +28,7 @@ LABELS = {
     "highlight": "Highlight",
     "short_answer": "ShortAnswer",
     "offtopic_refused": "OffTopicRefused",
+    "withheld_refused": "WithheldRefused",
     "p50_ms": "p50 ms",
 }
 

@@ -45,9 +45,22 @@ def format_evaluation(evaluation: Evaluation) -> str:
     ]
     for skipped in evaluation.skipped:
         lines.append(f"skipped line {skipped.line}: {skipped.reason}")
+    if withheld := _withheld_line(evaluation):
+        lines.append(withheld)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in evaluation.timings.items())
     lines.append(f"{evaluation.seconds:.1f} s ({timing})")
     return "\n".join(lines)
+
+
+def _withheld_line(evaluation: Evaluation) -> str:
+    """What `--withheld` asked (the WithheldRefused figure is the share of these refused)."""
+    withheld = evaluation.answers.withheld if evaluation.answers is not None else {}
+    if not withheld:
+        return ""
+    return (
+        f"withheld: {withheld['questions']} questions, each asked without the one document holding its answer"
+        f" ({withheld['documents']} documents withheld in turn)"
+    )
 
 
 def collection_label(evaluation: Evaluation) -> str:
@@ -85,6 +98,8 @@ def format_evaluations(evaluations: Sequence[Evaluation]) -> str:
     for e in evaluations:
         for skipped in e.skipped:
             lines.append(f"{e.dataset}: skipped line {skipped.line}: {skipped.reason}")
+        if withheld := _withheld_line(e):
+            lines.append(f"{collection_label(e)}: {withheld}")
     for e in evaluations:
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in e.timings.items())
         lines.append(f"{collection_label(e)}: {e.seconds:.1f} s ({timing})")

@@ -39,6 +39,7 @@ from qa.evaluation.metrics import (
     recall_curve,
 )
 from qa.evaluation.questions import ChunkSpan, Question, Skipped, judge_questions
+from qa.evaluation.withheld import evaluate_withheld
 from qa.retrieval.search import MODES
 
 
@@ -121,6 +122,7 @@ class Evaluation:
             "qa_version": __version__,
             "per_query": per_query,
             **({"offtopic": self.answers.offtopic} if self.answers is not None and self.answers.offtopic else {}),
+            **({"withheld": self.answers.withheld} if self.answers is not None and self.answers.withheld else {}),
         }
 
 
@@ -243,12 +245,15 @@ def evaluate_questions(
     answers: bool = True,
     unanswerable: Sequence[str] = (),
     unanswerable_name: str = "",
+    withheld: bool = False,
 ) -> Evaluation:
     """Score a question set on an opened index (qa.engine.QA) at passage level.
 
     With `answers`, every question also goes through `ask` with its defaults (the "ask"
     column: false "nothing found", hit@1/5, highlight and short answer holding the answer),
-    and so do the `unanswerable` (off-topic) questions, which `ask` should refuse.
+    and so do the `unanswerable` (off-topic) questions, which `ask` should refuse. With
+    `withheld` too, the questions one document alone answers are asked of the corpus without it
+    (qa.evaluation.withheld), which `ask` should refuse as well.
     """
     from qa.retrieval.search import Searcher
 
@@ -287,6 +292,10 @@ def evaluate_questions(
             engine, judgements.questions, judgements.targets, unanswerable, unanswerable_name, progress
         )
         timings[ASK] = time.perf_counter() - started_answers
+        if withheld:
+            started_withheld = time.perf_counter()
+            results.withheld = evaluate_withheld(engine, judgements.questions, judgements.targets, progress)
+            timings["withheld"] = time.perf_counter() - started_withheld
     return Evaluation(
         answers=results,
         dataset=name,
