@@ -130,27 +130,53 @@ class ChunkTerms:
         self._memo: LruMemo[ChunkFacts] = LruMemo(self.MAX_CHUNKS)
 
     def __call__(self, chunk_id: int, text: str, title: str, start: int, spans: np.ndarray) -> ChunkFacts:
-        key = (chunk_id, start, len(spans))
-        found = self._memo.get(key)
-        if found is not None and found.text == text and found.title_text == title:
-            return found
-        sentences = [text[s - start : e - start] for s, e in spans] or [text]
-        *sentence_terms, title_terms = self.analyzer.terms([*sentences, title])
-        one = len(sentence_terms) == 1
-        ordered = sentence_terms[0] if one else list(itertools.chain.from_iterable(sentence_terms))
-        terms = frozenset(ordered)
-        by_sentence = (terms,) if one else tuple(map(frozenset, sentence_terms))  # one sentence: the same set
-        facts = ChunkFacts(
-            text,
-            title,
-            terms,
-            frozenset(itertools.pairwise(ordered)),
-            frozenset(title_terms),
-            by_sentence,
-            len(ordered),
-        )
-        self._memo.put(key, facts)
-        return facts
+        return self.many([(chunk_id, text, title, start, spans)])[0]
+
+    def many(self, chunks: Sequence[tuple[int, str, str, int, np.ndarray]]) -> list[ChunkFacts]:
+        """The facts of each (chunk_id, text, title, start, sentence spans): the memoised ones as
+        they are, the others analysed together, one pass of the stemmer for all (a query's head
+        brings new chunks with new words, and one call per chunk cost more than the stemming)."""
+        out: list[ChunkFacts | None] = []
+        todo: list[int] = []
+        for chunk_id, text, title, start, spans in chunks:
+            found = self._memo.get((chunk_id, start, len(spans)))
+            if found is not None and found.text == text and found.title_text == title:
+                out.append(found)
+            else:
+                out.append(None)
+                todo.append(len(out) - 1)
+        if not todo:
+            return out  # type: ignore[return-value]
+        pieces = []
+        for i in todo:
+            _, text, title, start, spans = chunks[i]
+            pieces.append([*([text[s - start : e - start] for s, e in spans] or [text]), title])
+        analysed = self.analyzer.terms(list(itertools.chain.from_iterable(pieces)))
+        at = 0
+        for i, piece in zip(todo, pieces, strict=True):
+            *sentence_terms, title_terms = analysed[at : at + len(piece)]
+            at += len(piece)
+            chunk_id, text, title, start, spans = chunks[i]
+            facts = _chunk_facts(text, title, sentence_terms, title_terms)
+            self._memo.put((chunk_id, start, len(spans)), facts)
+            out[i] = facts
+        return out  # type: ignore[return-value]
+
+
+def _chunk_facts(text: str, title: str, sentence_terms: list[list[str]], title_terms: list[str]) -> ChunkFacts:
+    one = len(sentence_terms) == 1
+    ordered = sentence_terms[0] if one else list(itertools.chain.from_iterable(sentence_terms))
+    terms = frozenset(ordered)
+    by_sentence = (terms,) if one else tuple(map(frozenset, sentence_terms))  # one sentence: the same set
+    return ChunkFacts(
+        text,
+        title,
+        terms,
+        frozenset(itertools.pairwise(ordered)),
+        frozenset(title_terms),
+        by_sentence,
+        len(ordered),
+    )
 
 
 def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerms) -> np.ndarray:
@@ -168,8 +194,9 @@ def features(q: QueryTerms, vector: np.ndarray, head: Sequence, facts: ChunkTerm
     offset = 0
     rows = []
     coverage, pairs = q.coverage, q.pairs
+    analysed = facts.many([(c.chunk_id, c.text, c.title, c.start, c.sentence_spans) for c in head])
     for i, cand in enumerate(head):
-        chunk = facts(cand.chunk_id, cand.text, cand.title, cand.start, cand.sentence_spans)
+        chunk = analysed[i]
         own = sorted(sims[offset : offset + counts[i]]) if counts[i] else [cand.cosine]
         offset += counts[i]
         top = own[-1]
