@@ -74,6 +74,32 @@ def test_features_of_the_head(engine):
     assert features(q, vector, [], ChunkTerms(engine.reader.analyzer)).shape == (0, len(FEATURES))
 
 
+def test_the_head_is_analysed_in_one_pass_as_each_chunk_would_be_alone(engine):
+    head = _searcher(engine, 0).candidates(QUERY, "hybrid", 10)
+    chunks = [(c.chunk_id, c.text, c.title, c.start, c.sentence_spans) for c in head]
+    alone = [ChunkTerms(engine.reader.analyzer)(*chunk) for chunk in chunks]
+    together = ChunkTerms(engine.reader.analyzer)
+    calls = []
+    real_terms = together.analyzer.terms
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(engine.reader.analyzer, name)
+
+        def terms(self, texts):
+            calls.append(len(texts))
+            return real_terms(texts)
+
+    together.analyzer = Counting()
+    facts = together.many(chunks[:2])  # two of them memoised first
+    assert facts == alone[:2] and len(calls) == 1
+    assert together.many(chunks) == alone and len(calls) == 2  # the rest in one more pass
+    assert together.many(chunks) == alone and len(calls) == 2  # all memoised now
+    # A chunk whose title changed under the same id is analysed again.
+    changed = (*chunks[0][:2], chunks[0][2] + " Kaliningrad", *chunks[0][3:])
+    assert together.many([changed])[0].title == alone[0].title | {"kaliningrad"} and len(calls) == 3
+
+
 def test_the_head_is_reordered_by_the_model_and_the_rest_keeps_fused_order(engine):
     fused = _searcher(engine, 0).rank(QUERY, "hybrid", depth=50)
     assert len(fused.ids) == 3  # the test corpus: one chunk per document
