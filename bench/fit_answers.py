@@ -170,7 +170,6 @@ def withheld(
     for doc_id, engine in indexes_without(full, embedder, sorted(by_document), scan):
         asked_items = gather(engine, f"{name} (document withheld)", by_document[doc_id], False, WITHHELD_WEIGHT)
         out += [it for it in asked_items if not it.passage_labels.any()]
-        engine.snapshot.close()
     return out
 
 

@@ -407,14 +407,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.mode and "ask" in args.mode:
         raise QAError("--mode ask goes with --compare; question sets are asked through `ask` unless --no-answers")
     modes = args.mode or ["lexical", "dense", "hybrid"]
-    if args.unanswerable and args.no_answers:
-        raise QAError("--unanswerable needs the answers through `ask`: leave out --no-answers")
-    if args.unanswerable and all(c.kind == "beir" for c in collections):
-        raise QAError("--unanswerable goes with a question set, not with --beir")
-    if args.withheld and args.no_answers:
-        raise QAError("--withheld needs the answers through `ask`: leave out --no-answers")
-    if args.withheld and all(c.kind == "beir" for c in collections):
-        raise QAError("--withheld goes with a question set, not with --beir")
+    for given, flag in ((args.unanswerable, "--unanswerable"), (args.withheld, "--withheld")):
+        if given and args.no_answers:
+            raise QAError(f"{flag} needs the answers through `ask`: leave out --no-answers")
+        if given and all(c.kind == "beir" for c in collections):
+            raise QAError(f"{flag} goes with a question set, not with --beir")
     offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
     answers = {
         "answers": not args.no_answers,

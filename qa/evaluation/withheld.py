@@ -49,7 +49,7 @@ def indexes_without(settings, embedder, doc_ids: Iterable[str], scan: CorpusScan
     """For each document in turn: (doc_id, an opened index of the corpus without it).
 
     `settings` point at a local index of the corpus (its index_dir and corpus_dir). Each index is
-    made in a temporary folder, removed when the next one is made and at the end."""
+    made in a temporary folder, and closed and removed when the next one is made and at the end."""
     from qa.engine import open_index
     from qa.ingest.indexer import update_index
 
@@ -71,7 +71,11 @@ def indexes_without(settings, embedder, doc_ids: Iterable[str], scan: CorpusScan
             shutil.copytree(index, copy, ignore=shutil.ignore_patterns(".lock"))  # the writer's lock stays
             without = settings.with_(index_dir=copy)
             update_index(without, embedder=embedder, wait=True, scan=rest)
-            yield doc_id, open_index(settings=without, embedder=embedder, build=False)
+            engine = open_index(settings=without, embedder=embedder, build=False)
+            try:
+                yield doc_id, engine
+            finally:
+                engine.snapshot.close()
             shutil.rmtree(copy)
 
 
@@ -104,7 +108,6 @@ def evaluate_withheld(
             for question in by_document[doc_id]:
                 refused[question.qid] = 0.0 if without.ask(question.text).passages else 1.0
                 bar.update()
-            without.snapshot.close()
     return {
         "documents": len(by_document),
         "questions": len(refused),

@@ -136,10 +136,11 @@ class ChunkTerms:
         """The facts of each (chunk_id, text, title, start, sentence spans): the memoised ones as
         they are, the others analysed together, one pass of the stemmer for all (a query's head
         brings new chunks with new words, and one call per chunk cost more than the stemming)."""
+        keys = [(chunk_id, start, len(spans)) for chunk_id, _, _, start, spans in chunks]
         out: list[ChunkFacts | None] = []
         todo: list[int] = []
-        for chunk_id, text, title, start, spans in chunks:
-            found = self._memo.get((chunk_id, start, len(spans)))
+        for key, (_, text, title, _, _) in zip(keys, chunks, strict=True):
+            found = self._memo.get(key)
             if found is not None and found.text == text and found.title_text == title:
                 out.append(found)
             else:
@@ -156,9 +157,9 @@ class ChunkTerms:
         for i, piece in zip(todo, pieces, strict=True):
             *sentence_terms, title_terms = analysed[at : at + len(piece)]
             at += len(piece)
-            chunk_id, text, title, start, spans = chunks[i]
+            _, text, title, _, _ = chunks[i]
             facts = _chunk_facts(text, title, sentence_terms, title_terms)
-            self._memo.put((chunk_id, start, len(spans)), facts)
+            self._memo.put(keys[i], facts)
             out[i] = facts
         return out  # type: ignore[return-value]
 
