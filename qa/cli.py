@@ -193,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", metavar="DIR", help="where BEIR indexes are kept (QA_EVAL_CACHE; default ~/.cache/qa/beir)"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("fit", help="train one of the project's own models (needs torch and transformers)")
+    fit = p.add_subparsers(dest="model", metavar="MODEL", required=True)
+    p = fit.add_parser("reader", help="fine-tune the reader (answer sentences and phrases) and ship it as ONNX")
+    p.add_argument("--out", metavar="DIR", default="reader-run", help="checkpoints and the log (default ./reader-run)")
+    p.add_argument("--resume", action="store_true", help="carry on from the last checkpoint in --out")
+    p.add_argument("--check", action="store_true", help="evaluate the shipped reader against its reader.json")
+    p.add_argument("--max-minutes", type=float, metavar="N", help="stop training at a checkpoint after N minutes")
+    p.add_argument("--seed", type=int, default=13, help="the seed of data order and initialisation (default 13)")
     return parser
 
 
@@ -469,6 +478,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qa.training.reader import main_fit
+
+    return main_fit(Path(args.out), args.resume, args.max_minutes, args.seed, args.check)
+
+
 def warn_about_corpus(engine) -> None:
     """Say (once per run) what the index lacks, on stderr."""
     for line in corpus_warnings(engine.corpus_status()):
@@ -512,6 +529,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "serve": cmd_serve,
     "chat": cmd_chat,
+    "fit": cmd_fit,
 }
 
 if __name__ == "__main__":  # pragma: no cover
