@@ -70,8 +70,20 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
     group.add_argument(
         "--api-token",
         metavar="TOKEN",
-        help=f"require 'Authorization: Bearer TOKEN' on /api and /mcp ({config.API_TOKEN_ENV}; "
+        help=f"require this token on every route that answers or returns a document: the chat signs in "
+        f"with it, the APIs send 'Authorization: Bearer TOKEN' ({config.API_TOKEN_ENV}; "
         "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--allowed-hosts",
+        metavar="HOSTS",
+        help=f"Host header values answered, comma-separated ({config.ALLOWED_HOSTS_ENV}; default: the "
+        "loopback names on a loopback address, any host elsewhere)",
+    )
+    group.add_argument(
+        "--cors-origins",
+        metavar="ORIGINS",
+        help=f"origins whose pages may call this server, comma-separated ({config.CORS_ORIGINS_ENV}; default none)",
     )
     group.add_argument(
         "--concurrency",

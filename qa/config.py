@@ -23,6 +23,9 @@ ENV_VARS = {
     "context_tokens": "QA_CONTEXT_TOKENS",
     "paragraph_size": "QA_PARAGRAPH_SIZE",
     "max_file_mb": "QA_MAX_FILE_MB",
+    "max_pages": "QA_MAX_PAGES",
+    "parse_memory_mb": "QA_PARSE_MEMORY_MB",
+    "parse_seconds": "QA_PARSE_SECONDS",
     "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
@@ -77,6 +80,12 @@ class Settings:
     context_tokens: int = 16
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
+    # Limits on reading one untrusted file (qa.ingest.isolation): PDFs and HTML are parsed in a
+    # worker process with this much memory and time, PDFs up to this many pages. A file over a
+    # limit is skipped with its reason; the rest of the corpus is indexed.
+    max_pages: int = 2000
+    parse_memory_mb: int = 512
+    parse_seconds: float = 60.0
     # The relevance gate answers a question only when its fitted probability that the corpus
     # holds an answer reaches this; None uses the threshold fitted with the answer models
     # (qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers
@@ -182,6 +191,12 @@ class Settings:
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.spelling not in ("on", "off"):
             raise QAError(f"QA_SPELLING must be on or off (got {self.spelling!r})")
+        if self.max_pages < 1:
+            raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
+        if not 128 <= self.parse_memory_mb <= 65536:
+            raise QAError(f"QA_PARSE_MEMORY_MB must be between 128 and 65536 (got {self.parse_memory_mb})")
+        if not 1 <= self.parse_seconds <= 3600:
+            raise QAError(f"QA_PARSE_SECONDS must be between 1 and 3600 (got {self.parse_seconds:g})")
         if self.rrf_k < 1:
             raise QAError("QA_RRF_K must be a positive integer")
         if self.candidates < 1:
@@ -247,5 +262,10 @@ HOST_ENV = "GRADIO_SERVER_NAME"
 PORT_ENV = "GRADIO_SERVER_PORT"
 ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
 MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
-# Optional: when set, /api and /mcp need `Authorization: Bearer <token>`.
+# Optional: when set, every route that answers or returns a document needs the token
+# (`Authorization: Bearer <token>`, or the chat's sign-in cookie); see qa.web.security.
 API_TOKEN_ENV = "QA_API_TOKEN"
+# Host header values answered besides the loopback names (comma-separated; any when unset on a
+# non-loopback address), and the origins allowed to call the server from other sites' pages (none).
+ALLOWED_HOSTS_ENV = "QA_ALLOWED_HOSTS"
+CORS_ORIGINS_ENV = "QA_CORS_ORIGINS"

@@ -29,7 +29,7 @@ from qa.answering.smalltalk import small_talk
 from qa.config import Settings
 from qa.embedding.models import Embedder, load_embedder
 from qa.embedding.words import WordVectors
-from qa.errors import EncoderRevisedError, IndexMissingError, QAError
+from qa.errors import EncoderRevisedError, IndexMissingError, QAError, check_text
 from qa.ingest.sentences import split_sentences
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import MODES, Searcher
@@ -52,6 +52,8 @@ OPENING_CHARS = 1200
 # Questions longer than this many characters are cut before tokenising, so that a
 # pasted 100 KB text cannot make a query slow; the model's window is far shorter anyway.
 MAX_QUESTION_CHARS = 2000
+# A filter value (an author, a document id) longer than this is refused: none is that long.
+MAX_FILTER_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -146,6 +148,7 @@ class QA:
         return self.reader.documents()
 
     def document(self, doc_id: str) -> Document:
+        check_text(doc_id, "the document id", MAX_FILTER_CHARS)
         doc = self.reader.document(doc_id)
         if doc is None:
             raise QAError(f"no document '{doc_id}' in the index; `qa docs` lists them")
@@ -200,6 +203,10 @@ class QA:
             query, more = self.clean_question(searched_query)
             notes = notes + more
         doc_ids = (doc,) if isinstance(doc, str) else tuple(doc or ())
+        for i, value in enumerate(doc_ids):
+            check_text(value, f"document id {i + 1}", MAX_FILTER_CHARS)
+        for value, what in ((author, "the author filter"), (date_from, "date_from"), (date_to, "date_to")):
+            check_text(value or "", what, MAX_FILTER_CHARS)
         filters = Filters(
             tuple(d for d in doc_ids if d), (author or "").strip(), (date_from or "").strip(), (date_to or "").strip()
         )
@@ -351,6 +358,7 @@ class QA:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""
         if not isinstance(question, str):
             raise QAError("the question must be text")
+        check_text(question, "the question")
         notes: list[str] = []
         if len(question) > MAX_QUESTION_CHARS:
             question = question[:MAX_QUESTION_CHARS]

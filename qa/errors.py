@@ -37,3 +37,17 @@ class IndexLockedError(QAError):
 
 class IndexCorruptError(QAError):
     """The index on disk cannot be read."""
+
+
+def check_text(value: str, what: str, max_chars: int | None = None) -> str:
+    """`value` if it is text every store and encoder can take: QAError naming `what` for a lone
+    surrogate (no UTF-8 encoding exists for it) or, with `max_chars`, for text longer than that."""
+    if not isinstance(value, str):
+        raise QAError(f"{what} must be text (got {type(value).__name__})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QAError(f"{what} is not valid text (it holds a lone UTF-16 surrogate); send it as UTF-8") from None
+    if max_chars is not None and len(value) > max_chars:
+        raise QAError(f"{what} is too long ({len(value)} characters; at most {max_chars})")
+    return value

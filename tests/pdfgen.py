@@ -50,3 +50,35 @@ def _escape(text: str) -> str:
 def _utf16(text: str) -> str:
     """A PDF text string as hex UTF-16BE with its byte order mark: any Unicode text."""
     return (b"\xfe\xff" + text.encode("utf-16-be")).hex().upper()
+
+
+def make_bomb_pdf(pages: int, mb_per_page: int = 70) -> bytes:
+    """A decompression bomb: `pages` pages whose content streams each inflate to `mb_per_page`
+    MB of spaces (after one line of text), from a file of a few hundred KB."""
+    import zlib
+
+    content = b"BT /F1 12 Tf 20 100 Td (Bomb page) Tj ET\n" + b" " * (mb_per_page * 1_000_000)
+    packed = zlib.compress(content, 9)
+    objects: list[bytes] = []
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode())
+    font_id = 3 + 2 * pages
+    for i in range(pages):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

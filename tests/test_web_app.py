@@ -47,6 +47,8 @@ def test_defaults_bind_locally_without_admin():
         "max_upload_mb": 20.0,
         "api_token": None,
         "concurrency": 4,
+        "allowed_hosts": (),
+        "cors_origins": (),
     }
     assert DEFAULT_HOST == "127.0.0.1"
 

@@ -16,12 +16,14 @@ from qa.embedding.models import Embedder, load_embedder
 from qa.embedding.words import embed_words
 from qa.errors import QAError
 from qa.ingest.chunking import Chunker, text_hash
+from qa.ingest.isolation import IsolatedParser
 from qa.ingest.readers import (
+    CorpusFile,
     CorpusScan,
+    ParseLimits,
     ReadError,
     content_hash,
     doc_id_for,
-    parse_document,
     read_bytes,
     read_sidecar,
     scan_corpus,
@@ -139,36 +141,9 @@ def _update(
         from tqdm import tqdm
 
         files = tqdm(files, desc="reading", unit="file", file=sys.stderr, dynamic_ncols=True)
-    for file in files:
-        try:
-            data = read_bytes(file, max_bytes)
-            sidecar = read_sidecar(file)
-        except ReadError as exc:
-            _failed(report, file.source, str(exc), previous, keep)
-            continue
-        digest = content_hash(data)
-        version = version_hash(digest, sidecar)  # a changed sidecar changes the document
-        if digest in seen_hashes:
-            _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep, version)
-            continue
-        seen_hashes[digest] = file.source
-        if file.source in previous and previous[file.source][1] == version:
-            report.unchanged.append(file.source)
-            keep.add(file.source)
-            continue
-        doc_id = previous[file.source][0] if file.source in previous else _new_doc_id(file.source, taken_ids)
-        try:
-            doc = parse_document(file.source, data, doc_id, sidecar, file.sidecar.name if file.sidecar else "")
-        except ReadError as exc:
-            _failed(report, file.source, str(exc), previous, keep, version)
-            continue
-        except Exception as exc:
-            reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
-            _failed(report, file.source, reason, previous, keep, version)
-            continue
-        taken_ids.add(doc_id)
-        (report.changed if file.source in previous else report.added).append(file.source)
-        fresh.append(doc)
+    with IsolatedParser(ParseLimits.from_settings(settings)) as parser:
+        for file in files:
+            _read_one(parser, file, max_bytes, previous, report, keep, fresh, seen_hashes, taken_ids)
 
     gone = [s for s in previous if s not in keep and s not in report.changed]
     report.removed.extend(gone)
@@ -217,6 +192,49 @@ def _update(
     manifest["corpus"]["failed"] = failure_records(report)
     report.snapshot = writer.finish(manifest)
     report.chunks_total, report.documents_total = writer.counts()
+
+
+def _read_one(
+    parser: IsolatedParser,
+    file: CorpusFile,
+    max_bytes: int,
+    previous: dict,
+    report: IndexReport,
+    keep: set[str],
+    fresh: list[Document],
+    seen_hashes: dict[str, str],
+    taken_ids: set[str],
+) -> None:
+    """Read one corpus file into `fresh`, or record it as unchanged, a duplicate or failed."""
+    try:
+        data = read_bytes(file, max_bytes)
+        sidecar = read_sidecar(file)
+    except ReadError as exc:
+        _failed(report, file.source, str(exc), previous, keep)
+        return
+    digest = content_hash(data)
+    version = version_hash(digest, sidecar)  # a changed sidecar changes the document
+    if digest in seen_hashes:
+        _failed(report, file.source, f"exact duplicate of {seen_hashes[digest]}", previous, keep, version)
+        return
+    seen_hashes[digest] = file.source
+    if file.source in previous and previous[file.source][1] == version:
+        report.unchanged.append(file.source)
+        keep.add(file.source)
+        return
+    doc_id = previous[file.source][0] if file.source in previous else _new_doc_id(file.source, taken_ids)
+    try:
+        doc = parser.parse(file.source, data, doc_id, sidecar, file.sidecar.name if file.sidecar else "")
+    except ReadError as exc:
+        _failed(report, file.source, str(exc), previous, keep, version)
+        return
+    except Exception as exc:
+        reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
+        _failed(report, file.source, reason, previous, keep, version)
+        return
+    taken_ids.add(doc_id)
+    (report.changed if file.source in previous else report.added).append(file.source)
+    fresh.append(doc)
 
 
 def _sentence_spans(text: str, chunk) -> list[tuple[int, int]]:

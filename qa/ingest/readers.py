@@ -49,6 +49,34 @@ class ReadError(Exception):
 
 
 @dataclass(frozen=True)
+class ParseLimits:
+    """What reading one untrusted file may cost (settings QA_MAX_PAGES, QA_PARSE_MEMORY_MB and
+    QA_PARSE_SECONDS; memory and time are enforced by qa.ingest.isolation's worker)."""
+
+    pages: int = 2000
+    memory_mb: int = 512
+    seconds: float = 60.0
+    # Decompressed bytes of any one PDF stream: a page's text is never near this, a bomb is.
+    stream_bytes: int = 16_000_000
+
+    @classmethod
+    def from_settings(cls, settings) -> ParseLimits:
+        return cls(settings.max_pages, settings.parse_memory_mb, settings.parse_seconds)
+
+
+# pypdf's per-stream output limits, each set to ParseLimits.stream_bytes.
+_PDF_STREAM_LIMITS = (
+    "maximum_declared_stream_length",
+    "array_based_stream_maximum_output_length",
+    "jbig2_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "zlib_maximum_output_length",
+    "brotli_maximum_output_length",
+)
+
+
+@dataclass(frozen=True)
 class CorpusFile:
     source: str  # corpus-relative POSIX path
     path: Path | None
@@ -200,11 +228,18 @@ def file_version(file: CorpusFile, max_bytes: int) -> str:
 
 
 def parse_document(
-    source: str, data: bytes, doc_id: str | None = None, sidecar: bytes | None = None, sidecar_name: str = ""
+    source: str,
+    data: bytes,
+    doc_id: str | None = None,
+    sidecar: bytes | None = None,
+    sidecar_name: str = "",
+    limits: ParseLimits = ParseLimits(),
 ) -> Document:
     """Turn a file's bytes into a Document, choosing the reader by suffix.
 
     `sidecar` is the content of its NAME.EXT.yaml: the fields it sets replace the file's own.
+    Untrusted files go through `qa.ingest.isolation.IsolatedParser`, which runs this in a
+    worker process that also enforces the memory and time of `limits`.
     """
     suffix = PurePosixPath(source).suffix.lower()
     digest = version_hash(content_hash(data), sidecar)
@@ -220,7 +255,7 @@ def parse_document(
     elif suffix in HTML_SUFFIXES:
         fields = _read_html(data)
     elif suffix in PDF_SUFFIXES:
-        fields = _read_pdf(data)
+        fields = _read_pdf(data, limits)
     else:
         raise ReadError(f"unsupported file type '{suffix}'")
     if not fields["text"].strip():
@@ -414,27 +449,38 @@ def _html_headings(html: str, text: str) -> tuple[Heading, ...]:
     return tuple(headings)
 
 
-def _read_pdf(data: bytes) -> dict:
+def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                unlocked = reader.decrypt("")
-            except Exception:
-                unlocked = 0
-            if not unlocked:
-                raise ReadError("PDF is encrypted with a password; save an unencrypted copy")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata or {}
-        first = next((i for i, text in enumerate(pages) if text), None)
-        runs = _text_runs(reader.pages[first]) if first is not None else []
+        with pypdf.apply_configuration(**dict.fromkeys(_PDF_STREAM_LIMITS, limits.stream_bytes)):
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                try:
+                    unlocked = reader.decrypt("")
+                except Exception:
+                    unlocked = 0
+                if not unlocked:
+                    raise ReadError("PDF is encrypted with a password; save an unencrypted copy")
+            if len(reader.pages) > limits.pages:
+                raise ReadError(
+                    f"PDF has {len(reader.pages)} pages; the limit is {limits.pages} (set QA_MAX_PAGES to change it)"
+                )
+            pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            info = reader.metadata or {}
+            first = next((i for i, text in enumerate(pages) if text), None)
+            runs = _text_runs(reader.pages[first]) if first is not None else []
     except ReadError:
         raise
+    except LimitReachedError as exc:
+        raise ReadError(
+            f"PDF exceeds a safety limit ({str(exc)[:120]}): a decompression bomb or a damaged file"
+        ) from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise ReadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
+    except MemoryError:
+        raise
     except Exception as exc:
         raise ReadError(f"corrupt or unreadable PDF ({type(exc).__name__})") from None
     starts: list[int] = []

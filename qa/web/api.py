@@ -15,10 +15,11 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -74,7 +75,8 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
     """The API as an ASGI app to mount at /api."""
-    api = FastAPI(
+    # The docs page's scripts and styles come from the package, not a CDN: it works offline.
+    api = FastAPIOffline(
         title="qa: questions over the corpus, with cited passages",
         version=__version__,
         description=(
@@ -89,6 +91,8 @@ def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
         openapi_url=VERSION + "/openapi.json",
         docs_url=VERSION + "/docs",
         redoc_url=None,
+        static_url=VERSION + "/static",
+        favicon_url=None,
         servers=[{"url": MOUNT}],
         max_body_size=MAX_BODY_BYTES,
     )
@@ -220,6 +224,8 @@ def validation_message(errors: list[Any]) -> str:
             continue
         got = error.get("input")
         shown = json.dumps(got, ensure_ascii=False)[:80] if got is not None and "input" in error else ""
+        # (a lone surrogate in the input must not break the error's own encoding)
+        shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
         parts.append(f"{field}: {message}" + (f" (got {shown})" if shown else ""))
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more

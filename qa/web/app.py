@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from qa.answering.conversation import Conversation
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
+from qa.ingest.readers import ParseLimits
 from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
     ADMIN_PASSWORD_ENV,
     DEFAULT_HOST,
@@ -54,6 +55,7 @@ from qa.web.render import (
     render_table,
     render_viewer_message,
 )
+from qa.web.security import Lockout
 from qa.web.service import check_filters
 from qa.web.uploads import store_uploads
 
@@ -79,7 +81,8 @@ def new_context() -> Conversation:
 
 
 class AdminGate:
-    """The analyst password, compared in constant time, with a lockout after repeated failures."""
+    """The analyst password, compared in constant time; a client that keeps guessing wrong is
+    locked out for a while (that client only: the others can still unlock)."""
 
     def __init__(
         self,
@@ -92,27 +95,19 @@ class AdminGate:
         if not password:
             raise ValueError("an admin password must not be empty")
         self._password = password.encode("utf-8")
-        self.max_failures, self.window, self.lockout = max_failures, window, lockout
-        self._clock = clock
-        self._failures: list[float] = []
-        self._locked_until = 0.0
-        self._lock = threading.Lock()
+        self.lockout = Lockout(max_failures, window, lockout, clock)
 
-    def check(self, given: object) -> tuple[bool, str]:
-        with self._lock:
-            now = self._clock()
-            if now < self._locked_until:
-                return False, f"Too many wrong passwords; try again in {int(self._locked_until - now) + 1} s."
-            ok = isinstance(given, str) and hmac.compare_digest(given.encode("utf-8"), self._password)
-            if ok:
-                self._failures.clear()
-                return True, "Unlocked: you can add documents and update the index."
-            self._failures = [t for t in self._failures if now - t < self.window] + [now]
-            if len(self._failures) >= self.max_failures:
-                self._failures.clear()
-                self._locked_until = now + self.lockout
-                return False, f"Wrong password. Too many attempts: locked for {int(self.lockout)} s."
-            return False, "Wrong password."
+    def check(self, given: object, client: str = "") -> tuple[bool, str]:
+        wait = self.lockout.wait(client)
+        if wait:
+            return False, f"Too many wrong passwords; try again in {int(wait) + 1} s."
+        ok = isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "replace"), self._password)
+        if ok:
+            self.lockout.succeeded(client)
+            return True, "Unlocked: you can add documents and update the index."
+        if self.lockout.failed(client):
+            return False, f"Wrong password. Too many attempts: locked for {int(self.lockout.lockout)} s."
+        return False, "Wrong password."
 
 
 class ChatHandlers:
@@ -129,6 +124,9 @@ class ChatHandlers:
         self.max_upload_bytes = int(max_upload_mb * 1_000_000)
         # Where saved chats are written (build_app points it into Gradio's cache, which serves them).
         self.export_dir = Path(tempfile.gettempdir()) / "qa-chats"
+        # The only folder uploads are taken from: build_app sets it to Gradio's upload folder, so a
+        # client cannot name a server path. (None: callers in this process choose the paths.)
+        self.upload_dir: Path | None = None
         self._update_lock = threading.Lock()
 
     @property
@@ -227,10 +225,11 @@ class ChatHandlers:
         return [(f"{d.title or d.source} ({d.source})", d.doc_id) for d in self.engine.documents()]
 
     # -- analysts -------------------------------------------------------------------------
-    def unlock(self, password: str) -> tuple[bool, str]:
+    def unlock(self, password: str, client: str = "") -> tuple[bool, str]:
+        """Check the analyst password; `client` (its address) is locked out after repeated failures."""
         if self.gate is None:
             return False, "Analyst access is not enabled on this server."
-        return self.gate.check(password)
+        return self.gate.check(password, client)
 
     def add_uploads(self, unlocked: bool, files: Sequence[Any] | None, replace: bool = False) -> str:
         """Save uploaded files into the corpus; the per-file report as HTML."""
@@ -238,6 +237,10 @@ class ChatHandlers:
             return render_message("Unlock the Index tab with the analyst password first.", "error")
         pairs = [_upload_pair(f) for f in files or []]
         pairs = [p for p in pairs if p is not None]
+        outside = [name for name, path in pairs if not _received(path, self.upload_dir)]
+        if outside:
+            log.warning("refused upload paths outside the upload folder: %r", outside[:5])
+            return render_message("Those files were not uploaded through this page; upload them again.", "error")
         if not pairs:
             return render_message("Choose one or more .md, .txt, .html or .pdf files to upload first.", "hint")
         results = store_uploads(
@@ -246,6 +249,7 @@ class ChatHandlers:
             max_bytes=self.max_upload_bytes,
             replace=bool(replace),
             known_hashes=self.engine.manifest["corpus"].get("files", {}),
+            limits=ParseLimits.from_settings(self.engine.settings),
         )
         saved = sum(r.status in ("added", "replaced") for r in results)
         caption = (
@@ -334,6 +338,16 @@ def _int(value: object, default: int | None) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return default
+
+
+def _received(path: Path, folder: Path | None) -> bool:
+    """Whether `path` is a regular file inside the upload folder (no link leading out of it)."""
+    if folder is None:
+        return True
+    try:
+        return path.resolve(strict=True).is_relative_to(folder.resolve()) and path.resolve().is_file()
+    except OSError:
+        return False
 
 
 def _upload_pair(item: Any) -> tuple[str, Path] | None:
@@ -510,6 +524,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
     # are downloaded; files older than an hour are deleted.
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         handlers.export_dir = Path(demo.GRADIO_CACHE) / "qa-chats"
+        handlers.upload_dir = Path(demo.GRADIO_CACHE)
         context = gr.State(new_context())
         unlocked = gr.State(False)
         gr.HTML(
@@ -579,7 +594,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                             label="Read short follow-ups (“and how did Japan respond?”) in the conversation's context",
                         )
                         docs = gr.Dropdown(
-                            choices=handlers.document_choices(),
+                            choices=[],  # filled when the page loads (the layout is public; documents are not)
                             multiselect=True,
                             label="Only these documents",
                             elem_id="qa-docs",
@@ -599,8 +614,16 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                         padding=True,
                     )
 
-            chat_inputs = [question, chatbot, context, k, mode, docs, author, date_from, date_to, use_context]
-            chat_outputs = [chatbot, question, context, summary]
+            # The conversation shown lives on the server (a State, never sent by the client): a
+            # history from the client could name files on the server for Gradio to serve.
+            shown = gr.State([])
+
+            def chat_turn(message, messages, conversation, *options):
+                history, text, conversation, corpus = handlers.respond(message, messages, conversation, *options)
+                return history, history, text, conversation, corpus
+
+            chat_inputs = [question, shown, context, k, mode, docs, author, date_from, date_to, use_context]
+            chat_outputs = [chatbot, shown, question, context, summary]
 
             def save_file(conversation: Conversation):
                 """The Markdown file of the conversation so far, for the Save button."""
@@ -609,7 +632,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
 
             for trigger in (question.submit, ask.click):
                 trigger(
-                    handlers.respond,
+                    chat_turn,
                     chat_inputs,
                     chat_outputs,
                     api_visibility="private",
@@ -622,19 +645,19 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                 return sample[0] if sample else ""
 
             examples.click(ask_example, examples, question, api_visibility="private", queue=False).then(
-                handlers.respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="qa-ask"
+                chat_turn, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="qa-ask"
             ).then(None, js=SCROLL_TO_REPLY_JS).then(save_file, context, save, api_visibility="private", queue=False)
 
             def new_chat():
-                return [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False)
+                return [], [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False)
 
             clear.click(
-                new_chat, None, [chatbot, question, context, viewer, save], api_visibility="private", queue=False
+                new_chat, None, [chatbot, shown, question, context, viewer, save], api_visibility="private", queue=False
             )
             chatbot.clear(
-                lambda: (new_context(), gr.update(value=None, interactive=False)),
+                lambda: ([], new_context(), gr.update(value=None, interactive=False)),
                 None,
-                [context, save],
+                [shown, context, save],
                 api_visibility="private",
                 queue=False,
             )
@@ -699,8 +722,9 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             index_report = gr.HTML(min_height=80)
             lock = gr.Button("Lock", size="sm")
 
-    def do_unlock(given: str):
-        ok, message = handlers.unlock(given)
+    def do_unlock(given: str, request: gr.Request):
+        client = getattr(getattr(request, "client", None), "host", "") or ""
+        ok, message = handlers.unlock(given, client)
         return (
             ok,
             gr.update(visible=not ok),

@@ -3,6 +3,8 @@ server at /mcp, on one FastAPI app run by uvicorn.
 
 Gradio is mounted last, at /, so the API and MCP paths are matched first; the API answers
 every path under /api itself (JSON 404s), and neither has a route to the analysts' actions.
+`qa.web.security.AccessGuard` wraps the whole app: hosts, the token and the response headers
+are checked in one place for every route.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from qa.errors import QAError
 from qa.web import api
 from qa.web.mcp_server import PATH as MCP_PATH
 from qa.web.mcp_server import create_mcp, mcp_routes
+from qa.web.security import AccessGuard, allowed_hosts
 from qa.web.service import CorpusService
 
 if TYPE_CHECKING:
@@ -24,10 +27,11 @@ if TYPE_CHECKING:
     from qa.web.app import ChatHandlers
 
 
-def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> FastAPI:
+def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> AccessGuard:
     """The ASGI app: chat, API and MCP over `handlers.engine`, with the serve `options`."""
     import gradio as gr
     from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
 
     from qa.web.app import CSS, PAGE_HEAD, build_app, theme
 
@@ -41,6 +45,15 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> FastAPI:
 
     # No docs of its own: /docs and /openapi.json would only describe the mounts.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # Cross-origin calls only from the configured origins (none by default). Gradio stands its
+    # own CORS handling down when the parent app has this middleware.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(options.get("cors_origins", ())),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
+    )
     app.mount(api.MOUNT, api.create_api(service, options["api_token"]))
     app.router.routes.extend(mcp_routes(mcp, options["host"], api.MAX_BODY_BYTES, options["api_token"]))
     demo = build_app(handlers)
@@ -58,8 +71,30 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> FastAPI:
         footer_links=["api"],
         ssr_mode=False,
         show_error=False,
+        run_history=False,
+        # Nothing outside Gradio's own cache is ever served or copied into it.
+        allowed_paths=[],
+        blocked_paths=blocked_paths(handlers),
     )
-    return app
+    # Mounting (unlike launch()) leaves the Blocks marked as not launched, and Gradio skips its
+    # file path checks for such Blocks: switch them on.
+    demo.has_launched = True
+    hosts = allowed_hosts(options["host"], options.get("allowed_hosts", ()))
+    return AccessGuard(app, token=options["api_token"], hosts=hosts)
+
+
+def blocked_paths(handlers: ChatHandlers) -> list[str]:
+    """Folders Gradio must never serve a file from: the index, the corpus, the code, the system's."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    settings = handlers.engine.settings
+    places = [Path(settings.index_dir), Path(settings.corpus_dir), Path(__file__).parents[2], Path.cwd()]
+    places += [Path(p) for p in ("/proc", "/sys", "/etc", "/root", "/home", "/var", "/usr", "/dev")]
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    # (a place holding Gradio's cache cannot be blocked, or nothing could be served)
+    return sorted({str(p.resolve()) for p in places if not cache.is_relative_to(p.resolve())})
 
 
 def urls(host: str, port: int) -> dict[str, str]:
@@ -92,7 +127,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(app: FastAPI, sock: socket.socket) -> None:
+def run(app: Any, sock: socket.socket) -> None:
     """Serve `app` on `sock` until interrupted (Ctrl-C stops it gracefully)."""
     import uvicorn
 

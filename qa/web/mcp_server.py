@@ -8,6 +8,7 @@ Three read-only tools, served over streamable HTTP at /mcp by `qa serve`:
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -20,8 +21,10 @@ from starlette.routing import Route
 from qa import __version__
 from qa.answering.conversation import MAX_HISTORY
 from qa.web import schemas
-from qa.web.api import BearerGuard
+from qa.web.api import BearerGuard, DeclaredSizeLimit
 from qa.web.service import CorpusService, ServiceError
+
+log = logging.getLogger("qa.web.mcp_server")
 
 PATH = "/mcp"
 INSTRUCTIONS = """\
@@ -117,9 +120,14 @@ def mcp_routes(server: MCPServer, host: str, max_body_bytes: int, token: str | N
         host=host,
     )
     routes = [route for route in app.routes if isinstance(route, Route)]
+    # A body over the limit is refused in JSON before it is read (the SDK's own 413 is plain text).
+    routes = [Route(route.path, endpoint=DeclaredSizeLimit(route.endpoint, max_body_bytes)) for route in routes]
     if token:
         routes = [Route(route.path, endpoint=BearerGuard(route.endpoint, token)) for route in routes]
     return routes
+
+
+CRASHED = "something went wrong while answering; the error was logged on the server"
 
 
 async def _call_async(function, *args, **kwargs):
@@ -127,6 +135,9 @@ async def _call_async(function, *args, **kwargs):
         return await function(*args, **kwargs)
     except ServiceError as exc:
         raise ToolError(str(exc)) from None
+    except Exception:  # a bug: logged here, a plain message for the client (never the exception's text)
+        log.exception("MCP tool call failed")
+        raise ToolError(CRASHED) from None
 
 
 def _call(function, *args, **kwargs):
@@ -134,3 +145,6 @@ def _call(function, *args, **kwargs):
         return function(*args, **kwargs)
     except ServiceError as exc:
         raise ToolError(str(exc)) from None
+    except Exception:
+        log.exception("MCP tool call failed")
+        raise ToolError(CRASHED) from None

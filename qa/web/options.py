@@ -9,7 +9,9 @@ import os
 from qa.cli import add_serve_arguments  # noqa: F401  (re-exported for app.py and the tests)
 from qa.config import (
     ADMIN_PASSWORD_ENV,
+    ALLOWED_HOSTS_ENV,
     API_TOKEN_ENV,
+    CORS_ORIGINS_ENV,
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_PORT,
@@ -58,11 +60,24 @@ def resolve_options(args: argparse.Namespace, env: dict[str, str] | os._Environ 
     if token and (len(token) < 16 or not all(c.isascii() and c.isprintable() and not c.isspace() for c in token)):
         origin = "--api-token" if args.api_token is not None else API_TOKEN_ENV
         raise QAError(f"{origin} must be at least 16 printable ASCII characters without spaces")
+    hosts = _listed(getattr(args, "allowed_hosts", None), env.get(ALLOWED_HOSTS_ENV))
+    origins = _listed(getattr(args, "cors_origins", None), env.get(CORS_ORIGINS_ENV))
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise QAError(f"a CORS origin must look like https://example.org (got {origin!r})")
     return {
         "host": host,
+        "allowed_hosts": hosts,
+        "cors_origins": origins,
         "port": resolve_port(args.port, env),
         "admin_password": password or None,
         "max_upload_mb": max_mb,
         "api_token": token or None,
         "concurrency": args.concurrency,
     }
+
+
+def _listed(flag: str | None, variable: str | None) -> tuple[str, ...]:
+    """A comma-separated flag over its variable, as a tuple without blanks."""
+    raw = flag if flag is not None else (variable or "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -19,10 +19,19 @@ import anyio
 import anyio.to_thread
 
 from qa.answering.conversation import Conversation
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError, QAError
+from qa.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    QAError,
+    check_text,
+)
 
 if TYPE_CHECKING:
     from qa.engine import QA
+
+MAX_FILTER_CHARS = 500
 
 log = logging.getLogger("qa.web.service")
 
@@ -106,6 +115,7 @@ class CorpusService:
     def document(self, doc_id: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
         """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`."""
         with _statuses():
+            check_text(doc_id, "the document id", MAX_FILTER_CHARS)
             try:
                 doc = self.engine.document(doc_id)
             except QAError as exc:

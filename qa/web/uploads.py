@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.ingest.readers import SUPPORTED_SUFFIXES, ReadError, content_hash, parse_document
+from qa.ingest.isolation import IsolatedParser
+from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits, ReadError, content_hash
 
 MAX_NAME_CHARS = 120
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes: 120 CJK characters would not fit
@@ -80,6 +81,7 @@ def store_uploads(
     max_bytes: int,
     replace: bool = False,
     known_hashes: Mapping[str, str] | None = None,
+    limits: ParseLimits = ParseLimits(),  # noqa: B008  (frozen)
 ) -> list[UploadResult]:
     """Copy uploaded files (name as uploaded, path of the received bytes) into the corpus.
 
@@ -91,19 +93,40 @@ def store_uploads(
     by_hash = {digest: source for source, digest in (known_hashes or {}).items()}
     taken: set[str] = set()
     results = []
-    for name, path in files:
-        try:
-            result = _store_one(root, name, Path(path), max_bytes, replace, by_hash, taken)
-        except UploadError as exc:
-            result = UploadResult(name, "", "rejected", str(exc))
-        except OSError as exc:  # one odd file must not cost the others their upload
-            result = UploadResult(name, "", "rejected", f"could not be saved ({exc.strerror or exc})")
-        results.append(result)
+    with IsolatedParser(limits) as parser:  # each file read as the indexer will, within the same limits
+        for name, path in files:
+            results.append(_store_checked(parser, root, name, Path(path), max_bytes, replace, by_hash, taken))
     return results
 
 
+def _store_checked(
+    parser: IsolatedParser,
+    root: Path,
+    name: str,
+    path: Path,
+    max_bytes: int,
+    replace: bool,
+    by_hash: dict[str, str],
+    taken: set[str],
+) -> UploadResult:
+    try:
+        result = _store_one(parser, root, name, path, max_bytes, replace, by_hash, taken)
+    except UploadError as exc:
+        result = UploadResult(name, "", "rejected", str(exc))
+    except OSError as exc:  # one odd file must not cost the others their upload
+        result = UploadResult(name, "", "rejected", f"could not be saved ({exc.strerror or exc})")
+    return result
+
+
 def _store_one(
-    root: Path, name: str, path: Path, max_bytes: int, replace: bool, by_hash: dict[str, str], taken: set[str]
+    parser: IsolatedParser,
+    root: Path,
+    name: str,
+    path: Path,
+    max_bytes: int,
+    replace: bool,
+    by_hash: dict[str, str],
+    taken: set[str],
 ) -> UploadResult:
     safe = sanitize_filename(name)
     if safe.lower() in taken:
@@ -117,7 +140,7 @@ def _store_one(
         raise UploadError("the file is empty")
     digest = content_hash(data)
     try:
-        parse_document(safe, data)
+        parser.parse(safe, data)
     except ReadError as exc:
         raise UploadError(f"cannot be read: {exc}") from None
     except Exception as exc:  # a reader bug must not take the upload handler down
