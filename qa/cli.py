@@ -300,7 +300,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(format_answer(answer))
+    print(format_answer(answer, bold=sys.stdout.isatty()))
     return 0
 
 
@@ -328,9 +328,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
-def format_answer(answer, width: int | None = None) -> str:
+def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
+    """The short answer (its answer phrases in bold with `bold`, for a terminal), then the passages."""
+    from qa.answering.answer import phrase_ranges, with_marks
+
     width = width or min(100, _terminal_width())
-    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False)]
+    # Wrapping only turns spaces into line breaks, so the phrases' offsets still hold.
+    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False, break_long_words=False)]
+    if bold:
+        lines[0] = with_marks(lines[0], phrase_ranges(answer), "\x1b[1m", "\x1b[22m")
     for note in answer.notes:
         lines.append(f"(note: {note})")
     if answer.searched_query:

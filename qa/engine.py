@@ -70,6 +70,8 @@ class QA:
         self._pinned = threading.local()  # (reader, searcher) of a thread inside consistent()
         self._unusable = ""  # a newer index version that could not be opened; reported once
         self._analysis: tuple[object, Analyser] | None = None
+        # (reader, Combination) once looked up; False when the reader is off or has nothing to do.
+        self._reading: tuple | bool | None = None
         # Word vectors for soft coverage: indexing put the corpus's words in the embedding cache.
         self.word_vectors = WordVectors(embedder, self.store.embedding_cache)
 
@@ -253,7 +255,7 @@ class QA:
             terms = QueryTerms.of(query, reader)  # one lookup of the terms' statistics, for both models
             candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector, terms)
             q = question_terms(query, vector, reader, terms)
-        scored = score(models, query, q, candidates, self._analyser(reader))
+        scored = score(models, query, q, candidates, self._analyser(reader), self.reading())
         answer = build_answer(
             question,
             scored,
@@ -353,6 +355,23 @@ class QA:
         if self._analysis is None or self._analysis[0] is not analyzer:
             self._analysis = (analyzer, Analyser(analyzer, self.word_vectors))
         return self._analysis[1]
+
+    def reading(self):
+        """(the reader, how its scores join the sentence model's), or None with QA_READER=off.
+
+        Set `_reading` to another pair to answer with another reader or combination (evaluation).
+        """
+        if self._reading is None:
+            if self.settings.reader != "on":
+                self._reading = False
+            else:
+                from qa.answering.reader import shared_reader
+                from qa.answering.reading import Combination
+
+                reader = shared_reader()
+                combination = Combination.of(reader)
+                self._reading = (reader, combination) if combination.active else False
+        return self._reading or None
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
-from qa.types import Answer, Highlight, Passage
+from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
 NOTHING_FOUND = (
     "No relevant passage found in the corpus for this question. "
@@ -99,6 +99,7 @@ def build_answer(
             sentence_p = round(float(sentence_shares[best]), 4)
         else:  # a passage without a sentence boundary at all
             s, e, sentence_p = item.start, item.end, 0.0
+        phrase = answer_phrase(scored, best, s) if item.rows else None
         scores = {"sentence": sentence_p, "fused": round(cand.fused, 6), "dense": round(cand.cosine, 6)}
         if cand.lexical:
             scores["lexical"] = round(cand.lexical, 6)
@@ -117,7 +118,7 @@ def build_answer(
                 start=item.start,
                 end=item.end,
                 page=record.chunk.page if record else None,
-                highlight=Highlight(s, e, text[s - item.start : e - item.start]),
+                highlight=Highlight(s, e, text[s - item.start : e - item.start], phrase),
                 date=record.date if record else "",
                 chunk_id=cand.chunk_id,
                 scores=scores,
@@ -125,6 +126,14 @@ def build_answer(
         )
     answer = short_answer(scored, models, shown)
     return Answer(question, answer, tuple(passages), mode, searched_query, notes)
+
+
+def answer_phrase(scored: Scored, row: int, sentence_start: int) -> AnswerPhrase | None:
+    """The phrase the reader marked in a sentence, in document offsets, when it is confident of it."""
+    phrase = scored.read.phrases.get(row)
+    if phrase is None or not phrase.shown or not phrase.text.strip():
+        return None
+    return AnswerPhrase(sentence_start + phrase.start, sentence_start + phrase.end, phrase.text)
 
 
 def passage_text(scored: Scored, item: Shown) -> str:
@@ -164,3 +173,35 @@ def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> st
         used.append((doc_id, start, end))
         parts.append(f"{sentence} [{rank}]")
     return " ".join(parts)
+
+
+def phrase_ranges(answer: Answer) -> list[tuple[int, int]]:
+    """Where the answer phrases stand in `answer.answer` (character ranges, in order): each passage
+    whose highlight has a phrase the reader is confident of, found in that passage's sentence of
+    the short answer. Interfaces set these in bold."""
+    ranges: list[tuple[int, int]] = []
+    text = answer.answer
+    for passage in answer.passages:
+        phrase = passage.highlight.answer
+        if phrase is None:
+            continue
+        sentence = " ".join(passage.highlight.text.split())
+        at = text.find(f"{sentence} [{passage.rank}]")
+        if at < 0:
+            continue
+        inside = sentence.find(" ".join(phrase.text.split()))
+        if inside >= 0:
+            ranges.append((at + inside, at + inside + len(" ".join(phrase.text.split()))))
+    return sorted(ranges)
+
+
+def with_marks(text: str, ranges: list[tuple[int, int]], opening: str, closing: str, escape=lambda s: s) -> str:
+    """`text` with each range wrapped in opening/closing, the rest passed through `escape`."""
+    out, last = [], 0
+    for start, end in ranges:
+        if start < last:
+            continue
+        out += [escape(text[last:start]), opening, escape(text[start:end]), closing]
+        last = end
+    out.append(escape(text[last:]))
+    return "".join(out)
