@@ -363,9 +363,9 @@ def format_dialogues(evaluation: DialogueEvaluation) -> str:
         lines.append(f"{name:<{width}}{cells}")
     lines += [
         "",
-        "Passage[1], FirstSentence, ShortAnswer: shares of turns whose passage [1], short answer's first sentence, "
-        "short answer holds the answer; Repeated: share of the short answers' sentences that the previous turn's "
-        "short answer showed; MedianWords: of the short answers given",
+        "Passage[1], FirstSentence, ShortAnswer: shares of turns whose passage [1], short answer's first sentence,",
+        "short answer holds the answer; Repeated: share of the sentences shown that the previous turn's short answer",
+        "showed; MedianWords: the median short answer, in words",
     ]
     for skipped in evaluation.skipped:
         lines.append(f"skipped {skipped.qid} (line {skipped.line}): {skipped.reason}")
