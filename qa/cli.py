@@ -422,8 +422,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluation.plots import plot_comparison, plot_recall
 
     if args.compare:
-        if args.questions or args.beir:
-            raise QAError("give question sets and --beir folders, or --compare A B, not both")
+        if args.questions or args.beir or args.dialogues:
+            raise QAError("give question sets, --beir folders and --dialogues, or --compare A B, not both")
         if args.save or args.runs:
             raise QAError("--save and --runs go with an evaluation, not with --compare")
         a, b = (evaluation.load_saved(path) for path in args.compare)

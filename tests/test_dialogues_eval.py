@@ -341,6 +341,7 @@ def test_cli_eval_dialogues_beside_a_question_set(cli_env, tmp_path, capsys):
         ([json.dumps(KURILS), json.dumps({**TOKYO, "corpus": "mars"})], [], "line 2: unknown corpus 'mars'"),
         ([json.dumps(KURILS)], ["--save", "out.json"], "--save goes with question sets or --beir"),
         ([json.dumps(KURILS)], ["--dialogue-corpus", "nothing"], "--dialogue-corpus takes NAME=DIR"),
+        ([json.dumps(KURILS)], ["--compare", "a.json", "b.json"], "or --compare A B, not both"),
     ],
 )
 def test_cli_eval_dialogue_errors(cli_env, tmp_path, capsys, lines, extra, message):
