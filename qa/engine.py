@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,11 +186,14 @@ class QA:
         date_from: str | None = None,
         date_to: str | None = None,
         searched_query: str | None = None,
+        shown_before: Iterable[str] = (),
     ) -> Answer:
         """Ranked passages answering `question`, each with its citation, and a short answer.
 
         `searched_query` lets a caller search other text than the question shown (a chat
-        follow-up carrying over context).
+        follow-up carrying over context). `shown_before` are sentences the reader has just been shown
+        (the previous answer of a conversation): the short answer leads with its best sentence even
+        if it is one of them, but adds none of the others.
         """
         question, notes = self.clean_question(question)
         if mode not in MODES:
@@ -222,7 +225,7 @@ class QA:
         follow_up = query != question
         spelt = searcher.correct(query)
         notes = notes + ((spelt.note,) if spelt.changes else ())
-        return self._answer(searcher, question, spelt.text, k, mode, filters, notes, follow_up)
+        return self._answer(searcher, question, spelt.text, k, mode, filters, notes, follow_up, frozenset(shown_before))
 
     def _answer(
         self,
@@ -234,6 +237,7 @@ class QA:
         filters: Filters,
         notes: tuple[str, ...],
         follow_up: bool = False,
+        shown_before: frozenset[str] = frozenset(),
     ) -> Answer:
         from qa.answering.answer import build_answer
         from qa.answering.features import question_terms
@@ -265,6 +269,7 @@ class QA:
             threshold=self._gate_threshold(models),
             searched_query=query if query != question else "",
             notes=notes,
+            shown_before=shown_before,
         )
         if about is not None and answer.passages:
             first: dict[str, Passage] = {}

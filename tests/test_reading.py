@@ -110,3 +110,28 @@ def test_no_phrase_no_marks():
     }),))  # fmt: skip
     assert phrase_ranges(plain) == [] and "qa-phrase" not in render_reply(plain, 1)
     assert "answer" not in plain.to_dict()["passages"][0]["highlight"]
+
+
+def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_is_the_best():
+    from types import SimpleNamespace
+
+    from qa.answering.answer import Shown, answer_sentences, sentence_key, short_answer
+    from qa.answering.scorer import Scored
+
+    texts = ["Russia deployed the S-300V4.", "Japan protested.", "Bastion missiles came too."]
+    table = _table([(0, 28), (29, 45), (46, 72)], texts, [0, 0, 0])
+    scored = Scored(
+        candidates=[SimpleNamespace(doc_id="kurils")],
+        sentences=table,
+        sentence_logits=np.array([3.0, 2.9, 2.8]),
+        passage_logits=np.array([1.0]),
+        gate_logit=5.0,
+    )
+    models = SimpleNamespace(answer_share=0.05, answer_max_sentences=4)
+    shown = [Shown((0,), 0, 72, (0, 1, 2), 1.0)]
+    assert short_answer(scored, models, shown).count("[1]") == 3
+    before = frozenset(sentence_key(s) for s in ("Russia deployed the S-300V4.", "Japan protested."))
+    # The best sentence leads even when it was shown before; the other repeat is left out.
+    again = short_answer(scored, models, shown, before)
+    assert again == "Russia deployed the S-300V4. [1] Bastion missiles came too. [1]"
+    assert answer_sentences(_answer()) == ["Russia deployed an S-300V4 <air> defence system."]

@@ -9,6 +9,7 @@ that asks for several things finds them in several passages), each with its pass
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
 from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
+_MARKERS = re.compile(r"\s*\[\d{1,3}\](?:;\s*)?")
 NOTHING_FOUND = (
     "No relevant passage found in the corpus for this question. "
     "Try other words, another retrieval mode, or fewer filters."
@@ -77,10 +79,12 @@ def build_answer(
     threshold: float | None = None,
     searched_query: str = "",
     notes: tuple[str, ...] = (),
+    shown_before: frozenset[str] = frozenset(),
 ) -> Answer:
     """The cited passages and the short answer, or "nothing found" when the gate says so.
 
-    `threshold` is the gate's logit threshold (default: the fitted one).
+    `threshold` is the gate's logit threshold (default: the fitted one); `shown_before` are the
+    sentences (as `sentence_key` gives them) the previous answer showed.
     """
     threshold = models.gate_threshold if threshold is None else threshold
     # A question without a single content word ("what is it?") has nothing to look for.
@@ -124,7 +128,7 @@ def build_answer(
                 scores=scores,
             )
         )
-    answer = short_answer(scored, models, shown)
+    answer = short_answer(scored, models, shown, shown_before)
     return Answer(question, answer, tuple(passages), mode, searched_query, notes)
 
 
@@ -147,8 +151,21 @@ def passage_text(scored: Scored, item: Shown) -> str:
     return text
 
 
-def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> str:
-    """The best sentence of the shown passages, then those close to it, each with its marker."""
+def sentence_key(sentence: str) -> str:
+    """A sentence as compared across answers: its words, case folded."""
+    return " ".join(sentence.split()).casefold()
+
+
+def answer_sentences(answer: Answer) -> list[str]:
+    """The sentences of a short answer, without their citation markers."""
+    return [part for part in (p.strip() for p in _MARKERS.split(answer.answer)) if part]
+
+
+def short_answer(
+    scored: Scored, models: AnswerModels, shown: list[Shown], shown_before: frozenset[str] = frozenset()
+) -> str:
+    """The best sentence of the shown passages, then those close to it, each with its marker.
+    A sentence in `shown_before` (just shown in the previous answer) is added only as the best."""
     table = scored.sentences
     rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
     if not rows:
@@ -168,6 +185,8 @@ def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> st
         start, end = int(table.spans[row][0]), int(table.spans[row][1])
         sentence = " ".join(table.texts[row].split())
         if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
+            continue
+        if parts and sentence_key(sentence) in shown_before:
             continue
         seen.add(sentence.casefold())
         used.append((doc_id, start, end))
