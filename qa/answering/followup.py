@@ -43,6 +43,10 @@ _OPENERS = (
 )
 
 
+# Openers that put a new subject in the place of the previous one.
+_SHIFTS = ("and what about", "and how about", "but what about", "what about", "how about")
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -113,7 +117,13 @@ def followup_query(question: str, previous: Sequence[str], max_terms: int = MAX_
     if not last:
         return None
     present = {_normalise(t) for t in _TOKEN.findall(question)}
-    carried = [t for t in key_terms(last) if _normalise(t) not in present][:max_terms]
+    terms = key_terms(last)
+    if _opener([t.lower() for t in _TOKEN.findall(question)]) in _SHIFTS and key_terms(question):
+        # "what about China?" names a new subject in the place of the old one: the previous
+        # question's subject (its first name, else its first term) is not carried.
+        subject = next((t for t in terms if t[:1].isupper()), terms[0] if terms else "")
+        terms = [t for t in terms if t != subject]
+    carried = [t for t in terms if _normalise(t) not in present][:max_terms]
     if not carried:
         return None
     return f"{_strip_opener(question)} {' '.join(carried)}"
