@@ -70,3 +70,19 @@ def test_key_terms_keep_codes_names_and_non_ascii():
         "東京の外交",
         "naïve",
     ]
+
+
+def test_a_person_pronoun_carries_the_names_the_last_answer_led_with():
+    from qa.answering.followup import names_in
+
+    title = "What a tangled web we weave: North Asian strategic relations"
+    assert names_in(f"{title} was written by William Baulch.", title) == ["William Baulch"]
+    assert names_in("Shinzo Abe met Vladimir Putin in Nagato.") == ["Shinzo Abe", "Vladimir Putin"]
+    searched = followup_query(
+        "What is his position?", ["wrote essay North Asian strategic relations"], referents=["William Baulch"]
+    )
+    assert searched.startswith("What is his position? William Baulch")
+    # Without a person pronoun the names are not forced in.
+    assert "Baulch" not in followup_query(
+        "and the islands?", ["essay strategic relations"], referents=["William Baulch"]
+    )
