@@ -112,7 +112,11 @@ class Conversation:
 
     @classmethod
     def from_history(cls, engine: QA, questions: Iterable[object]) -> Conversation:
-        """The conversation of these earlier questions (oldest first), as the chat would have had it."""
+        """The conversation of these earlier questions (oldest first), as the chat would have had it.
+
+        The last one is answered again (with ask's defaults): what a follow-up leans on besides the
+        questions (the names its answer led with, the sentences it showed) comes from that answer.
+        """
         questions = list(questions)
         if len(questions) > MAX_HISTORY:
             raise QAError(f"history holds at most {MAX_HISTORY} earlier questions (got {len(questions)})")
@@ -121,7 +125,10 @@ class Conversation:
             if not isinstance(question, str):
                 raise QAError(f"history[{i}] must be a question as text (got {type(question).__name__})")
             try:
-                conversation.remember(engine, question)
+                if i == len(questions) - 1:
+                    conversation.ask(engine, question)
+                else:
+                    conversation.remember(engine, question)
             except QAError as exc:
                 raise QAError(f"history[{i}]: {exc}") from None
         return conversation
