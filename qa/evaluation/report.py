@@ -230,7 +230,7 @@ class Comparison:
                 for mode, metrics in self.modes.items()
             },
             "significance": {
-                "test": "paired randomisation (sign flips), two-sided, Holm-corrected over every row",
+                "test": "paired randomisation (sign flips), two-sided, Holm-corrected over the rows where a query moved",
                 "interval": f"{CONFIDENCE:.0%} bootstrap percentile interval of the mean of B-A",
                 "alpha": ALPHA,
             },
@@ -325,15 +325,17 @@ def format_comparison(comparison: Comparison, limit: int = 20) -> str:
         for name, (a, b) in metrics.items():
             row = f"{mode:<9}{metric_label(name):<16}{a:>9.4f}{b:>9.4f}{b - a:>+9.4f}"
             difference = comparison.differences.get((mode, name))
-            if difference is not None:
+            if difference is not None and not difference.tested:
+                row += f"  {'no query moved':<20}{'—':>8}{'—':>8}"
+            elif difference is not None:
                 ci = f"[{difference.low:+.4f}, {difference.high:+.4f}]"
                 row += f"  {ci:<20}{_p(difference.p):>8}{_p(difference.p_holm):>8}"
                 row += "" if difference.significant else "  n.s."
             lines.append(row)
     lines += [
         "",
-        f"paired over the queries in both; p: randomisation test (two-sided), Holm-corrected over all rows; "
-        f"n.s.: not significant at {ALPHA}",
+        f"paired over the queries in both; p: randomisation test (two-sided), Holm-corrected over the rows "
+        f"where a query moved; n.s.: not significant at {ALPHA}",
     ]
     worse, better = comparison.worse, comparison.better
     same = len(comparison.changes) - len(worse) - len(better)

@@ -30,6 +30,12 @@ class Difference:
     high: float
     p: float  # the randomisation test's two-sided p-value
     p_holm: float = 1.0  # after Holm's correction over every row tested together
+    moved: int = 0  # queries whose value differs between A and B
+
+    @property
+    def tested(self) -> bool:
+        """False when no query moved: there is nothing to test, and the row is left out of the correction."""
+        return self.moved > 0
 
     @property
     def significant(self) -> bool:
@@ -42,6 +48,7 @@ class Difference:
             "ci": [round(self.low, 6), round(self.high, 6)],
             "p": round(self.p, 6),
             "p_holm": round(self.p_holm, 6),
+            "moved": self.moved,
             "significant": self.significant,
         }
 
@@ -62,7 +69,7 @@ def paired_difference(
     delta = float(diff.mean())
     if not diff.any():
         # No query moved: nothing to resample (scipy would warn of a degenerate distribution).
-        return Difference(int(diff.size), 0.0, 0.0, 0.0, 1.0)
+        return Difference(int(diff.size), 0.0, 0.0, 0.0, 1.0, 1.0, 0)
     test = stats.permutation_test(
         (diff,),
         _mean,
@@ -84,21 +91,23 @@ def paired_difference(
             method="percentile",
             random_state=np.random.default_rng(seed),
         ).confidence_interval
-    return Difference(int(diff.size), delta, float(interval.low), float(interval.high), float(test.pvalue))
+    moved = int(np.count_nonzero(diff))
+    return Difference(int(diff.size), delta, float(interval.low), float(interval.high), float(test.pvalue), 1.0, moved)
 
 
 def holm(differences: Mapping[tuple[str, str], Difference]) -> dict[tuple[str, str], Difference]:
-    """The same differences with Holm-corrected p-values, the family being all of them."""
+    """The same differences with Holm-corrected p-values, the family being every one where a query moved."""
     from statsmodels.stats.multitest import multipletests
 
-    keys = list(differences)
+    keys = [k for k, d in differences.items() if d.tested]
+    out = dict(differences)
     if not keys:
-        return {}
+        return out
     corrected = multipletests([differences[k].p for k in keys], alpha=ALPHA, method="holm")[1]
-    return {
-        k: Difference(d.queries, d.delta, d.low, d.high, d.p, float(p))
-        for k, d, p in zip(keys, (differences[k] for k in keys), corrected, strict=True)
-    }
+    for k, p in zip(keys, corrected, strict=True):
+        d = differences[k]
+        out[k] = Difference(d.queries, d.delta, d.low, d.high, d.p, float(p), d.moved)
+    return out
 
 
 def paired_differences(
