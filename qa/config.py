@@ -44,6 +44,7 @@ ENV_VARS = {
     "pg_ef_search": "QA_PG_EF_SEARCH",
     "sentence_vectors": "QA_SENTENCE_VECTORS",
     "spelling": "QA_SPELLING",
+    "feedback": "QA_FEEDBACK",
 }
 
 
@@ -140,6 +141,9 @@ class Settings:
     # is no English word is searched as the corpus's nearest word ("povertly" -> "poverty"), and
     # the answer says so; "off" searches every word as asked.
     spelling: str = "on"
+    # Readers' feedback and the questions asked (qa.storage.feedback), kept beside the index for
+    # `qa report` and `qa feedback export`; off records nothing.
+    feedback: str = "on"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -191,6 +195,8 @@ class Settings:
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
         if self.spelling not in ("on", "off"):
             raise QAError(f"QA_SPELLING must be on or off (got {self.spelling!r})")
+        if self.feedback not in ("on", "off"):
+            raise QAError(f"QA_FEEDBACK must be on or off (got {self.feedback!r})")
         if self.max_pages < 1:
             raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
         if not 128 <= self.parse_memory_mb <= 65536:

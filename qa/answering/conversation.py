@@ -33,6 +33,7 @@ class Turn:
     question: str
     searched: str  # the question itself when it stood on its own
     answer: Answer | None = None  # None for a turn rebuilt from a history of questions
+    version: str = ""  # the index version that answered (a snapshot, a database generation)
 
 
 @dataclass
@@ -82,7 +83,9 @@ class Conversation:
             date_to=date_to,
             searched_query=searched,
         )
-        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer))
+        # `ask` switches to a newly published index before it searches, not after: this is the one that answered.
+        version = engine.reader.name
+        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer, version))
         return answer
 
     def remember(self, engine: QA, question: str) -> Turn:

@@ -230,7 +230,7 @@ class Comparison:
                 for mode, metrics in self.modes.items()
             },
             "significance": {
-                "test": "paired randomisation (sign flips), two-sided, Holm-corrected over the rows where a query moved",
+                "test": "paired randomisation (sign flips), two-sided; Holm over the rows where a query moved",
                 "interval": f"{CONFIDENCE:.0%} bootstrap percentile interval of the mean of B-A",
                 "alpha": ALPHA,
             },
