@@ -19,6 +19,7 @@ import datetime as dt
 import hmac
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answering.conversation import Conversation
+from qa.answering.feedback import record_asked, record_verdict
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
 from qa.ingest.readers import ParseLimits
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qa.web.app")
 
 MODES = ("hybrid", "dense", "lexical")
+_REPLY_TURN = re.compile(r'^<div class="qa-reply" id="qa-t(\d+)">')
 MAX_K_UI = 20
 EXAMPLES = (
     "What did Russia deploy to the Kurils?",
@@ -179,8 +182,48 @@ class ChatHandlers:
                 }
             )
             return history, question, conversation, self.summary()
-        history.append({"role": "assistant", "content": render_reply(answer, len(conversation.turns))})
+        record_asked(self.engine, conversation, "web")
+        reply = render_reply(answer, len(conversation.turns), feedback=self.feedback_enabled)
+        history.append({"role": "assistant", "content": reply})
         return history, "", conversation, self.summary()
+
+    # -- readers' feedback ------------------------------------------------------------------
+    @property
+    def feedback_enabled(self) -> bool:
+        return self.engine.feedback is not None
+
+    def rate(self, shown: list | None, context: Conversation | None, index: object, liked: object) -> str:
+        """👍/👎 on the chat's message `index`: recorded for the answer that message shows.
+
+        `shown` and `context` are the server's own state; the client only names a message."""
+        if not isinstance(liked, bool) or not isinstance(index, int) or isinstance(index, bool):
+            return ""  # an undone or custom rating: nothing to record
+        messages = list(shown or [])
+        message = messages[index] if 0 <= index < len(messages) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        match = _REPLY_TURN.search(content) if isinstance(content, str) else None
+        if message is None or message.get("role") != "assistant" or match is None:
+            return render_message("Only an answer can be rated.", "hint")
+        return self._verdict(context, int(match.group(1)), "good" if liked else "bad", None)
+
+    def mark_answered(self, context: Conversation | None, request: dict | None) -> str:
+        """ "This passage answered it" on a source card: {"turn", "rank"} from the card's link."""
+        request = request if isinstance(request, dict) else {}
+        turn, rank = _int(request.get("turn"), 0), _int(request.get("rank"), 0)
+        return self._verdict(context, turn, "answered", rank)
+
+    def _verdict(self, context: Conversation | None, turn: int, verdict: str, rank: int | None) -> str:
+        conversation = context if isinstance(context, Conversation) else Conversation()
+        try:
+            record_verdict(self.engine, conversation, turn, verdict, rank, "web")
+        except QAError as exc:
+            return render_message(_sentence(str(exc)), "error")
+        said = {
+            "good": "this answer helped",
+            "bad": "this answer did not help",
+            "answered": f"source {rank} answered the question",
+        }[verdict]
+        return render_message(f"Thank you: noted that {said}.", "hint")
 
     def export(self, context: Conversation | None) -> str | None:
         """The conversation as a Markdown file (its path), or None before the first answer."""
@@ -398,6 +441,11 @@ mark.qa-hl, mark.qa-sentence { background: #fde68a; color: inherit; padding: 0 .
 .qa-card-foot { display: flex; gap: .6rem; align-items: baseline; flex-wrap: wrap; font-size: .85em; }
 .qa-where { color: var(--body-text-color-subdued); }
 .qa-open { margin-left: auto; font-weight: 600; }
+.qa-answered { margin-left: auto; }
+.qa-answered + .qa-open { margin-left: .4rem; }
+.qa-answered.qa-noted { color: #15803d; font-weight: 600; pointer-events: none; }
+#qa-feedback-note { min-height: 0; }
+#qa-feedback-note p { margin: 0; font-size: .85em; color: var(--body-text-color-subdued); }
 .qa-doc { font-size: .95em; }
 .qa-doc-empty { color: var(--body-text-color-subdued); padding: .5rem; }
 .qa-doc-head { border-bottom: 1px solid var(--border-color-primary); padding-bottom: .4rem; margin-bottom: .4rem; }
@@ -429,7 +477,7 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
   .qa-card { padding: .45rem .55rem; }
   .qa-passage { padding-left: .5rem !important; }
   .qa-score { margin-left: 0; }
-  .qa-open { margin-left: 0; }
+  .qa-open, .qa-answered { margin-left: 0; }
 }
 """
 
@@ -479,6 +527,26 @@ watch('value', () => {
   const box = element.getBoundingClientRect();
   if (box.top < 0 || box.bottom > window.innerHeight) element.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
 });
+"""
+
+# Runs once in the feedback note: a card's "This passage answered it" link sends its turn and rank
+# (numbers only: the server takes everything else from its own conversation) and is marked as noted.
+ANSWERED_JS = r"""
+window.__qaAnswered = (request) => trigger('click', request);
+if (!window.__qaAnsweredHooked) {
+  window.__qaAnsweredHooked = true;
+  document.addEventListener('click', (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    const link = target && target.closest('a.qa-answered');
+    if (!link) return;
+    event.preventDefault();
+    const href = link.getAttribute('href') || '';
+    const query = new URLSearchParams(href.slice(href.indexOf('?') + 1));
+    window.__qaAnswered({ turn: Number(query.get('turn')), rank: Number(query.get('rank')) });
+    link.classList.add('qa-noted');
+    link.textContent = 'Noted: this passage answered it';
+  });
+}
 """
 
 # After a reply: scroll the chat so that the new question and the top of its answer show.
@@ -545,7 +613,8 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                         latex_delimiters=[],
                         allow_tags=False,
                         autoscroll=False,
-                        feedback_options=None,
+                        # 👍/👎 on each answer (QA_FEEDBACK); a rating names only the message.
+                        feedback_options=("Like", "Dislike") if handlers.feedback_enabled else None,
                         buttons=[],
                         layout="panel",
                         placeholder="Ask a question about the corpus, or click an example below.",
@@ -562,6 +631,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                             autofocus=True,
                         )
                         ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="qa-ask")
+                    feedback_note = gr.HTML("", elem_id="qa-feedback-note", js_on_load=ANSWERED_JS, padding=False)
                     with gr.Row(elem_id="qa-tools"):
                         clear = gr.Button("New chat", size="sm", scale=0, min_width=96, elem_id="qa-clear")
                         save = gr.DownloadButton(
@@ -666,6 +736,18 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                 return handlers.open_document(getattr(evt, "_data", None))
 
             viewer.click(open_document, None, viewer, api_visibility="private", concurrency_id="qa-ask")
+
+            if handlers.feedback_enabled:
+
+                def rate(messages, conversation, evt: gr.LikeData) -> str:
+                    return handlers.rate(messages, conversation, evt.index, evt.liked)
+
+                chatbot.like(rate, [shown, context], feedback_note, api_visibility="private", queue=False)
+
+                def mark_answered(conversation, evt: gr.EventData) -> str:
+                    return handlers.mark_answered(conversation, getattr(evt, "_data", None))
+
+                feedback_note.click(mark_answered, context, feedback_note, api_visibility="private", queue=False)
 
             if handlers.admin_enabled:
                 _index_tab(gr, handlers, unlocked, summary, docs)

@@ -59,8 +59,9 @@ def render_message(text: str, kind: str = "error") -> str:
     return f'<div class="qa-reply qa-{esc(kind)}"><p>{esc(text)}</p></div>'
 
 
-def render_reply(answer: Answer, turn: int) -> str:
-    """The answer with linked citation markers, what was searched, then one card per passage."""
+def render_reply(answer: Answer, turn: int, feedback: bool = False) -> str:
+    """The answer with linked citation markers, what was searched, then one card per passage
+    (each with a "This passage answered it" link when feedback is on)."""
     parts = [f'<div class="qa-reply" id="qa-t{int(turn)}">']
     if answer.passages:
         parts.append(f'<p class="qa-answer">{_answer_html(answer, turn)}</p>')
@@ -79,13 +80,18 @@ def render_reply(answer: Answer, turn: int) -> str:
             f'<div class="qa-sources"><p class="qa-sources-label">{count} source passage'
             f"{'s' if count != 1 else ''} · {esc(answer.mode)} retrieval</p>"
         )
-        parts.extend(render_card(p, turn) for p in answer.passages)
+        parts.extend(render_card(p, turn, feedback) for p in answer.passages)
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def render_card(passage: Passage, turn: int) -> str:
+def answered_link(turn: int, rank: int) -> str:
+    """The fragment the page script turns into "passage `rank` of answer `turn` answered it"."""
+    return f"#qa-answered?turn={int(turn)}&rank={int(rank)}"
+
+
+def render_card(passage: Passage, turn: int, feedback: bool = False) -> str:
     meta = [esc(passage.author) if passage.author else '<span class="qa-unknown">author unknown</span>']
     meta.append(esc(passage.date) if passage.date else '<span class="qa-unknown">date unknown</span>')
     where = esc(passage.source) + (f", page {int(passage.page)}" if passage.page else "")
@@ -99,7 +105,14 @@ def render_card(passage: Passage, turn: int) -> str:
         f'<blockquote class="qa-passage">{_passage_html(passage)}</blockquote>'
         f'<div class="qa-card-foot"><span class="qa-where">{where}, characters '
         f"{int(passage.start)}–{int(passage.end)}</span> "
-        f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a></div>'
+        + (
+            f'<a class="qa-answered" href="{esc(answered_link(turn, passage.rank))}" role="button" '
+            'title="Tell the corpus\'s analysts that this passage answered the question">'
+            "This passage answered it</a> "
+            if feedback
+            else ""
+        )
+        + f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a></div>'
         "</article>"
     )
 
