@@ -3,7 +3,9 @@ built from a conversation, and `qa chat`'s /good, /bad, /answered N."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 
 import pytest
 
@@ -115,3 +117,87 @@ def test_qa_chat_good_bad_answered(settings):
     assert records[2].rank == 2 and records[4].history == (QUESTION,)
     assert records[4].question.startswith("Café diplomacy")
     assert turn_record(chat.conversation, 1, "asked").passages == records[0].passages
+
+
+# -- qa report ----------------------------------------------------------------------------------
+ZEBRA = "How many zebras migrate across the Serengeti?"
+ZEBRA_AGAIN = "how many zebras migrate across the Serengeti each year?"
+ZEBRA_DOC = """\
+# The great migration
+
+Every year about 300,000 zebras migrate across the Serengeti with the wildebeest, following the rains.
+"""
+
+
+def test_qa_report_counts_refused_and_thumbed_down_by_subject_and_rechecks_after_an_update(
+    tmp_path, monkeypatch, capsys
+):
+    from qa.cli import main
+    from tests.web_helpers import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    for name, value in {
+        "QA_CORPUS": str(corpus),
+        "QA_INDEX": str(tmp_path / "index"),
+        "QA_MODEL": "hash",
+        "QA_MIN_RELEVANCE": "0.3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    engine = open_index(settings=Settings.from_env())
+    conversation = Conversation()
+    for question in (QUESTION, ZEBRA, ZEBRA_AGAIN, "thanks!"):
+        conversation.ask(engine, question, k=3)
+        record_asked(engine, conversation, "web")
+    record_verdict(engine, conversation, 1, "bad", channel="web")
+    assert [t.answer.found for t in conversation.turns] == [True, False, False, False]
+    first_version = engine.reader.name
+
+    (corpus / "zebras.md").write_text(ZEBRA_DOC, encoding="utf-8")
+    engine.update()
+    assert main(["report", "--json", "--similarity", "0.4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["asked"], report["refused"], report["thumbed_down"]) == (3, 2, 1)  # "thanks!" is not a question
+    zebras = next(s for s in report["subjects"] if "zebras" in s["label"])
+    assert sorted(zebras["questions"]) == sorted([ZEBRA, ZEBRA_AGAIN])
+    assert (zebras["asked"], zebras["refused"], zebras["thumbed_down"]) == (2, 2, 0)
+    assert sorted(zebras["now_answered"]) == sorted([ZEBRA, ZEBRA_AGAIN])  # the new document answers them
+    assert report["subjects"][0]["label"] == zebras["label"]  # most failed first
+    assert report["trend"] == [
+        {
+            "index_version": first_version,
+            "first_record": report["trend"][0]["first_record"],
+            "current": False,
+            "asked": 3,
+            "refused": 2,
+            "thumbed_down": 1,
+            "refused_share": 0.6667,
+            "thumbed_down_share": 0.3333,
+        }
+    ]
+    shown = {(p["doc_id"], p["start"], p["end"]): p for p in report["passages"]}
+    first = conversation.turns[0].answer.passages
+    assert all(shown[(p.doc_id, p.start, p.end)]["in_thumbed_down"] == 1 for p in first)
+
+    assert main(["report", "--similarity", "0.4"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("3 questions asked: 2 refused") and "answered now: How many zebras" in text
+    assert main(["report", "--csv", "--no-recheck", "--similarity", "0.4"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:4] == ["subject", "asked", "refused", "thumbed_down"] and len(rows) == 3
+    assert main(["report", "--since", "2999-01-01"]) == 0
+    assert "0 questions asked since 2999-01-01T00:00:00+00:00" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "yesterday"], "--since must be a date"),
+        (["--similarity", "0"], "--similarity must be above 0"),
+        (["--top", "0"], "--top must be at least 1"),
+    ],
+)
+def test_qa_report_bad_flags(argv, message, capsys):
+    from qa.cli import main
+
+    assert main(["report", *argv]) == 1
+    assert message in capsys.readouterr().err

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from qa.answering.conversation import Conversation, Turn
+from qa.answering.smalltalk import small_talk
 from qa.errors import QAError
 from qa.storage.feedback import VERDICTS, FeedbackRecord, ShownPassage
 
@@ -55,6 +56,8 @@ def record_asked(engine: QA, conversation: Conversation, channel: str) -> None:
     store = engine.feedback
     if store is None or not conversation.turns or conversation.turns[-1].answer is None:
         return
+    if small_talk(conversation.turns[-1].question) is not None:
+        return  # "thanks!" asks nothing of the corpus
     try:
         store.add(turn_record(conversation, len(conversation.turns), "asked", channel=channel))
     except QAError as exc:
