@@ -228,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not ask refused questions again of the current index (to mark those it now answers)",
     )
 
+    p = sub.add_parser("feedback", help="readers' feedback as evaluation data (see `qa report` for a summary)")
+    feedback = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = feedback.add_parser(
+        "export", help="a labelled question set (qa eval's format) and an unanswerable list from readers' feedback"
+    )
+    add_path_arguments(p)
+    p.add_argument("--questions", metavar="FILE.jsonl", help="write the questions marked as answered, with gold spans")
+    p.add_argument("--unanswerable", metavar="FILE.txt", help="write the questions that found nothing (one a line)")
+    p.add_argument("--since", metavar="DATE", help="only feedback from DATE on (YYYY-MM-DD[THH:MM], UTC)")
+
     p = sub.add_parser("fit", help="train one of the project's own models (needs torch and transformers)")
     fit = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     p = fit.add_parser("reader", help="fine-tune the reader (answer sentences and phrases) and ship it as ONNX")
@@ -542,6 +552,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from qa.evaluation.labelled import export_feedback, write_export
+    from qa.storage.feedback import check_since
+
+    since = check_since(args.since)
+    if not args.questions and not args.unanswerable:
+        raise QAError("give --questions FILE.jsonl, --unanswerable FILE.txt, or both")
+    engine = _open(args, build=False)
+    if engine.feedback is None:
+        raise QAError("feedback is switched off (QA_FEEDBACK=off): nothing is recorded to export")
+
+    def doc_length(doc_id: str) -> int | None:
+        try:
+            return len(engine.document(doc_id).text)
+        except QAError:
+            return None
+
+    export = export_feedback(engine.feedback.records(since=since), doc_length)
+    write_export(export, args.questions, args.unanswerable)
+    for line in export.dropped:
+        print(f"note: {line}", file=sys.stderr)
+    if args.questions:
+        print(f"{len(export.lines)} labelled questions written to {args.questions}")
+    if args.unanswerable:
+        print(f"{len(export.unanswerable)} unanswerable questions written to {args.unanswerable}")
+    return 0
+
+
 def _answered_now(engine, record) -> bool:
     """Whether the current index answers a question that an older one refused."""
     try:
@@ -603,6 +641,7 @@ COMMANDS = {
     "chat": cmd_chat,
     "fit": cmd_fit,
     "report": cmd_report,
+    "feedback": cmd_feedback,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -201,3 +201,69 @@ def test_qa_report_bad_flags(argv, message, capsys):
 
     assert main(["report", *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+# -- qa feedback export -------------------------------------------------------------------------
+def test_feedback_export_after_a_rebuild_reads_back_as_a_question_set(tmp_path, monkeypatch, capsys):
+    from qa.cli import main
+    from qa.evaluation import load_questions, read_unanswerable
+    from tests.web_helpers import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    for name, value in {
+        "QA_CORPUS": str(corpus),
+        "QA_INDEX": str(tmp_path / "index"),
+        "QA_MODEL": "hash",
+        "QA_MIN_RELEVANCE": "0.3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    engine = open_index(settings=Settings.from_env())
+    reader = Conversation()
+    reader.ask(engine, QUESTION, k=3)
+    reader.ask(engine, FOLLOW_UP, k=3)
+    record_verdict(engine, reader, 1, "answered", rank=2, channel="web")
+    record_verdict(engine, reader, 2, "answered", rank=1, channel="web")
+    other = Conversation()
+    other.ask(engine, QUESTION, k=3)
+    record_verdict(engine, other, 1, "bad", channel="web")  # its passages: known non-answers
+    for question in (ZEBRA, "Who painted the ceiling of the Sistine Chapel?"):
+        other.ask(engine, question, k=3, use_context=False)
+        record_asked(engine, other, "web")
+    record_verdict(engine, other, 3, "bad", channel="web")  # refused, but the reader expected an answer
+    gold = reader.turns[0].answer.passages[1]
+    follow_up_gold = reader.turns[1].answer.passages[0]
+
+    engine.update(rebuild=True)
+    questions, unanswerable = tmp_path / "labelled.jsonl", tmp_path / "unanswerable.txt"
+    argv = ["feedback", "export", "--questions", str(questions), "--unanswerable", str(unanswerable)]
+    assert main(argv) == 0
+    assert "2 labelled questions" in capsys.readouterr().out
+    lines = [json.loads(line) for line in questions.read_text(encoding="utf-8").splitlines()]
+    assert lines[0]["question"] == QUESTION
+    assert lines[0]["spans"] == [{"doc_id": gold.doc_id, "start": gold.start, "end": gold.end}]
+    shown = [{"doc_id": p.doc_id, "start": p.start, "end": p.end} for p in other.turns[0].answer.passages]
+    assert lines[0]["non_answers"] == [s for s in shown if s != lines[0]["spans"][0]]
+    assert lines[1]["question"] == reader.turns[1].searched != FOLLOW_UP  # the follow-up, with its context
+    assert lines[1]["spans"] == [
+        {"doc_id": follow_up_gold.doc_id, "start": follow_up_gold.start, "end": follow_up_gold.end}
+    ]
+    assert [q.text for q in load_questions(questions)] == [lines[0]["question"], lines[1]["question"]]
+    assert read_unanswerable(unanswerable) == [ZEBRA]
+
+    # qa eval reads it as it is, against the rebuilt index.
+    assert main(["eval", str(questions), "--quiet", "--json", "--mode", "hybrid", "--no-answers"]) == 0
+    assert json.loads(capsys.readouterr().out)["queries"] == 2
+
+    # A document removed since: its spans are left out, and said so.
+    (corpus / engine.document(gold.doc_id).source).unlink()
+    engine.update()
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"{gold.doc_id} {gold.start}:{gold.end} left out (the document is no longer in the index)" in captured.err
+
+
+def test_feedback_export_needs_a_file(capsys):
+    from qa.cli import main
+
+    assert main(["feedback", "export"]) == 1
+    assert "give --questions FILE.jsonl, --unanswerable FILE.txt, or both" in capsys.readouterr().err
