@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--similarity",
         type=float,
         default=None,
-        help="how alike questions must be to share a subject: average cosine, 0-1 (default 0.6)",
+        help="how alike questions must be to share a subject: average cosine, 0-1 (default 0.5)",
     )
     p.add_argument(
         "--no-recheck",
@@ -237,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", metavar="FILE.jsonl", help="write the questions marked as answered, with gold spans")
     p.add_argument("--unanswerable", metavar="FILE.txt", help="write the questions that found nothing (one a line)")
     p.add_argument("--since", metavar="DATE", help="only feedback from DATE on (YYYY-MM-DD[THH:MM], UTC)")
+    p.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="list every question that found nothing as unanswerable, without asking the current index again",
+    )
 
     p = sub.add_parser("fit", help="train one of the project's own models (needs torch and transformers)")
     fit = p.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -569,7 +574,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         except QAError:
             return None
 
-    export = export_feedback(engine.feedback.records(since=since), doc_length)
+    recheck = None if args.no_recheck else functools.partial(_answered_now, engine)
+    export = export_feedback(engine.feedback.records(since=since), doc_length, recheck)
     write_export(export, args.questions, args.unanswerable)
     for line in export.dropped:
         print(f"note: {line}", file=sys.stderr)

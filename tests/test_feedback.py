@@ -261,6 +261,14 @@ def test_feedback_export_after_a_rebuild_reads_back_as_a_question_set(tmp_path, 
     captured = capsys.readouterr()
     assert f"{gold.doc_id} {gold.start}:{gold.end} left out (the document is no longer in the index)" in captured.err
 
+    # A document added since answers the question that found nothing: it is no longer unanswerable.
+    (corpus / "zebras.md").write_text(ZEBRA_DOC, encoding="utf-8")
+    engine.update()
+    assert main(argv) == 0
+    assert "0 unanswerable questions" in capsys.readouterr().out
+    assert main([*argv, "--no-recheck"]) == 0
+    assert read_unanswerable(unanswerable) == [ZEBRA]
+
 
 def test_feedback_export_needs_a_file(capsys):
     from qa.cli import main

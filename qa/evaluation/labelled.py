@@ -43,8 +43,13 @@ def _asked_as(record: FeedbackRecord) -> str:
     return " ".join(text.split())
 
 
-def export_feedback(records: Sequence[FeedbackRecord], doc_length: Callable[[str], int | None]) -> Export:
-    """The labelled questions and the unanswerable ones; `doc_length` is a document's length now (None: gone)."""
+def export_feedback(
+    records: Sequence[FeedbackRecord],
+    doc_length: Callable[[str], int | None],
+    answers_now: Callable[[FeedbackRecord], bool] | None = None,
+) -> Export:
+    """The labelled questions and the unanswerable ones; `doc_length` is a document's length now
+    (None: gone); `answers_now` re-asks a refused question, which is not unanswerable if it now finds passages."""
     gold: dict[str, dict] = {}
     rated: set[str] = set()
     dropped: list[str] = []
@@ -88,11 +93,18 @@ def export_feedback(records: Sequence[FeedbackRecord], doc_length: Callable[[str
         lines.append(line)
     if lines:  # what is written must read back as a question set
         parse_questions([json.dumps(line) for line in lines], "the exported question set")
-    unanswerable = {}
+    unanswerable: dict[str, str] = {}
     for r in records:
-        if r.kind == "asked" and r.refused and normalise(r.question) not in rated:
-            unanswerable.setdefault(normalise(_asked_as(r)), _asked_as(r))
-    return Export(tuple(lines), tuple(unanswerable.values()), tuple(dropped))
+        key = normalise(_asked_as(r))
+        if r.kind == "asked" and r.refused and normalise(r.question) not in rated and key not in unanswerable:
+            if answers_now is not None and answers_now(r):
+                dropped.append(
+                    f"{_asked_as(r)!r} found nothing then, but the current index answers it: not unanswerable"
+                )
+                unanswerable[key] = ""
+            else:
+                unanswerable[key] = _asked_as(r)
+    return Export(tuple(lines), tuple(q for q in unanswerable.values() if q), tuple(dropped))
 
 
 def write_export(export: Export, questions: str | Path | None, unanswerable: str | Path | None) -> list[Path]:

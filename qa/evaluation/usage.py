@@ -20,7 +20,7 @@ import numpy as np
 from qa.storage.feedback import FeedbackRecord
 
 # Questions whose average cosine similarity reaches this are one subject.
-DEFAULT_SIMILARITY = 0.6
+DEFAULT_SIMILARITY = 0.5
 EXAMPLES = 3  # questions shown per subject
 
 
@@ -153,12 +153,16 @@ def build_report(
             key = _key(r.question)
             if r.index_version != current_version and key not in now:
                 now[key] = answers_now(r)
-    # One text per distinct question (case and spacing aside), the most frequent spelling.
+    # One text per distinct question (case and spacing aside), the most frequent spelling; a
+    # follow-up ("and how did Japan respond?") is placed by what was searched for it.
     spellings: dict[str, Counter] = {}
+    searched: dict[str, str] = {}
     for r in records:
         spellings.setdefault(_key(r.question), Counter())[r.question] += 1
+        if r.history and r.searched.strip():
+            searched.setdefault(_key(r.question), r.searched)
     keys = list(spellings)
-    texts = [spellings[k].most_common(1)[0][0] for k in keys]
+    texts = [searched.get(k) or spellings[k].most_common(1)[0][0] for k in keys]
     labels = cluster_questions(texts, encode, similarity)
     subject_of = dict(zip(keys, labels))
     members: dict[int, list[str]] = {}
@@ -270,7 +274,7 @@ def format_report(report: UsageReport, top: int = 10) -> str:
         for doc_id, start, end, n, bad in report.passages[:top]:
             lines.append(f"{n:>6}{bad:>6}  {doc_id} {start}:{end}")
     if report.trend:
-        lines += ["", "By index version (the current one last when it has answered):"]
+        lines += ["", "By index version, oldest first:"]
         lines.append(f"{'asked':>6}{'refused':>9}{'down':>6}  index version (first question)")
         for t in report.trend:
             mark = "  ← current" if t.current else ""
