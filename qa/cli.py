@@ -580,9 +580,11 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     for line in export.dropped:
         print(f"note: {line}", file=sys.stderr)
     if args.questions:
-        print(f"{len(export.lines)} labelled questions written to {args.questions}")
+        count = len(export.lines)
+        print(f"{count} labelled question{'s' if count != 1 else ''} written to {args.questions}")
     if args.unanswerable:
-        print(f"{len(export.unanswerable)} unanswerable questions written to {args.unanswerable}")
+        count = len(export.unanswerable)
+        print(f"{count} unanswerable question{'s' if count != 1 else ''} written to {args.unanswerable}")
     return 0
 
 

@@ -265,9 +265,6 @@ def format_report(report: UsageReport, top: int = 10) -> str:
             lines.append(f"{'':>36}  ✓ answered now: {_clip(q, 54)}")
     if len(report.subjects) > top:
         lines.append(f"  ... and {len(report.subjects) - top} more subjects (--top N)")
-    if report.now_answered:
-        lines += ["", "Refused before, answered by the current index:"]
-        lines += [f"  {_clip(q, 90)}" for q in report.now_answered]
     if report.passages:
         lines += ["", f"Passages shown (most thumbed down, then most shown; top {top}):"]
         lines.append(f"{'shown':>6}{'down':>6}  passage")
