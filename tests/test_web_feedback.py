@@ -97,3 +97,18 @@ def test_the_page_offers_feedback_only_when_it_is_on(tmp_path):
     shown, context = _ask(off, [], new_context(), QUESTION)
     assert "qa-answered" not in shown[-1]["content"]
     assert "QA_FEEDBACK=off" in off.mark_answered(context, {"turn": 1, "rank": 1})
+
+
+def test_the_analysts_tab_shows_the_feedback_report(tmp_path):
+    handlers = ChatHandlers(open_index(settings=web_settings(tmp_path)), admin_password="analyst-password")
+    assert "Unlock the Index tab first" in handlers.feedback_report(False)
+    assert "No feedback recorded yet" in handlers.feedback_report(True)
+    shown, context = _ask(handlers, [], new_context(), QUESTION)
+    shown, context = _ask(handlers, shown, context, FOLLOW_UP)
+    handlers.rate(shown, context, 3, False)
+    page = handlers.feedback_report(True)
+    assert "<b>2</b> questions asked" in page and "<b>1</b> thumbed down" in page
+    assert "By subject, most failed first" in page and "and how did Japan respond?" in page
+    assert f"{handlers.engine.reader.name} (current)" in page
+    config = build_app(handlers).get_config_file()
+    assert any(c.get("props", {}).get("elem_id") == "qa-feedback-report" for c in config["components"])

@@ -49,6 +49,7 @@ from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
     render_document,
+    render_feedback_report,
     render_index_report,
     render_message,
     render_question,
@@ -349,6 +350,28 @@ class ChatHandlers:
             f'<div class="qa-pending"><p>{len(stale)} corpus file(s) are new, changed or removed since the '
             f"last update; readers see them after <b>Update index</b>.</p><ul>{items}{more}</ul></div>"
         )
+
+    def feedback_report(self, unlocked: bool) -> str:
+        """`qa report` for the analysts' tab (refused questions re-asked of the current index)."""
+        if not self._allowed(unlocked):
+            return render_message("Unlock the Index tab first.", "error")
+        if self.engine.feedback is None:
+            return render_message("Feedback is switched off on this server (QA_FEEDBACK=off).", "hint")
+        from qa.evaluation.usage import build_report
+
+        def answers_now(record) -> bool:
+            try:
+                return self.engine.ask(record.question, searched_query=record.searched).found
+            except QAError:
+                return False
+
+        try:
+            report = build_report(
+                self.engine.feedback.records(), self.engine.embedder.encode, self.engine.reader.name, answers_now
+            )
+        except QAError as exc:
+            return render_message(_sentence(str(exc)), "error")
+        return render_feedback_report(report.to_dict())
 
     def _allowed(self, unlocked: object) -> bool:
         return self.gate is not None and unlocked is True
@@ -802,6 +825,12 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             rebuild = gr.Checkbox(value=False, label="Rebuild from scratch")
             update = gr.Button("Update index", variant="primary", elem_id="qa-update")
             index_report = gr.HTML(min_height=80)
+            gr.Markdown(
+                "**What readers asked** — questions refused or thumbed down, by subject, and the trend "
+                "per index version (as `qa report` prints it)."
+            )
+            show_feedback = gr.Button("Show the feedback report", elem_id="qa-feedback-report")
+            feedback_report = gr.HTML()
             lock = gr.Button("Lock", size="sm")
 
     def do_unlock(given: str, request: gr.Request):
@@ -826,9 +855,9 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             concurrency_limit=1,
         )
     lock.click(
-        lambda: (False, gr.update(visible=True), gr.update(visible=False), "Locked.", "", "", ""),
+        lambda: (False, gr.update(visible=True), gr.update(visible=False), "Locked.", "", "", "", ""),
         None,
-        [unlocked, login, panel, login_message, upload_report, index_report, status],
+        [unlocked, login, panel, login_message, upload_report, index_report, status, feedback_report],
         api_visibility="private",
         queue=False,
     )
@@ -840,6 +869,15 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
         do_add,
         [unlocked, files, replace],
         [upload_report, files, status],
+        api_visibility="private",
+        concurrency_id="qa-admin",
+        concurrency_limit=1,
+    )
+
+    show_feedback.click(
+        handlers.feedback_report,
+        unlocked,
+        feedback_report,
         api_visibility="private",
         concurrency_id="qa-admin",
         concurrency_limit=1,

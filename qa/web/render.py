@@ -299,3 +299,49 @@ def render_index_report(report: dict) -> str:
     parts.extend(f'<p class="qa-note">Note: {esc(note)}</p>' for note in report.get("notes", []))
     parts.append("</div>")
     return "".join(parts)
+
+
+def render_feedback_report(report: dict, top: int = 15) -> str:
+    """`qa report --json` for the analysts' tab: totals, subjects most failed first, passages, versions."""
+    asked = report["asked"]
+    share = f" ({report['refused'] / asked:.0%})" if asked else ""
+    parts = [
+        f'<div class="qa-feedback-report"><p><b>{asked}</b> questions asked: <b>{report["refused"]}</b> '
+        f"refused (nothing found){share}, <b>{report['thumbed_down']}</b> thumbed down, {report['good']} "
+        f"thumbed up, {report['answered']} with a passage marked as the answer.</p>"
+    ]
+    if not asked and not report["thumbed_down"] and not report["answered"]:
+        parts.append("<p>No feedback recorded yet.</p></div>")
+        return "".join(parts)
+    rows = [
+        (
+            s["asked"],
+            s["refused"],
+            s["thumbed_down"],
+            s["good"],
+            s["answered"],
+            " · ".join(s["questions"][:3]) + (f" (+{len(s['questions']) - 3} more)" if len(s["questions"]) > 3 else ""),
+            " · ".join(s["now_answered"]),
+        )
+        for s in report["subjects"][:top]
+    ]
+    header = ("asked", "refused", "down", "up", "answered", "similar questions", "answered now")
+    parts.append(render_table(rows, header, "By subject, most failed first"))
+    rows = [
+        (p["shown"], p["in_thumbed_down"], f"{p['doc_id']} {p['start']}:{p['end']}") for p in report["passages"][:top]
+    ]
+    parts.append(render_table(rows, ("shown", "in thumbed-down answers", "passage"), "Passages shown"))
+    rows = [
+        (
+            t["index_version"] + (" (current)" if t["current"] else ""),
+            t["first_record"],
+            t["asked"],
+            f"{t['refused_share']:.0%}",
+            f"{t['thumbed_down_share']:.0%}",
+        )
+        for t in report["trend"]
+    ]
+    header = ("index version", "first question", "asked", "refused", "thumbed down")
+    parts.append(render_table(rows, header, "By index version, oldest first"))
+    parts.append("</div>")
+    return "".join(parts)
