@@ -528,6 +528,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from qa.answering.feedback import answers_now
     from qa.evaluation import usage
     from qa.storage.feedback import check_since
 
@@ -544,7 +545,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         engine.feedback.records(since=since),
         engine.embedder.encode,
         current_version=engine.reader.name,
-        answers_now=None if args.no_recheck else functools.partial(_answered_now, engine),
+        answers_now=None if args.no_recheck else functools.partial(answers_now, engine),
         since=since,
         similarity=similarity,
     )
@@ -558,6 +559,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    from qa.answering.feedback import answers_now
     from qa.evaluation.labelled import export_feedback, write_export
     from qa.storage.feedback import check_since
 
@@ -574,7 +576,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         except QAError:
             return None
 
-    recheck = None if args.no_recheck else functools.partial(_answered_now, engine)
+    recheck = None if args.no_recheck else functools.partial(answers_now, engine)
     export = export_feedback(engine.feedback.records(since=since), doc_length, recheck)
     write_export(export, args.questions, args.unanswerable)
     for line in export.dropped:
@@ -586,14 +588,6 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         count = len(export.unanswerable)
         print(f"{count} unanswerable question{'s' if count != 1 else ''} written to {args.unanswerable}")
     return 0
-
-
-def _answered_now(engine, record) -> bool:
-    """Whether the current index answers a question that an older one refused."""
-    try:
-        return engine.ask(record.question, searched_query=record.searched).found
-    except QAError:
-        return False
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

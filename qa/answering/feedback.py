@@ -76,3 +76,11 @@ def record_verdict(
     record = turn_record(conversation, number, verdict, rank, channel)
     store.add(record)
     return record
+
+
+def answers_now(engine: QA, record: FeedbackRecord) -> bool:
+    """Whether the current index finds passages for a question an older one found nothing for."""
+    try:
+        return engine.ask(record.question, searched_query=record.searched).found
+    except QAError:
+        return False

@@ -16,6 +16,7 @@ returns the JSON of `qa ask --json`.
 
 import argparse
 import datetime as dt
+import functools
 import hmac
 import logging
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answering.conversation import Conversation
-from qa.answering.feedback import record_asked, record_verdict
+from qa.answering.feedback import answers_now, record_asked, record_verdict
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
 from qa.ingest.readers import ParseLimits
@@ -208,7 +209,7 @@ class ChatHandlers:
         return self._verdict(context, int(match.group(1)), "good" if liked else "bad", None)
 
     def mark_answered(self, context: Conversation | None, request: dict | None) -> str:
-        """ "This passage answered it" on a source card: {"turn", "rank"} from the card's link."""
+        """Record "This passage answered it" from a source card: {"turn", "rank"} from the card's link."""
         request = request if isinstance(request, dict) else {}
         turn, rank = _int(request.get("turn"), 0), _int(request.get("rank"), 0)
         return self._verdict(context, turn, "answered", rank)
@@ -359,15 +360,12 @@ class ChatHandlers:
             return render_message("Feedback is switched off on this server (QA_FEEDBACK=off).", "hint")
         from qa.evaluation.usage import build_report
 
-        def answers_now(record) -> bool:
-            try:
-                return self.engine.ask(record.question, searched_query=record.searched).found
-            except QAError:
-                return False
-
         try:
             report = build_report(
-                self.engine.feedback.records(), self.engine.embedder.encode, self.engine.reader.name, answers_now
+                self.engine.feedback.records(),
+                self.engine.embedder.encode,
+                self.engine.reader.name,
+                functools.partial(answers_now, self.engine),
             )
         except QAError as exc:
             return render_message(_sentence(str(exc)), "error")

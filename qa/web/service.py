@@ -1,5 +1,6 @@
 """What other programs may do with the corpus, whatever the protocol: ask (in a conversation),
-list the documents, read a document or a span of it, and check the index's health.
+list the documents, read a document or a span of it, check the index's health, and keep a
+reader's verdict on an answer (qa.storage.feedback, beside the index).
 
 The REST API (`qa.web.api`) and the MCP server (`qa.web.mcp_server`) are thin layers over
 `CorpusService`; its errors carry the HTTP status they stand for. Nothing here changes the
