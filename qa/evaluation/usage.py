@@ -116,15 +116,12 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def cluster_questions(
-    questions: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], similarity: float = DEFAULT_SIMILARITY
-) -> list[int]:
-    """A subject number per question (average-linkage clusters over cosine distance)."""
-    if len(questions) < 2:
-        return [0] * len(questions)
+def cluster_questions(vectors: np.ndarray, similarity: float = DEFAULT_SIMILARITY) -> list[int]:
+    """A subject number per question vector (average-linkage clusters over cosine distance)."""
+    if len(vectors) < 2:
+        return [0] * len(vectors)
     from sklearn.cluster import AgglomerativeClustering
 
-    vectors = np.asarray(encode(list(questions)), dtype=np.float32)
     clustering = AgglomerativeClustering(
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - similarity
     )
@@ -163,12 +160,13 @@ def build_report(
             searched.setdefault(_key(r.question), r.searched)
     keys = list(spellings)
     texts = [searched.get(k) or spellings[k].most_common(1)[0][0] for k in keys]
-    labels = cluster_questions(texts, encode, similarity)
+    matrix = np.asarray(encode(texts), dtype=np.float32) if texts else np.zeros((0, 1), dtype=np.float32)
+    labels = cluster_questions(matrix, similarity)
+    vectors = dict(zip(keys, matrix))
     subject_of = dict(zip(keys, labels))
     members: dict[int, list[str]] = {}
     for k, label in zip(keys, labels):
         members.setdefault(label, []).append(k)
-    vectors = None
     subjects = []
     for label, group in members.items():
         counts = Counter()
@@ -179,10 +177,8 @@ def build_report(
         ordered = sorted(group, key=lambda k: -sum(spellings[k].values()))
         central = ordered[0]
         if len(group) > 2:
-            if vectors is None:
-                vectors = dict(zip(keys, np.asarray(encode(texts), dtype=np.float32)))
-            matrix = np.stack([vectors[k] for k in group])
-            central = group[int(np.argmax((matrix @ matrix.T).mean(axis=1)))]
+            members_matrix = np.stack([vectors[k] for k in group])
+            central = group[int(np.argmax((members_matrix @ members_matrix.T).mean(axis=1)))]
         label_text = spellings[central].most_common(1)[0][0]
         subjects.append(
             Subject(

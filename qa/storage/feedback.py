@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 KINDS = ("asked", "good", "bad", "answered")
 VERDICTS = ("good", "bad", "answered")
-CHANNELS = ("web", "api", "mcp", "chat", "cli")
+CHANNELS = ("web", "api", "mcp", "chat")
 FILE_NAME = "feedback.sqlite"
 MAX_TEXT = 20_000  # characters of a question, query or answer kept
 MAX_HISTORY = 100
@@ -59,7 +59,7 @@ class FeedbackRecord:
     answer: str = ""
     rank: int | None = None  # the passage that answered it ("answered")
     index_version: str = ""  # the snapshot (or database generation) that answered
-    time: str = field(default_factory=lambda: now_utc())
+    time: str = field(default_factory=lambda: now_utc())  # ISO 8601, UTC
     channel: str = ""  # where it came from: web, api, mcp, chat
     id: int | None = None  # set by the store
 
