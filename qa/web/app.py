@@ -740,10 +740,14 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
             ).then(None, js=SCROLL_TO_REPLY_JS).then(save_file, context, save, api_visibility="private", queue=False)
 
             def new_chat():
-                return [], [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False)
+                return [], [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False), ""
 
             clear.click(
-                new_chat, None, [chatbot, shown, question, context, viewer, save], api_visibility="private", queue=False
+                new_chat,
+                None,
+                [chatbot, shown, question, context, viewer, save, feedback_note],
+                api_visibility="private",
+                queue=False,
             )
             chatbot.clear(
                 lambda: ([], new_context(), gr.update(value=None, interactive=False)),
