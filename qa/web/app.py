@@ -462,8 +462,8 @@ mark.qa-hl, mark.qa-sentence { background: #fde68a; color: inherit; padding: 0 .
 .qa-card-foot { display: flex; gap: .6rem; align-items: baseline; flex-wrap: wrap; font-size: .85em; }
 .qa-where { color: var(--body-text-color-subdued); }
 .qa-open { margin-left: auto; font-weight: 600; }
-.qa-answered { margin-left: auto; }
-.qa-answered + .qa-open { margin-left: .4rem; }
+.qa-actions { margin-left: auto; display: inline-flex; gap: .8rem; flex-wrap: wrap; }
+.qa-actions .qa-open { margin-left: 0; }
 .qa-answered.qa-noted { color: #15803d; font-weight: 600; pointer-events: none; }
 #qa-feedback-note { min-height: 0; }
 #qa-feedback-note p { margin: 0; font-size: .85em; color: var(--body-text-color-subdued); }
@@ -498,7 +498,7 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
   .qa-card { padding: .45rem .55rem; }
   .qa-passage { padding-left: .5rem !important; }
   .qa-score { margin-left: 0; }
-  .qa-open, .qa-answered { margin-left: 0; }
+  .qa-open, .qa-actions { margin-left: 0; }
 }
 """
 

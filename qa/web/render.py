@@ -96,6 +96,7 @@ def render_card(passage: Passage, turn: int, feedback: bool = False) -> str:
     meta.append(esc(passage.date) if passage.date else '<span class="qa-unknown">date unknown</span>')
     where = esc(passage.source) + (f", page {int(passage.page)}" if passage.page else "")
     details = ", ".join(f"{esc(name)} {value:.4g}" for name, value in sorted(passage.scores.items()))
+    open_doc = f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a>'
     return (
         f'<article class="qa-card" id="{card_id(turn, passage.rank)}">'
         f'<div class="qa-card-head"><span class="qa-rank">[{int(passage.rank)}]</span> '
@@ -106,14 +107,15 @@ def render_card(passage: Passage, turn: int, feedback: bool = False) -> str:
         f'<div class="qa-card-foot"><span class="qa-where">{where}, characters '
         f"{int(passage.start)}–{int(passage.end)}</span> "
         + (
+            '<span class="qa-actions">'
             f'<a class="qa-answered" href="{esc(answered_link(turn, passage.rank))}" role="button" '
             'title="Tell the corpus\'s analysts that this passage answered the question">'
             "This passage answered it</a> "
+            f"{open_doc}</span>"
             if feedback
-            else ""
+            else open_doc
         )
-        + f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a></div>'
-        "</article>"
+        + "</div></article>"
     )
 
 
