@@ -7,6 +7,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 
 from qa.answering.conversation import Conversation
@@ -275,3 +276,16 @@ def test_feedback_export_needs_a_file(capsys):
 
     assert main(["feedback", "export"]) == 1
     assert "give --questions FILE.jsonl, --unanswerable FILE.txt, or both" in capsys.readouterr().err
+
+
+def test_report_of_nothing_and_of_one_question():
+    from qa.evaluation.usage import build_report, format_report
+
+    empty = build_report([], lambda texts: np.zeros((len(texts), 4), dtype=np.float32))
+    assert (empty.asked, empty.subjects, empty.trend) == (0, (), ())
+    assert "no feedback recorded yet" in format_report(empty)
+    one = FeedbackRecord("asked", "Où est Iturup ?", passages=(), index_version="v1", time="2026-12-01T00:00:00+00:00")
+    report = build_report([one], lambda texts: np.ones((len(texts), 4), dtype=np.float32), current_version="v2")
+    assert [(s.label, s.asked, s.refused) for s in report.subjects] == [("Où est Iturup ?", 1, 1)]
+    assert report.trend[0].to_dict()["refused_share"] == 1.0 and not report.trend[0].current
+    assert report.refused_questions == ("Où est Iturup ?",) and report.now_answered == ()
