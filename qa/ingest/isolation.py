@@ -1,10 +1,11 @@
 """Reading untrusted files in a worker process with a memory cap and a time limit.
 
-A hostile PDF (a decompression bomb, a page tree that never ends) or HTML file must cost the
-indexer one skipped file, never its memory or its afternoon. `IsolatedParser` parses PDFs and
-HTML in a separate process whose address space is capped (RLIMIT_AS) and whose every file has a
-deadline; plain text and Markdown, which cannot expand, are read in this process. A file over
-a limit raises ReadError with the reason, and the next file gets a fresh worker.
+A hostile PDF (a decompression bomb, a page tree that never ends) must cost the indexer one
+skipped file, never its memory or its afternoon. `IsolatedParser` parses the formats that inflate
+(PDF, and any compressed container format added to ISOLATED_SUFFIXES) in a separate process whose
+address space is capped (RLIMIT_AS) and whose every file has a deadline. Text, Markdown and HTML,
+which cannot grow past the file size limit (QA_MAX_FILE_MB), are read in this process. A file
+over a limit raises ReadError with the reason, and the next file gets a fresh worker.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import PurePosixPath
 
-from qa.ingest.readers import HTML_SUFFIXES, PDF_SUFFIXES, ParseLimits, ReadError, parse_document
+from qa.ingest.readers import PDF_SUFFIXES, ParseLimits, ReadError, parse_document
 from qa.types import Document
 
 log = logging.getLogger("qa.ingest.isolation")
 
-# The formats whose readers decompress or build large trees from small inputs.
-ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | HTML_SUFFIXES)
+# The formats whose readers decompress: a small file can become gigabytes.
+ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES)
 
 
 class IsolatedParser:
