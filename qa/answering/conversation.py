@@ -36,6 +36,7 @@ class Turn:
     question: str
     searched: str  # the question itself when it stood on its own
     answer: Answer | None = None  # None for a turn rebuilt from a history of questions
+    version: str = ""  # the index version that answered (a snapshot, a database generation)
 
 
 @dataclass
@@ -98,7 +99,9 @@ class Conversation:
             searched_query=searched,
             shown_before=[sentence_key(s) for s in answer_sentences(previous)] if previous else (),
         )
-        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer))
+        # `ask` switches to a newly published index before it searches, not after: this is the one that answered.
+        version = engine.reader.name
+        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer, version))
         return answer
 
     def remember(self, engine: QA, question: str) -> Turn:
