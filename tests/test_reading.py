@@ -96,7 +96,7 @@ def test_the_phrase_is_bold_in_every_interface():
     )
     html = render_reply(answer, 1)
     assert '<b class="qa-phrase">S-300V4</b> &lt;air&gt;' in html  # in the answer, escaped around it
-    assert html.count('<b class="qa-phrase">') == 2  # and in the source card's highlighted sentence
+    assert html.count('<b class="qa-phrase">') == 1  # the source card's highlight stays one plain mark
     assert "\x1b[1mS-300V4\x1b[22m" in format_answer(answer, width=80, bold=True)
     assert "\x1b[1m" not in format_answer(answer, width=80)
     assert "**S-300V4**" in "\n".join(answer_markdown(answer))

@@ -129,6 +129,7 @@ class Scored:
     # The sentence model's own logits (the same as sentence_logits without the reader): the short
     # answer's length is judged on them, so the reader reorders sentences but does not drop them.
     fitted_logits: np.ndarray | None = None
+    fitted_passage_logits: np.ndarray | None = None  # likewise the passage model's: which passages are shown
 
 
 def score(
@@ -150,12 +151,22 @@ def score(
     gate = models.gate.logits(
         question_features(q, candidates, sentences, passage_logits, fitted, analyser, question)[None, :]
     )
-    sentence_logits, read = fitted, Read()
+    sentence_logits, read, fitted_passages = fitted, Read(), passage_logits
     if reading is not None:
         sentence_logits, read = read_best(reading[0], question, candidates, sentences, fitted, reading[1])
         if reading[1].passages:
             passage_logits = models.passage.logits(passage_table(q, candidates, sentences, sentence_logits, analyser))
-    return Scored(candidates, sentences, sentence_logits, passage_logits, float(gate[0]), len(q.terms), read)
+    return Scored(
+        candidates,
+        sentences,
+        sentence_logits,
+        passage_logits,
+        float(gate[0]),
+        len(q.terms),
+        read,
+        fitted_logits=fitted,
+        fitted_passage_logits=fitted_passages,
+    )
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:

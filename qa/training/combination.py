@@ -146,6 +146,7 @@ def answer_with(asked: Asked, reader, combination: Combination | str | None):
             passage_logits=passage_logits,
             read=read,
             fitted_logits=scored.sentence_logits,
+            fitted_passage_logits=scored.passage_logits,
         )
     return build_answer(asked.question.text, scored, asked.models, 5, "hybrid", threshold=asked.threshold)
 

@@ -128,10 +128,6 @@ def _passage_html(passage: Passage) -> str:
     if not 0 <= start < end <= len(text):
         return esc(text)
     sentence = esc(text[start:end])
-    phrase = passage.highlight.answer
-    if phrase is not None and start <= phrase.start - passage.start < phrase.end - passage.start <= end:
-        a, b = phrase.start - passage.start - start, phrase.end - passage.start - start
-        sentence = with_marks(text[start:end], [(a, b)], '<b class="qa-phrase">', "</b>", esc)
     return f'{esc(text[:start])}<mark class="qa-hl">{sentence}</mark>{esc(text[end:])}'
 
 

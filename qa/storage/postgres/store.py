@@ -128,8 +128,9 @@ class PostgresStore:
 
         s = self.q
         installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-        version = self._schema_version(conn)
-        if version >= LATEST and installed:
+        applied = self._applied(conn)
+        version = max(applied, default=0)
+        if applied >= set(MIGRATIONS) and installed:
             self._migrated = True
             return
         if self.read_only:
@@ -173,13 +174,14 @@ class PostgresStore:
             ) from None
         self._migrated = True
 
-    def _schema_version(self, conn) -> int:
+    def _applied(self, conn) -> set[int]:
+        """The migrations this schema has (every one is checked: one missing in the middle is applied)."""
         exists = conn.execute(
             "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'schema_migrations'", (self.schema,)
         ).fetchone()
         if not exists:
-            return 0
-        return int(conn.execute(f"SELECT coalesce(max(version), 0) FROM {self.q}.schema_migrations").fetchone()[0])
+            return set()
+        return {int(r[0]) for r in conn.execute(f"SELECT version FROM {self.q}.schema_migrations")}
 
     @property
     def q(self) -> str:
