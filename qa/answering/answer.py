@@ -40,11 +40,12 @@ def rank_passages(scored: Scored, models: AnswerModels, k: int) -> list[Shown]:
     """The top k passages by the passage model, overlapping chunks merged, weak ones left out."""
     shares = softmax(scored.passage_logits)
     order = [int(i) for i in np.argsort(-scored.passage_logits, kind="stable")]
-    # Which passages are strong enough to show is the passage model's own call: the reader, which
-    # lifts the passage it vouches for far ahead, reorders them but does not leave any out.
+    # A passage strong enough to show by the passage model's own scores is shown: the reader, which
+    # lifts the passage it vouches for far ahead, reorders passages but does not leave any out.
     fitted = scored.passage_logits if scored.fitted_passage_logits is None else scored.fitted_passage_logits
-    floor_shares = softmax(fitted)
-    kept = [i for i in order if floor_shares[i] >= models.passage_floor] or order[:1]
+    fitted_shares = softmax(fitted)
+    floor = models.passage_floor
+    kept = [i for i in order if shares[i] >= floor or fitted_shares[i] >= floor] or order[:1]
     cands = scored.candidates
     merged = merge_overlapping([(i, cands[i].doc_id, cands[i].start, cands[i].end) for i in kept])
     shown = []
