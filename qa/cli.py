@@ -343,7 +343,7 @@ def format_answer(answer, width: int | None = None) -> str:
 def format_passage(p, width: int) -> str:
     """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
     author = p.author or "author unknown"
-    page = f", page {p.page}" if p.page else ""
+    page = f", {p.where}" if p.where else ""
     lines = [
         f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
         f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "

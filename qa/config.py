@@ -26,6 +26,8 @@ ENV_VARS = {
     "max_pages": "QA_MAX_PAGES",
     "parse_memory_mb": "QA_PARSE_MEMORY_MB",
     "parse_seconds": "QA_PARSE_SECONDS",
+    "max_cells": "QA_MAX_CELLS",
+    "max_zip_mb": "QA_MAX_ZIP_MB",
     "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
@@ -86,6 +88,10 @@ class Settings:
     max_pages: int = 2000
     parse_memory_mb: int = 512
     parse_seconds: float = 60.0
+    # Office files and e-books are zip archives: one that would expand past max_zip_mb is
+    # refused before it is inflated; spreadsheets (XLSX, CSV) are read up to max_cells cells.
+    max_cells: int = 1_000_000
+    max_zip_mb: float = 256.0
     # The relevance gate answers a question only when its fitted probability that the corpus
     # holds an answer reaches this; None uses the threshold fitted with the answer models
     # (qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers
@@ -195,6 +201,10 @@ class Settings:
             raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
         if not 128 <= self.parse_memory_mb <= 65536:
             raise QAError(f"QA_PARSE_MEMORY_MB must be between 128 and 65536 (got {self.parse_memory_mb})")
+        if self.max_cells < 1:
+            raise QAError(f"QA_MAX_CELLS must be a positive integer (got {self.max_cells})")
+        if not 1 <= self.max_zip_mb <= 65536:
+            raise QAError(f"QA_MAX_ZIP_MB must be between 1 and 65536 (got {self.max_zip_mb:g})")
         if not 1 <= self.parse_seconds <= 3600:
             raise QAError(f"QA_PARSE_SECONDS must be between 1 and 3600 (got {self.parse_seconds:g})")
         if self.rrf_k < 1:

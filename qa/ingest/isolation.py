@@ -1,9 +1,9 @@
 """Reading untrusted files in a worker process with a memory cap and a time limit.
 
 A hostile PDF (a decompression bomb, a page tree that never ends) or HTML file must cost the
-indexer one skipped file, never its memory or its afternoon. `IsolatedParser` parses PDFs and
-HTML in a separate process whose address space is capped (RLIMIT_AS) and whose every file has a
-deadline; plain text and Markdown, which cannot expand, are read in this process. A file over
+indexer one skipped file, never its memory or its afternoon. `IsolatedParser` parses PDFs, HTML,
+office files, e-books and CSV in a separate process whose address space is capped (RLIMIT_AS)
+and whose every file has a deadline; plain text and Markdown, which cannot expand, are read in this process. A file over
 a limit raises ReadError with the reason, and the next file gets a fresh worker.
 """
 
@@ -16,13 +16,15 @@ import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import PurePosixPath
 
+from qa.ingest.office import OFFICE_SUFFIXES
 from qa.ingest.readers import HTML_SUFFIXES, PDF_SUFFIXES, ParseLimits, ReadError, parse_document
 from qa.types import Document
 
 log = logging.getLogger("qa.ingest.isolation")
 
-# The formats whose readers decompress or build large trees from small inputs.
-ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | HTML_SUFFIXES)
+# The formats whose readers decompress or build large trees from small inputs: PDFs, HTML,
+# and the zip-based office files and e-books (CSV too: a spreadsheet's rows can be many).
+ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | HTML_SUFFIXES | OFFICE_SUFFIXES)
 
 
 class IsolatedParser:

@@ -1,4 +1,4 @@
-"""Reading corpus files (.md, .txt, .html, .pdf) into Documents.
+"""Reading corpus files (.md, .txt, .html, .pdf; office files and e-books in qa.ingest.office) into Documents.
 
 A file that cannot be read raises ReadError with a reason; the indexer reports it by
 name and goes on with the rest. A sidecar `NAME.EXT.yaml` (or `.yml`) beside a file sets
@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qa.ingest import metadata
+from qa.ingest.office import OFFICE_SUFFIXES, read_office
 from qa.types import Document, Heading
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = MARKDOWN_SUFFIXES | {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | OFFICE_SUFFIXES
 SIDECAR_SUFFIXES = (".yaml", ".yml")
 SIDECAR_MAX_BYTES = 1_000_000
 # What a sidecar may set; url and source are the same field, like author and authors.
@@ -58,10 +59,21 @@ class ParseLimits:
     seconds: float = 60.0
     # Decompressed bytes of any one PDF stream: a page's text is never near this, a bomb is.
     stream_bytes: int = 16_000_000
+    # Spreadsheet cells (XLSX, CSV) and, for zip-based files, the entries and their total
+    # uncompressed size, checked before anything is inflated.
+    cells: int = 1_000_000
+    zip_bytes: int = 256_000_000
+    zip_entries: int = 10_000
 
     @classmethod
     def from_settings(cls, settings) -> ParseLimits:
-        return cls(settings.max_pages, settings.parse_memory_mb, settings.parse_seconds)
+        return cls(
+            settings.max_pages,
+            settings.parse_memory_mb,
+            settings.parse_seconds,
+            cells=settings.max_cells,
+            zip_bytes=int(settings.max_zip_mb * 1_000_000),
+        )
 
 
 # pypdf's per-stream output limits, each set to ParseLimits.stream_bytes.
@@ -123,13 +135,7 @@ def scan_corpus(root: Path) -> CorpusScan:
             source = path.relative_to(root).as_posix()
             suffix = path.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                skipped.append(
-                    (
-                        source,
-                        f"unsupported file type '{suffix or name}' "
-                        f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
-                    )
-                )
+                skipped.append((source, unsupported_reason(suffix or name)))
                 continue
             stat = _checked(path, root)
             if isinstance(stat, str):
@@ -137,6 +143,16 @@ def scan_corpus(root: Path) -> CorpusScan:
                 continue
             files.append(CorpusFile(source, path, stat.st_size, stat.st_mtime_ns, sidecar=sidecars.get(name)))
     return CorpusScan(tuple(files), tuple(skipped))
+
+
+# Office's binary formats from before 2007, which a user can save in the format read here.
+_LEGACY_OFFICE = {".doc": ".docx", ".xls": ".xlsx", ".ppt": ".pptx"}
+
+
+def unsupported_reason(suffix: str) -> str:
+    if suffix in _LEGACY_OFFICE:
+        return f"unsupported file type '{suffix}' (an old binary Office format): save it as {_LEGACY_OFFICE[suffix]}"
+    return f"unsupported file type '{suffix}' (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})"
 
 
 def sidecar_target(name: str) -> str | None:
@@ -256,6 +272,8 @@ def parse_document(
         fields = _read_html(data)
     elif suffix in PDF_SUFFIXES:
         fields = _read_pdf(data, limits)
+    elif suffix in OFFICE_SUFFIXES:
+        fields = read_office(suffix, data, limits)
     else:
         raise ReadError(f"unsupported file type '{suffix}'")
     if not fields["text"].strip():

@@ -85,6 +85,12 @@ INSERT INTO {s}.words
     SELECT DISTINCT m[1] FROM {s}.chunks c, regexp_matches(lower(c.text), '\\m([[:alpha:]]{{4,}})\\M', 'g') AS m
     ON CONFLICT DO NOTHING;
 """,
+    # Where each slide, chapter or spreadsheet row begins ([start, unit, number, sheet] each),
+    # and the place each chunk cites ([unit, first, last, sheet]); PDFs keep page_starts and page.
+    5: """
+ALTER TABLE {s}.documents ADD COLUMN IF NOT EXISTS locators jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS place jsonb;
+""",
 }
 
 LATEST = max(MIGRATIONS)
