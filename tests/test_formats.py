@@ -192,3 +192,49 @@ def test_mixed_corpus_is_indexed_and_answered_with_locators(mixed, capsys):
 
     assert main(["ask", "Rotterdam warehouse copper wire pallets", "-k", "1"]) == 0
     assert "review.pptx, slide 7" in capsys.readouterr().out
+
+
+def test_locators_are_kept_by_both_stores(store_settings, files):
+    from qa.engine import open_index
+    from qa.ingest.indexer import update_index
+
+    for name in ("review.pptx", "budget.xlsx"):
+        (store_settings.corpus_dir / name).write_bytes(files[name])
+    update_index(store_settings)
+    engine = open_index(settings=store_settings, build=False)
+    answer = engine.ask("Rotterdam warehouse copper wire pallets", k=1)
+    assert (answer.passages[0].source, answer.passages[0].locator) == ("review.pptx", "slide 7")
+    doc = engine.document("budget")
+    assert doc.locators == parse_document("budget.xlsx", files["budget.xlsx"]).locators
+    answer = engine.ask("Glacier research Sigrún Jónsdóttir", k=1)
+    assert answer.passages[0].locator.startswith("sheet Budget, row")
+    assert answer.to_dict()["passages"][0]["locator"] == answer.passages[0].locator
+
+
+def test_citations_show_the_locator():
+    from qa.types import Highlight, Passage
+    from qa.web.render import render_card
+
+    passage = Passage(1, 0.9, "text", "deck", "Deck", "", "deck.pptx", 0, 4, None, Highlight(0, 4, "text"))
+    assert passage.where == ""
+    shown = Passage(**{**passage.__dict__, "locator": "slide 7"})
+    assert "deck.pptx, slide 7" in render_card(shown, 1)
+    assert Passage(**{**passage.__dict__, "page": 4}).where == "page 4"
+
+
+def test_a_snapshot_from_before_locators_is_read_and_updated(settings, files):
+    import sqlite3
+
+    from qa.engine import open_index
+    from qa.ingest.indexer import update_index
+
+    update_index(settings)
+    (catalog,) = settings.index_dir.rglob("catalog.sqlite")
+    with sqlite3.connect(catalog) as conn:  # the schema before this change
+        conn.execute("ALTER TABLE chunks DROP COLUMN place")
+        conn.execute("ALTER TABLE documents DROP COLUMN locators")
+    assert open_index(settings=settings, build=False).ask("crab quotas", k=1).passages[0].locator == ""
+    (settings.corpus_dir / "review.pptx").write_bytes(files["review.pptx"])
+    update_index(settings)
+    answer = open_index(settings=settings, build=False).ask("Rotterdam warehouse copper wire pallets", k=1)
+    assert answer.passages[0].locator == "slide 7"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from qa.answering.conversation import Conversation
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
-from qa.ingest.readers import ParseLimits
+from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits
 from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
     ADMIN_PASSWORD_ENV,
     DEFAULT_HOST,
@@ -242,7 +242,7 @@ class ChatHandlers:
             log.warning("refused upload paths outside the upload folder: %r", outside[:5])
             return render_message("Those files were not uploaded through this page; upload them again.", "error")
         if not pairs:
-            return render_message("Choose one or more .md, .txt, .html or .pdf files to upload first.", "hint")
+            return render_message("Choose one or more files to upload first.", "hint")
         results = store_uploads(
             Path(self.engine.settings.corpus_dir),
             pairs,
@@ -700,13 +700,13 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
         with gr.Column(visible=False) as panel:
             status = gr.HTML()
             gr.Markdown(
-                f"**Add entries to the corpus** — .md, .txt, .html or .pdf, up to "
+                f"**Add entries to the corpus** — text, Markdown, HTML, PDF, Office files, CSV or EPUB, up to "
                 f"{handlers.max_upload_bytes / 1e6:g} MB each. Names are cleaned; existing files are only "
                 "replaced when you ask for it."
             )
             files = gr.File(
                 file_count="multiple",
-                file_types=[".md", ".markdown", ".txt", ".html", ".htm", ".pdf"],
+                file_types=sorted(SUPPORTED_SUFFIXES),
                 label="Files to add",
                 elem_id="qa-upload",
             )
