@@ -811,6 +811,12 @@ def serve(args: argparse.Namespace) -> int:
             "cross the network in clear text; put the app behind an HTTPS proxy",
             file=sys.stderr,
         )
+    watcher = None
+    if getattr(args, "watch", False):
+        from qa.ingest.watch import CorpusWatcher
+
+        watcher = CorpusWatcher(settings, _watch_report, embedder=engine.embedder).start(initial=True)
+        print(f"qa: watching {settings.corpus_dir}: added, changed and removed files are indexed", file=sys.stderr)
     app = asgi.create_server(handlers, options)
     sock = asgi.listen(options["host"], options["port"])
     where = asgi.urls(options["host"], options["port"])
@@ -829,7 +835,20 @@ def serve(args: argparse.Namespace) -> int:
         asgi.run(app, sock)
     finally:
         sock.close()
+        if watcher is not None:
+            watcher.stop()
     return 0
+
+
+def _watch_report(report) -> None:
+    """One line on stderr per update the watcher made."""
+    parts = [
+        f"{label} {', '.join(items)}"
+        for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed))
+        if items
+    ]
+    parts += [f"failed {item['path']}: {item['reason']}" for item in report.failed]
+    print(f"qa: index updated: {'; '.join(parts)} ({report.chunks_embedded} chunks embedded)", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
