@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qa.ingest import metadata
+from qa.ingest.ocr import NeedsOCR, page_images
 from qa.ingest.office import OFFICE_SUFFIXES, read_office
 from qa.types import Document, Heading
 
@@ -64,15 +65,29 @@ class ParseLimits:
     cells: int = 1_000_000
     zip_bytes: int = 256_000_000
     zip_entries: int = 10_000
+    # OCR of PDF pages without text (qa.ingest.ocr): on or off, the OCR worker's memory and
+    # time per page, where its results are cached, and the texts already read for this file
+    # ((page index, text) pairs, filled in by IsolatedParser between the two reads of a scan).
+    ocr: bool = False
+    ocr_memory_mb: int = 2048
+    ocr_seconds: float = 120.0
+    ocr_cache: str = ""
+    ocr_texts: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings) -> ParseLimits:
+        from qa.ingest import ocr
+
         return cls(
             settings.max_pages,
             settings.parse_memory_mb,
             settings.parse_seconds,
             cells=settings.max_cells,
             zip_bytes=int(settings.max_zip_mb * 1_000_000),
+            ocr=settings.ocr == "on" and ocr.available(),
+            ocr_memory_mb=settings.ocr_memory_mb,
+            ocr_seconds=settings.ocr_seconds,
+            ocr_cache=str(Path(settings.index_dir) / "ocr-cache"),
         )
 
 
@@ -486,10 +501,12 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
                     f"PDF has {len(reader.pages)} pages; the limit is {limits.pages} (set QA_MAX_PAGES to change it)"
                 )
             pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            if limits.ocr and not all(pages):
+                _ocr_pages(reader, pages, limits)
             info = reader.metadata or {}
             first = next((i for i, text in enumerate(pages) if text), None)
             runs = _text_runs(reader.pages[first]) if first is not None else []
-    except ReadError:
+    except (ReadError, NeedsOCR):
         raise
     except LimitReachedError as exc:
         raise ReadError(
@@ -510,7 +527,9 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
         offset += len(page_text) + 2  # the "\n\n" that joins pages
     text = "\n\n".join(parts)
     if not text.strip():
-        raise ReadError("PDF has no extractable text (scanned images need OCR first)")
+        if limits.ocr:
+            raise ReadError("PDF has no extractable text, and OCR found none in its images")
+        raise ReadError("PDF has no extractable text (a scan: OCR reads it with `pip install 'qa[ocr]'` and QA_OCR=on)")
     title = _info(info, "/Title")
     if metadata.is_placeholder_title(title):
         title = metadata.heading(runs) or metadata.first_line(pages[first])
@@ -526,6 +545,21 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
         "url": "",
         "page_starts": tuple(starts),
     }
+
+
+def _ocr_pages(reader, pages: list[str], limits: ParseLimits) -> None:
+    """Fill in the pages without text from the OCR texts given, or ask for them (NeedsOCR)."""
+    given = dict(limits.ocr_texts)
+    scans = []
+    for i, text in enumerate(pages):
+        if text:
+            continue
+        if i in given:
+            pages[i] = given[i].strip()
+        elif (scan := page_images(reader.pages[i], i)) is not None:
+            scans.append(scan)
+    if scans:
+        raise NeedsOCR(tuple(scans))
 
 
 def _info(info, key: str) -> str:
