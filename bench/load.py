@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qa.web.server import running_app, server_env
+from qa.testing.web import running_app, server_env
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = (

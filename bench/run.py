@@ -326,7 +326,7 @@ def bench_stores(
     fsync on) unless `dsn` names one.
     """
     from qa.config import Settings
-    from qa.storage.postgres.server import LocalServer
+    from qa.testing.postgres import LocalServer
 
     rows = []
     server = None
@@ -512,7 +512,7 @@ def app_first_answer(env: dict, work: Path) -> float:
     """Seconds from starting `python app.py` to the first answer through the /ask API."""
     from gradio_client import Client
 
-    from qa.web.server import running_app
+    from qa.testing.web import running_app
 
     started = time.perf_counter()
     with running_app(env, work / "app.log", timeout=300, poll=0.05) as url:

@@ -180,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a BEIR benchmark folder (corpus.jsonl, queries.jsonl, qrels/); repeatable",
     )
+    p.add_argument(
+        "--dialogues",
+        metavar="FILE",
+        action="append",
+        help='a dialogue set: conversations asked turn by turn through the chat\'s Conversation (lines {"id", '
+        '"corpus", "turns": [{"question", "answers", "kind", "document"}]}); repeatable',
+    )
+    p.add_argument(
+        "--dialogue-corpus",
+        metavar="NAME=DIR",
+        action="append",
+        help='with --dialogues: the question-set folder (holding corpus/) a conversation\'s "corpus": NAME means '
+        "(default: squad-dev-a is ../shared/data/squad-dev-a; seed is --corpus); repeatable",
+    )
     p.add_argument("--split", default="test", help="BEIR qrels split (default test; tune on train)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results saved with --save, side by side")
     p.add_argument(
@@ -326,7 +340,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(format_answer(answer))
+    print(format_answer(answer, bold=sys.stdout.isatty()))
     return 0
 
 
@@ -354,9 +368,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
-def format_answer(answer, width: int | None = None) -> str:
+def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
+    """The short answer (its answer phrases in bold with `bold`, for a terminal), then the passages."""
+    from qa.answering.answer import phrase_ranges, with_marks
+
     width = width or min(100, _terminal_width())
-    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False)]
+    # Wrapping only turns spaces into line breaks, so the phrases' offsets still hold.
+    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False, break_long_words=False)]
+    if bold:
+        lines[0] = with_marks(lines[0], phrase_ranges(answer), "\x1b[1m", "\x1b[22m")
     for note in answer.notes:
         lines.append(f"(note: {note})")
     if answer.searched_query:
@@ -434,8 +454,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluation.plots import plot_comparison, plot_recall
 
     if args.compare:
-        if args.questions or args.beir:
-            raise QAError("give question sets and --beir folders, or --compare A B, not both")
+        if args.questions or args.beir or args.dialogues:
+            raise QAError("give question sets, --beir folders and --dialogues, or --compare A B, not both")
         if args.save or args.runs:
             raise QAError("--save and --runs go with an evaluation, not with --compare")
         a, b = (evaluation.load_saved(path) for path in args.compare)
@@ -445,11 +465,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         output = comparison.to_dict() if args.json else evaluation.format_comparison(comparison, args.top)
         print(json.dumps(output, ensure_ascii=False, indent=2) if args.json else output)
         return 0
-    if not args.questions and not args.beir:
-        raise QAError("give one of: question sets (QUESTIONS.jsonl, or a folder), --beir DIR, or --compare A B")
+    if not args.questions and not args.beir and not args.dialogues:
+        raise QAError(
+            "give one of: question sets (QUESTIONS.jsonl, or a folder), --beir DIR, --dialogues FILE, or --compare A B"
+        )
     if args.depth < 1:
         raise QAError("--depth must be at least 1 (several hundred for document-level Recall@100)")
     collections = evaluation.collections_from(args.beir or [], args.questions)  # bad lines fail before any model
+    dialogue_sets = {Path(path).name: evaluation.load_dialogues(path) for path in args.dialogues or []}
+    if len(dialogue_sets) < len(args.dialogues or []):
+        raise QAError("two dialogue sets have the same file name: results are told apart by name")
+    folders = evaluation.corpus_folders(args.dialogue_corpus or [])
+    evaluation.check_corpora(dialogue_sets, folders)
+    if args.dialogue_corpus and not args.dialogues:
+        raise QAError("--dialogue-corpus goes with --dialogues")
+    if not collections:  # dialogue sets alone
+        for flag in ("save", "runs", "plot", "mode", "unanswerable", "withheld", "no_answers"):
+            if getattr(args, flag):
+                flag = "--" + flag.replace("_", "-")
+                raise QAError(f"{flag} goes with question sets or --beir, not with --dialogues alone")
     progress = not args.quiet and sys.stderr.isatty()
     if args.mode and "ask" in args.mode:
         raise QAError("--mode ask goes with --compare; question sets are asked through `ask` unless --no-answers")
@@ -457,7 +491,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for given, flag in ((args.unanswerable, "--unanswerable"), (args.withheld, "--withheld")):
         if given and args.no_answers:
             raise QAError(f"{flag} needs the answers through `ask`: leave out --no-answers")
-        if given and all(c.kind == "beir" for c in collections):
+        if given and collections and all(c.kind == "beir" for c in collections):
             raise QAError(f"{flag} goes with a question set, not with --beir")
     offtopic = evaluation.read_unanswerable(args.unanswerable) if args.unanswerable else []
     answers = {
@@ -492,6 +526,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 engine, collection.questions, collection.name, modes, args.depth, progress, **answers
             )
         results.append(result)
+    dialogue_results = evaluation.run_dialogue_sets(dialogue_sets, settings, folders, cache, progress, embedder)
     if args.save:
         for result, path in zip(results, evaluation.output_paths(args.save, results)):
             evaluation.save_evaluation(result, path)
@@ -505,14 +540,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"wrote {plot_recall(result.curves, path, f'{result.dataset}: Recall@k')}", file=sys.stderr)
     if args.json:
         summaries = [result.summary() for result in results]
-        output = (
-            summaries[0]
-            if len(summaries) == 1
-            else {"evaluations": summaries, "seconds": round(sum(r.seconds for r in results), 2)}
-        )
+        dialogues = [result.summary() for result in dialogue_results]
+        seconds = round(sum(r.seconds for r in [*results, *dialogue_results]), 2)
+        if len(summaries) + len(dialogues) == 1:
+            output = (summaries or dialogues)[0]
+        elif not dialogues:
+            output = {"evaluations": summaries, "seconds": seconds}
+        else:
+            output = {"evaluations": summaries, "dialogues": dialogues, "seconds": seconds}
         print(json.dumps(output, ensure_ascii=False, indent=2))
     else:
-        print(evaluation.format_evaluations(results))
+        tables = [evaluation.format_evaluations(results)] if results else []
+        tables += [evaluation.format_dialogues(result) for result in dialogue_results]
+        print("\n\n".join(tables))
     return 0
 
 

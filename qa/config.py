@@ -49,6 +49,7 @@ ENV_VARS = {
     "pg_ef_search": "QA_PG_EF_SEARCH",
     "sentence_vectors": "QA_SENTENCE_VECTORS",
     "spelling": "QA_SPELLING",
+    "reader": "QA_READER",
 }
 
 
@@ -85,8 +86,8 @@ class Settings:
     context_tokens: int = 16
     # Larger files are skipped with a reason (a 50 MB text would be a million-chunk document).
     max_file_mb: float = 20.0
-    # Limits on reading one untrusted file (qa.ingest.isolation): PDFs and HTML are parsed in a
-    # worker process with this much memory and time, PDFs up to this many pages. A file over a
+    # Limits on reading one untrusted file (qa.ingest.isolation): PDFs are parsed in a worker
+    # process with this much memory and time, up to this many pages. A file over a
     # limit is skipped with its reason; the rest of the corpus is indexed.
     max_pages: int = 2000
     parse_memory_mb: int = 512
@@ -154,6 +155,9 @@ class Settings:
     # is no English word is searched as the corpus's nearest word ("povertly" -> "poverty"), and
     # the answer says so; "off" searches every word as asked.
     spelling: str = "on"
+    # The reader (qa.answering.reader, a cross-encoder trained here) re-reads the best candidate
+    # sentences and marks the answer phrase; "off" answers with the fitted scorer alone.
+    reader: str = "on"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -203,6 +207,8 @@ class Settings:
             raise QAError(f"QA_MIN_RELEVANCE must be a probability between 0 and 1 (got {self.min_relevance})")
         if self.sentence_vectors not in ("late", "alone"):
             raise QAError(f"QA_SENTENCE_VECTORS must be late or alone (got {self.sentence_vectors!r})")
+        if self.reader not in READER_CHOICES:
+            raise QAError(f"QA_READER must be on or off (got {self.reader!r})")
         if self.spelling not in ("on", "off"):
             raise QAError(f"QA_SPELLING must be on or off (got {self.spelling!r})")
         if self.max_pages < 1:

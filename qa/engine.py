@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +70,8 @@ class QA:
         self._pinned = threading.local()  # (reader, searcher) of a thread inside consistent()
         self._unusable = ""  # a newer index version that could not be opened; reported once
         self._analysis: tuple[object, Analyser] | None = None
+        # (reader, Combination) once looked up; False when the reader is off or has nothing to do.
+        self._reading: tuple | bool | None = None
         # Word vectors for soft coverage: indexing put the corpus's words in the embedding cache.
         self.word_vectors = WordVectors(embedder, self.store.embedding_cache)
 
@@ -184,11 +186,14 @@ class QA:
         date_from: str | None = None,
         date_to: str | None = None,
         searched_query: str | None = None,
+        shown_before: Iterable[str] = (),
     ) -> Answer:
         """Ranked passages answering `question`, each with its citation, and a short answer.
 
         `searched_query` lets a caller search other text than the question shown (a chat
-        follow-up carrying over context).
+        follow-up carrying over context). `shown_before` are sentences the reader has just been shown
+        (the previous answer of a conversation): the short answer leads with its best sentence even
+        if it is one of them, but adds none of the others.
         """
         question, notes = self.clean_question(question)
         if mode not in MODES:
@@ -220,7 +225,7 @@ class QA:
         follow_up = query != question
         spelt = searcher.correct(query)
         notes = notes + ((spelt.note,) if spelt.changes else ())
-        return self._answer(searcher, question, spelt.text, k, mode, filters, notes, follow_up)
+        return self._answer(searcher, question, spelt.text, k, mode, filters, notes, follow_up, frozenset(shown_before))
 
     def _answer(
         self,
@@ -232,6 +237,7 @@ class QA:
         filters: Filters,
         notes: tuple[str, ...],
         follow_up: bool = False,
+        shown_before: frozenset[str] = frozenset(),
     ) -> Answer:
         from qa.answering.answer import build_answer
         from qa.answering.features import question_terms
@@ -253,7 +259,7 @@ class QA:
             terms = QueryTerms.of(query, reader)  # one lookup of the terms' statistics, for both models
             candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector, terms)
             q = question_terms(query, vector, reader, terms)
-        scored = score(models, query, q, candidates, self._analyser(reader))
+        scored = score(models, query, q, candidates, self._analyser(reader), self.reading())
         answer = build_answer(
             question,
             scored,
@@ -263,6 +269,7 @@ class QA:
             threshold=self._gate_threshold(models),
             searched_query=query if query != question else "",
             notes=notes,
+            shown_before=shown_before,
         )
         if about is not None and answer.passages:
             first: dict[str, Passage] = {}
@@ -354,6 +361,23 @@ class QA:
         if self._analysis is None or self._analysis[0] is not analyzer:
             self._analysis = (analyzer, Analyser(analyzer, self.word_vectors))
         return self._analysis[1]
+
+    def reading(self):
+        """(the reader, how its scores join the sentence model's), or None with QA_READER=off.
+
+        Set `_reading` to another pair to answer with another reader or combination (evaluation).
+        """
+        if self._reading is None:
+            if self.settings.reader != "on":
+                self._reading = False
+            else:
+                from qa.answering.reader import shared_reader
+                from qa.answering.reading import Combination
+
+                reader = shared_reader()
+                combination = Combination.of(reader)
+                self._reading = (reader, combination) if combination.active else False
+        return self._reading or None
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""

@@ -191,7 +191,24 @@ class Filters:
 
 @dataclass(frozen=True)
 class Highlight:
-    """The sentence of a passage that best answers the question (document offsets)."""
+    """The sentence of a passage that best answers the question (document offsets), and the
+    phrase in it that answers, when the reader marked one it is confident of."""
+
+    start: int
+    end: int
+    text: str
+    answer: AnswerPhrase | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
+        if self.answer is not None:
+            out["answer"] = self.answer.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerPhrase:
+    """The words that answer, inside a highlighted sentence (document offsets)."""
 
     start: int
     end: int

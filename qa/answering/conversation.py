@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from qa.answering.answer import answer_sentences, sentence_key
 from qa.answering.followup import followup_query
 from qa.answering.smalltalk import small_talk
 from qa.errors import QAError
@@ -72,6 +73,7 @@ class Conversation:
     ) -> Answer:
         """Answer `question` in this conversation and keep the turn; QAError for bad input."""
         searched = self.searched_query(engine, question, use_context)
+        previous = self.answered[-1].answer if use_context and self.answered else None
         answer = engine.ask(
             question,
             k=k,
@@ -81,6 +83,7 @@ class Conversation:
             date_from=date_from,
             date_to=date_to,
             searched_query=searched,
+            shown_before=[sentence_key(s) for s in answer_sentences(previous)] if previous else (),
         )
         self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer))
         return answer

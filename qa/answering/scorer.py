@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,9 +30,13 @@ from qa.answering.features import (
     question_features,
     sentence_table,
 )
+from qa.answering.reading import Combination, Read, read_best
 from qa.errors import QAError
 from qa.linear import AdditiveModel, LinearModel, model_from_dict
 from qa.retrieval.search import Candidate
+
+if TYPE_CHECKING:
+    from qa.answering.reader import Reader
 
 MODELS_FILE = Path(__file__).with_name("answer_models.json")
 FORMAT = 1
@@ -120,6 +125,7 @@ class Scored:
     passage_logits: np.ndarray  # one per candidate
     gate_logit: float
     terms: int = 1  # the question's content terms (none: nothing to look for)
+    read: Read = field(default_factory=Read)  # what the reader said of the sentences it read
 
 
 def score(
@@ -128,15 +134,25 @@ def score(
     q: QuestionTerms,
     candidates: list[Candidate],
     analyser: Analyser,
+    reading: tuple[Reader, Combination] | None = None,
 ) -> Scored:
+    """Every candidate scored; with `reading`, the reader re-reads the best sentences (qa.answering.reading).
+
+    The relevance gate judges the fitted models' own scores, with or without the reader.
+    """
     sentences = sentence_table(q, candidates, analyser)
-    sentence_logits = models.sentence.logits(sentences.features)
-    passages = passage_table(q, candidates, sentences, sentence_logits, analyser)
+    fitted = models.sentence.logits(sentences.features)
+    passages = passage_table(q, candidates, sentences, fitted, analyser)
     passage_logits = models.passage.logits(passages)
     gate = models.gate.logits(
-        question_features(q, candidates, sentences, passage_logits, sentence_logits, analyser, question)[None, :]
+        question_features(q, candidates, sentences, passage_logits, fitted, analyser, question)[None, :]
     )
-    return Scored(candidates, sentences, sentence_logits, passage_logits, float(gate[0]), len(q.terms))
+    sentence_logits, read = fitted, Read()
+    if reading is not None:
+        sentence_logits, read = read_best(reading[0], question, candidates, sentences, fitted, reading[1])
+        if reading[1].passages:
+            passage_logits = models.passage.logits(passage_table(q, candidates, sentences, sentence_logits, analyser))
+    return Scored(candidates, sentences, sentence_logits, passage_logits, float(gate[0]), len(q.terms), read)
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:

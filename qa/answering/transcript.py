@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 
+from qa.answering.answer import phrase_ranges, with_marks
 from qa.answering.conversation import Conversation
 from qa.types import Answer, Passage
 
@@ -66,12 +67,20 @@ def answer_markdown(answer: Answer, turn: int = 1) -> list[str]:
     lines += [f"*Note: {escape(note)}*" for note in answer.notes]
     if answer.notes:
         lines.append("")
-    lines += [escape_answer(answer.answer) if answer.passages else f"**{escape(answer.answer)}**", ""]
+    lines += [_answer_text(answer) if answer.passages else f"**{escape(answer.answer)}**", ""]
     if answer.passages:
         lines += [f"### Sources of answer {turn} ({answer.mode} retrieval)", ""]
         for passage in answer.passages:
             lines += passage_markdown(passage)
     return lines
+
+
+def _answer_text(answer: Answer) -> str:
+    """The short answer, escaped, with the reader's answer phrases in bold."""
+    ranges = phrase_ranges(answer)
+    if not ranges:
+        return escape_answer(answer.answer)
+    return with_marks(answer.answer, ranges, "**", "**", escape_answer)
 
 
 def passage_markdown(passage: Passage) -> list[str]:

@@ -66,6 +66,18 @@ _EXPORTS = {
     "index_folder": "qa.evaluation.cache",
     "default_cache_root": "qa.evaluation.cache",
     "beir_id": "qa.evaluation.beir",
+    "Dialogue": "qa.evaluation.dialogues",
+    "DialogueEvaluation": "qa.evaluation.dialogues",
+    "DialogueTurn": "qa.evaluation.dialogues",
+    "answer_sentences": "qa.evaluation.dialogues",
+    "check_corpora": "qa.evaluation.dialogues",
+    "corpus_folders": "qa.evaluation.dialogues",
+    "evaluate_dialogues": "qa.evaluation.dialogues",
+    "load_dialogues": "qa.evaluation.dialogues",
+    "parse_dialogues": "qa.evaluation.dialogues",
+    "run_dialogue_sets": "qa.evaluation.dialogues",
+    "format_dialogues": "qa.evaluation.report",
+    "open_question_folder": "qa.evaluation.runner",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -53,6 +53,13 @@ def _holds(start: int, end: int, doc_id: str, targets: Targets) -> bool:
     return inside or any(start < e and s < end for s, e in targets.overlapped.get(doc_id, ()))
 
 
+def text_holds(text: str, question: Question, targets: Targets) -> bool:
+    """Whether a text shown to a reader (a short answer, a sentence) holds an answer string or a gold span's text."""
+    return any(answer_pattern(a).search(text) for a in question.answers) or any(
+        normalise(span_text) in normalise(text) for span_text in targets.span_texts
+    )
+
+
 def judge_answer(answer, question: Question, targets: Targets) -> tuple[dict[str, float], int | None]:
     """The answer metrics of one `ask` answer, and the rank of its first passage holding the answer."""
     if not answer.passages:
@@ -61,10 +68,7 @@ def judge_answer(answer, question: Question, targets: Targets) -> tuple[dict[str
     first = next((i + 1 for i, h in enumerate(holding) if h), None)
     top = answer.passages[0]
     highlight = _holds(top.highlight.start, top.highlight.end, top.doc_id, targets)
-    text = answer.answer
-    short = any(answer_pattern(a).search(text) for a in question.answers) or any(
-        normalise(span_text) in normalise(text) for span_text in targets.span_texts
-    )
+    short = text_holds(answer.answer, question, targets)
     return {
         "nothing_found": 0.0,
         "hit@1": float(bool(holding[0])),

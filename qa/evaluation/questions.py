@@ -89,6 +89,16 @@ def _parse_line(line: str, number: int) -> Question:
         raise ValueError(f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(item, dict):
         raise ValueError("expected a JSON object")
+    text, answers, spans = question_parts(item)
+    qid = item.get("id")
+    if qid is not None and (not isinstance(qid, (str, int)) or not str(qid).strip() or re.search(r"\s", str(qid))):
+        raise ValueError('"id" must be a string or number without spaces')
+    qid = str(qid) if qid is not None else question_id(text)
+    return Question(qid, text, answers, spans, number)
+
+
+def question_parts(item: dict) -> tuple[str, tuple[str, ...], tuple[SpanRef, ...]]:
+    """The question text, answer strings and gold spans of one JSON object; ValueError says what is wrong."""
     text = item.get("question")
     if not isinstance(text, str) or not text.strip():
         raise ValueError('"question" must be a non-empty string')
@@ -114,11 +124,7 @@ def _parse_line(line: str, number: int) -> Question:
         spans.append(SpanRef(doc.strip(), start, end, expected))
     if not answers and not spans:
         raise ValueError('give "answers" or "spans" (or both)')
-    qid = item.get("id")
-    if qid is not None and (not isinstance(qid, (str, int)) or not str(qid).strip() or re.search(r"\s", str(qid))):
-        raise ValueError('"id" must be a string or number without spaces')
-    qid = str(qid) if qid is not None else question_id(text)
-    return Question(qid, " ".join(text.split()), tuple(answers), tuple(spans), number)
+    return " ".join(text.split()), tuple(answers), tuple(spans)
 
 
 def load_questions(path: str | Path) -> list[Question]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qa.errors import QAError
 from qa.evaluation.answers import ASK
+from qa.evaluation.dialogues import DialogueEvaluation
 from qa.evaluation.metrics import LABELS, RESULT_FORMAT
 from qa.evaluation.runner import Evaluation
 
@@ -325,3 +326,48 @@ def _rank(rank: int | None) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- dialogue sets ------------------------------------------------------------------------
+
+DIALOGUE_LABELS = {
+    "turns": "turns",
+    "refused": "Refused",
+    "passage1": "Passage[1]",
+    "first_sentence": "FirstSentence",
+    "short_answer": "ShortAnswer",
+    "repeated": "Repeated",
+    "median_words": "MedianWords",
+}
+_DIALOGUE_FORMATS = {"turns": "d", "median_words": ".1f"}
+
+
+def format_dialogues(evaluation: DialogueEvaluation) -> str:
+    """A dialogue set: what it is, then a row per group (overall, first turns, follow-ups, each kind)."""
+    settings = evaluation.settings
+    corpora = ", ".join(f"{name} ({where})" for name, where in evaluation.corpora.items())
+    lines = [
+        f"{evaluation.dataset}: {evaluation.conversations} conversations, {len(evaluation.results)} turns judged, "
+        f"asked through Conversation (follow-ups carry context), model {settings.get('model')}"
+        + (f" ({settings['backend']})" if settings.get("backend", "torch") != "torch" else ""),
+        f"corpora: {corpora}",
+        "",
+    ]
+    groups = evaluation.groups()
+    width = max(len(name) for name in groups) + 2
+    widths = {n: max(8, len(label) + 2) for n, label in DIALOGUE_LABELS.items()}
+    header = f"{'turns of':<{width}}" + "".join(f"{label:>{widths[n]}}" for n, label in DIALOGUE_LABELS.items())
+    lines += [header, "-" * len(header)]
+    for name, values in groups.items():
+        cells = "".join(f"{values[n]:>{widths[n]}{_DIALOGUE_FORMATS.get(n, '.4f')}}" for n in DIALOGUE_LABELS)
+        lines.append(f"{name:<{width}}{cells}")
+    lines += [
+        "",
+        "Passage[1], FirstSentence, ShortAnswer: shares of turns whose passage [1], short answer's first sentence,",
+        "short answer holds the answer; Repeated: share of the sentences shown that the previous turn's short answer",
+        "showed; MedianWords: the median short answer, in words",
+    ]
+    for skipped in evaluation.skipped:
+        lines.append(f"skipped {skipped.qid} (line {skipped.line}): {skipped.reason}")
+    lines.append(f"{evaluation.seconds:.1f} s")
+    return "\n".join(lines)

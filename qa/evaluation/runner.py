@@ -429,6 +429,19 @@ def collections_from(beir: Sequence[str], question_sets: Sequence[str]) -> list[
     return out
 
 
+def open_question_folder(folder: Path, settings, cache_root: Path | None = None, progress: bool = False, embedder=None):
+    """(engine, IndexReport): the folder's corpus/ indexed (once) in the eval cache and opened."""
+    from qa.embedding.models import load_embedder
+    from qa.engine import open_index
+    from qa.evaluation.cache import cached_index
+    from qa.ingest.readers import scan_corpus
+
+    corpus = folder / CORPUS_FOLDER
+    embedder = embedder or load_embedder(settings.model, settings.backend)
+    index_settings, report = cached_index(folder, settings, embedder, scan_corpus(corpus), corpus, cache_root, progress)
+    return open_index(settings=index_settings, build=False, embedder=embedder), report
+
+
 def evaluate_question_folder(
     collection: Collection,
     settings,
@@ -443,18 +456,9 @@ def evaluate_question_folder(
 
     `answers` are evaluate_questions' options for the answers through `ask`.
     """
-    from qa.embedding.models import load_embedder
-    from qa.engine import open_index
-    from qa.evaluation.cache import cached_index
-    from qa.ingest.readers import scan_corpus
-
     started = time.perf_counter()
-    corpus = collection.path / CORPUS_FOLDER
-    embedder = embedder or load_embedder(settings.model, settings.backend)
-    index_settings, report = cached_index(
-        collection.path, settings, embedder, scan_corpus(corpus), corpus, cache_root, progress
-    )
-    engine = open_index(settings=index_settings, build=False, embedder=embedder)
+    engine, report = open_question_folder(collection.path, settings, cache_root, progress, embedder)
+    index_settings = engine.settings
     try:
         result = evaluate_questions(engine, collection.questions, collection.name, modes, depth, progress, **answers)
     finally:

@@ -1,12 +1,13 @@
 """Reading untrusted files in a worker process with a memory cap and a time limit.
 
-A hostile PDF (a decompression bomb, a page tree that never ends) or HTML file must cost the
-indexer one skipped file, never its memory or its afternoon. `IsolatedParser` parses PDFs, HTML,
-office files, e-books and CSV in a separate process whose address space is capped (RLIMIT_AS)
-and whose every file has a deadline; plain text and Markdown, which cannot expand, are read in
+A hostile PDF (a decompression bomb, a page tree that never ends) must cost the indexer one
+skipped file, never its memory or its afternoon. `IsolatedParser` parses the formats that inflate
+(PDF; the zip-based office files and e-books; spreadsheets, whose rows repeat their header) in a
+separate process whose address space is capped (RLIMIT_AS) and whose every file has a deadline.
+Text, Markdown and HTML, which cannot grow past the file size limit (QA_MAX_FILE_MB), are read in
 this process. A file over a limit raises ReadError with the reason, and the next file gets a
-fresh worker. Scanned PDF pages are read by OCR in a second worker with a larger memory cap
-and a deadline per page (qa.ingest.ocr).
+fresh worker. Scanned PDF pages are read by OCR in a second worker with a larger memory cap and
+a deadline per page (qa.ingest.ocr).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from pathlib import PurePosixPath
 
 from qa.ingest.ocr import NeedsOCR, OcrCache, Scan, recognise
 from qa.ingest.office import OFFICE_SUFFIXES
-from qa.ingest.readers import HTML_SUFFIXES, PDF_SUFFIXES, ParseLimits, ReadError, parse_document
+from qa.ingest.readers import PDF_SUFFIXES, ParseLimits, ReadError, parse_document
 from qa.types import Document
 
 log = logging.getLogger("qa.ingest.isolation")
 
-# The formats whose readers decompress or build large trees from small inputs: PDFs, HTML,
-# and the zip-based office files and e-books (CSV too: a spreadsheet's rows can be many).
-ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | HTML_SUFFIXES | OFFICE_SUFFIXES)
+# The formats whose readers decompress (a small file can become gigabytes): PDFs, the zip-based
+# office files and e-books, and CSV, whose rows each repeat the header's names.
+ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | OFFICE_SUFFIXES)
 
 
 class IsolatedParser:

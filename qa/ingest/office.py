@@ -37,6 +37,9 @@ OFFICE_SUFFIXES = DOCX_SUFFIXES | PPTX_SUFFIXES | XLSX_SUFFIXES | CSV_SUFFIXES |
 # An encrypted OOXML file (and a legacy .doc/.xls/.ppt) is an OLE compound file, not a zip.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _SPACE = re.compile(r"\s+")
+# A header cell repeated before every value of its column is cut to this many characters, so that
+# a header of long cells cannot multiply a spreadsheet's size by its row count.
+MAX_LABEL = 80
 
 
 def _error(reason: str) -> Exception:
@@ -107,7 +110,7 @@ class Layout:
                 line = "; ".join(c for c in cells if c)
             else:
                 line = "; ".join(
-                    f"{header[i]}: {value}" if i < len(header) and header[i] else value
+                    f"{header[i][:MAX_LABEL]}: {value}" if i < len(header) and header[i] else value
                     for i, value in enumerate(cells)
                     if value
                 )

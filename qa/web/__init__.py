@@ -1,5 +1,6 @@
 """The web server: the chat (Gradio: handlers and layout, escaped HTML, safe uploads), the REST
-API and the MCP server over one read-only service, their assembly, and a runner for tests."""
+API and the MCP server over one read-only service, and their assembly. (The runner that starts
+the app for tests and benchmarks is qa.testing.web.)"""
 
 from qa._lazy import lazy_exports
 
@@ -12,9 +13,6 @@ _EXPORTS = {
     "create_api": "qa.web.api",
     "create_mcp": "qa.web.mcp_server",
     "create_server": "qa.web.asgi",
-    "running_app": "qa.web.server",
-    "server_env": "qa.web.server",
-    "free_port": "qa.web.server",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
+from qa.answering.answer import with_marks
 from qa.types import Answer, Document, Passage
 
 # The viewer shows at most this many characters of a document around the cited span.
@@ -111,7 +112,12 @@ def _passage_html(passage: Passage) -> str:
     end = passage.highlight.end - passage.start
     if not 0 <= start < end <= len(text):
         return esc(text)
-    return f'{esc(text[:start])}<mark class="qa-hl">{esc(text[start:end])}</mark>{esc(text[end:])}'
+    sentence = esc(text[start:end])
+    phrase = passage.highlight.answer
+    if phrase is not None and start <= phrase.start - passage.start < phrase.end - passage.start <= end:
+        a, b = phrase.start - passage.start - start, phrase.end - passage.start - start
+        sentence = with_marks(text[start:end], [(a, b)], '<b class="qa-phrase">', "</b>", esc)
+    return f'{esc(text[:start])}<mark class="qa-hl">{sentence}</mark>{esc(text[end:])}'
 
 
 def _answer_html(answer: Answer, turn: int) -> str:
@@ -129,7 +135,7 @@ def _answer_html(answer: Answer, turn: int) -> str:
             sentence = " ".join(passage.highlight.text.split())
             part = f"{sentence} [{rank}]"
             if text.startswith(part, pos):
-                pieces.append(f"{esc(sentence)} {_cite(turn, rank)}")
+                pieces.append(f"{_sentence_html(sentence, passage)} {_cite(turn, rank)}")
                 pos += len(part)
                 break
         else:
@@ -149,6 +155,16 @@ def _answer_html(answer: Answer, turn: int) -> str:
             last = match.end()
     out.append(esc(text[last:]))
     return "".join(out)
+
+
+def _sentence_html(sentence: str, passage: Passage) -> str:
+    """A sentence of the short answer, escaped, with the reader's answer phrase in bold."""
+    phrase = passage.highlight.answer
+    words = " ".join(phrase.text.split()) if phrase is not None else ""
+    at = sentence.find(words) if words else -1
+    if at < 0:
+        return esc(sentence)
+    return with_marks(sentence, [(at, at + len(words))], '<b class="qa-phrase">', "</b>", esc)
 
 
 def _cite(turn: int, rank: int) -> str:
