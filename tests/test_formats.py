@@ -158,6 +158,7 @@ def mixed(settings, files, monkeypatch):
         "QA_MIN_RELEVANCE": 0,
         "QA_MAX_CELLS": 1000,
         "QA_MAX_ZIP_MB": 10,
+        "QA_READER": "off",  # the formats are the subject here, not the reader
     }
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
@@ -198,6 +199,7 @@ def test_locators_are_kept_by_both_stores(store_settings, files):
     from qa.engine import open_index
     from qa.ingest.indexer import update_index
 
+    store_settings = store_settings.with_(reader="off")
     for name in ("review.pptx", "budget.xlsx"):
         (store_settings.corpus_dir / name).write_bytes(files[name])
     update_index(store_settings)
@@ -228,6 +230,7 @@ def test_a_snapshot_from_before_locators_is_read_and_updated(settings, files):
     from qa.engine import open_index
     from qa.ingest.indexer import update_index
 
+    settings = settings.with_(reader="off")
     update_index(settings)
     (catalog,) = settings.index_dir.rglob("catalog.sqlite")
     with sqlite3.connect(catalog) as conn:  # the schema before this change

@@ -87,6 +87,7 @@ def test_a_scanned_pdf_is_answered_and_cited_by_page(settings, scan, monkeypatch
         "QA_MIN_RELEVANCE": 0,
         "QA_CHUNK_SIZE": 48,
         "QA_CHUNK_OVERLAP": 8,
+        "QA_READER": "off",
     }.items():
         monkeypatch.setenv(key, str(value))
     assert main(["index"]) == 0

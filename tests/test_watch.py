@@ -51,6 +51,7 @@ def wait_for(condition, limit: float = LIMIT) -> float:
 
 
 def test_added_removed_and_renamed_files_on_both_stores(store_settings, tmp_path):
+    store_settings = store_settings.with_(reader="off")
     update_index(store_settings)
     engine = open_index(settings=store_settings, build=False)
     deck = tmp_path / "deck.pptx"
@@ -109,7 +110,7 @@ def test_qa_serve_watch_answers_a_copied_file_and_forgets_a_removed_one(tmp_path
     deck = tmp_path / "deck.pptx"
     deck.write_bytes(officegen.pptx_bytes())
     command = (sys.executable, "-m", "qa", "serve", "--watch")
-    with running_app(corpus, index, tmp_path / "serve.log", command=command) as url:
+    with running_app(corpus, index, tmp_path / "serve.log", command=command, QA_READER="off") as url:
 
         def cited() -> set[str]:
             answer = httpx.post(f"{url.rstrip('/')}/api/v1/ask", json={"question": QUESTION, "k": 3}, timeout=30)
@@ -131,6 +132,7 @@ def test_qa_index_watch_prints_each_update(settings, monkeypatch, capsys):
         "QA_INDEX": settings.index_dir,
         "QA_MODEL": "hash",
         "QA_MIN_RELEVANCE": 0,
+        "QA_READER": "off",
     }.items():
         monkeypatch.setenv(key, str(value))
     stop = threading.Event()
