@@ -241,3 +241,22 @@ def test_a_snapshot_from_before_locators_is_read_and_updated(settings, files):
     update_index(settings)
     answer = open_index(settings=settings, build=False).ask("Rotterdam warehouse copper wire pallets", k=1)
     assert answer.passages[0].locator == "slide 7"
+
+
+def test_rows_keep_their_sheet_numbers_and_long_headers_are_cut():
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Log"
+    sheet["A1"], sheet["B1"] = "Día", "x" * 500
+    sheet["A2"], sheet["B2"] = "lunes", "calm"
+    sheet["A40"], sheet["B40"] = "martes", "a storm from the north"
+    out = io.BytesIO()
+    book.save(out)
+    doc = parse_document("log.xlsx", out.getvalue())
+    at = doc.text.index("martes")
+    assert doc.place(at, at + 6).label() == "sheet Log, row 40"
+    assert f"Día: martes; {'x' * 80}: a storm from the north" in doc.text

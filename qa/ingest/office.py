@@ -302,6 +302,8 @@ def _read_xlsx(stream: io.BytesIO, limits: ParseLimits) -> dict:
             name = _clean(sheet.title)
             rows: list[list[object]] = []
             numbers: list[int] = []
+            # The sheet's declared size can be wrong (or hostile): rows are read as they are stored.
+            sheet.reset_dimensions()
             for row in sheet.iter_rows():
                 cells += len(row)
                 if cells > limits.cells:
@@ -309,7 +311,8 @@ def _read_xlsx(stream: io.BytesIO, limits: ParseLimits) -> dict:
                 values = [_cell_text(cell.value) for cell in row]
                 if any(values):
                     rows.append(values)
-                    numbers.append(getattr(row[0], "row", None) or len(numbers) + 1)
+                    stored = next((cell.row for cell in row if getattr(cell, "row", None)), None)
+                    numbers.append(stored or (numbers[-1] + 1 if numbers else 1))
             if rows:
                 layout.locate("row", numbers[0], name)
                 layout.heading(name, 1)
