@@ -239,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="evaluate the shipped reader against its reader.json")
     p.add_argument("--max-minutes", type=float, metavar="N", help="stop training at a checkpoint after N minutes")
     p.add_argument("--seed", type=int, default=13, help="the seed of data order and initialisation (default 13)")
+    p.add_argument(
+        "--combine",
+        action="store_true",
+        help="choose how the shipped reader joins the answer models (on validation articles), write it to its "
+        "reader.json and print every set's answers through ask: the cosine alone, without and with the reader",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="with --combine: the first N questions of each set only")
     return parser
 
 
@@ -559,6 +566,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.combine:
+        from qa.training.combination import main_combine
+
+        return main_combine(limit=args.limit)
     from qa.training.reader import main_fit
 
     return main_fit(Path(args.out), args.resume, args.max_minutes, args.seed, args.check)

@@ -135,3 +135,16 @@ def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_
     again = short_answer(scored, models, shown, before)
     assert again == "Russia deployed the S-300V4. [1] Bastion missiles came too. [1]"
     assert answer_sentences(_answer()) == ["Russia deployed an S-300V4 <air> defence system."]
+
+
+def test_the_combination_fit_reads_each_sentence_once():
+    from qa.answering.reader import Context
+    from qa.training.combination import CachingReader
+
+    reader = FakeReader()
+    caching = CachingReader(reader)
+    first = caching.score("q", [Context("The S-300V4 came."), Context("Crab.")])
+    again = caching.score("q", [Context("Crab."), Context("The S-300V4 came."), Context("Salmon.")])
+    assert reader.read == ["The S-300V4 came.", "Crab.", "Salmon."]  # nothing read twice
+    assert list(first.relevance) == [5.0, -5.0] and list(again.relevance) == [-5.0, 5.0, -5.0]
+    assert again.phrases[1].text == "S-300V4"

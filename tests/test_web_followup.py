@@ -15,7 +15,8 @@ FIRST = "what did Russia deploy to the Kurils?"
         ("and how did Japan respond?", "how did Japan respond? Russia deploy Kurils"),
         ("And how did Japan respond?", "how did Japan respond? Russia deploy Kurils"),
         ("but why?", "why? Russia deploy Kurils"),
-        ("what about China?", "what about China? Russia deploy Kurils"),
+        # A new subject takes the old one's place: China for Russia, not beside it.
+        ("what about China?", "what about China? deploy Kurils"),
         ("How did Japan respond?", "How did Japan respond? Russia deploy Kurils"),
         ("What did they deploy there?", "What did they deploy there? Russia Kurils"),
         ("and the Kuril islands?", "the Kuril islands? Russia deploy"),  # "Kuril" already covers "Kurils"
@@ -50,7 +51,11 @@ def test_no_previous_turn_or_nothing_to_add():
 def test_chains_keep_the_topic_but_stay_short():
     second = followup_query("and how did Japan respond?", [FIRST])
     third = followup_query("what about the United States?", [FIRST, second])
-    assert third == "what about the United States? Japan respond Russia deploy Kurils"
+    assert third == "what about the United States? respond Russia deploy Kurils"  # in Japan's place
+    assert followup_query("and what about China?", ["who is Strelkov?"]) is None  # nothing else to carry
+    assert (
+        followup_query("what about china", ["what did russia deploy to the kurils"]) == "what about china deploy kurils"
+    )
     long_previous = " ".join(f"term{i}" for i in range(30))
     carried = followup_query("and then?", [long_previous]).split()[1:]
     assert len(carried) == MAX_CARRIED_TERMS
@@ -65,3 +70,19 @@ def test_key_terms_keep_codes_names_and_non_ascii():
         "東京の外交",
         "naïve",
     ]
+
+
+def test_a_person_pronoun_carries_the_names_the_last_answer_led_with():
+    from qa.answering.followup import names_in
+
+    title = "What a tangled web we weave: North Asian strategic relations"
+    assert names_in(f"{title} was written by William Baulch.", title) == ["William Baulch"]
+    assert names_in("Shinzo Abe met Vladimir Putin in Nagato.") == ["Shinzo Abe", "Vladimir Putin"]
+    searched = followup_query(
+        "What is his position?", ["wrote essay North Asian strategic relations"], referents=["William Baulch"]
+    )
+    assert searched.startswith("What is his position? William Baulch")
+    # Without a person pronoun the names are not forced in.
+    assert "Baulch" not in followup_query(
+        "and the islands?", ["essay strategic relations"], referents=["William Baulch"]
+    )

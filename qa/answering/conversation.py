@@ -8,12 +8,13 @@ earlier turns searched (the last `CONTEXT_TURNS` of them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qa.answering.answer import answer_sentences, sentence_key
-from qa.answering.followup import followup_query
+from qa.answering.followup import followup_query, names_in
 from qa.answering.smalltalk import small_talk
 from qa.errors import QAError
 from qa.types import Answer
@@ -21,6 +22,7 @@ from qa.types import Answer
 if TYPE_CHECKING:
     from qa.engine import QA
 
+_WHO = re.compile(r"\bwho(?:m|se)?\b", re.I)
 # How many earlier turns a follow-up may lean on.
 CONTEXT_TURNS = 5
 # The most earlier questions a caller may hand over as a conversation's history.
@@ -56,7 +58,18 @@ class Conversation:
         if not use_context or not self.turns:
             return None
         cleaned, _ = engine.clean_question(question)
-        return followup_query(cleaned, self.recent_queries())
+        return followup_query(cleaned, self.recent_queries(), referents=self.referents())
+
+    def referents(self) -> list[str]:
+        """The names the last answer led with (its first sentence), for "he", "his", "her"...: only
+        after a "who" question, whose answer is the person a pronoun then means (otherwise the
+        person is named in the question, whose terms are carried anyway)."""
+        answered = [t for t in self.answered if small_talk(t.question) is None]
+        if not answered or not answered[-1].answer.passages or not _WHO.search(answered[-1].question):
+            return []
+        answer = answered[-1].answer
+        sentences = answer_sentences(answer)
+        return names_in(sentences[0], answer.passages[0].title) if sentences else []
 
     def ask(
         self,

@@ -43,8 +43,27 @@ _OPENERS = (
 )
 
 
+# Openers that put a new subject in the place of the previous one.
+_SHIFTS = ("and what about", "and how about", "but what about", "what about", "how about")
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
+
+
+# Words of a referent's name carried (a name's last words say who it is).
+MAX_NAME_WORDS = 2
+# Pronouns that point back at a person.
+_PERSONS = _words("he him his himself she her hers herself")
+# Two or more capitalised words in a row: a person's or a place's name.
+_NAME = re.compile(r"\b[A-Z][\w’'\-]+(?:\s+(?:[A-Z][\w’'\-]+|de|von|van|bin|al))*\s+[A-Z][\w’'\-]+")
+
+
+def names_in(sentence: str, title: str = "") -> list[str]:
+    """The names (two or more capitalised words) in a sentence, outside the document's title."""
+    folded = title.casefold()
+    names = [re.sub(r"^(?:The|A|An)\s+", "", m.group(0)) for m in _NAME.finditer(sentence)]
+    return [name for name in names if " " in name and name.casefold() not in folded]
 
 
 # Words that point back at something said before.
@@ -100,9 +119,13 @@ def is_followup(question: str) -> bool:
     return len(content) <= SHORT_CONTENT_WORDS
 
 
-def followup_query(question: str, previous: Sequence[str], max_terms: int = MAX_CARRIED_TERMS) -> str | None:
+def followup_query(
+    question: str, previous: Sequence[str], max_terms: int = MAX_CARRIED_TERMS, referents: Sequence[str] = ()
+) -> str | None:
     """The text to search for `question` given the earlier searched queries (oldest first).
 
+    `referents` are the people and things the previous answer named (`names_in`): a question
+    that points back at a person ("what is his position?") carries them first.
     None when the question stands on its own, when there is no earlier turn, or when it
     already holds every key term of the previous query.
     """
@@ -113,7 +136,19 @@ def followup_query(question: str, previous: Sequence[str], max_terms: int = MAX_
     if not last:
         return None
     present = {_normalise(t) for t in _TOKEN.findall(question)}
-    carried = [t for t in key_terms(last) if _normalise(t) not in present][:max_terms]
+    terms = key_terms(last)
+    if _opener([t.lower() for t in _TOKEN.findall(question)]) in _SHIFTS and key_terms(question):
+        # "what about China?" names a new subject in the place of the old one: the previous
+        # question's subject (its first name, else its first term) is not carried.
+        subject = next((t for t in terms if t[:1].isupper()), terms[0] if terms else "")
+        terms = [t for t in terms if t != subject]
+    words = {t.lower() for t in _TOKEN.findall(question)}
+    if words & _PERSONS and referents:
+        # The name the answer led with (its last words: "Carl Wilhelm Scheele" -> "Wilhelm Scheele").
+        names = _TOKEN.findall(referents[0])[-MAX_NAME_WORDS:]
+        folded = {_normalise(n) for n in names}
+        terms = names + [t for t in terms if _normalise(t) not in folded]
+    carried = [t for t in terms if _normalise(t) not in present][:max_terms]
     if not carried:
         return None
     return f"{_strip_opener(question)} {' '.join(carried)}"

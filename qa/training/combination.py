@@ -299,3 +299,26 @@ def print_table(result: dict) -> None:
         cells = "  ".join(f"{cos[m]:>8.4f}/{off[m]:.4f}/{on[m]:.4f}" for m in columns)
         shown = f"{on.get('phrase_shown', 0):.2f} shown, {on.get('phrase_right', 0):.3f} right"
         print(f"{name:34} {row['role']:7} {on['questions']:>4}  {cells}  {shown}")
+
+
+def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
+    """`qa fit reader --combine`: choose, print, and (on the full sets) write reader.json's combination."""
+    from qa.answering.reader import MODEL_DIR
+
+    folder = folder or MODEL_DIR
+    reader = Reader(folder)
+    repo = Path(__file__).resolve().parents[2]
+    result = run(reader, repo, limit=limit, progress=lambda line: print(line, flush=True))
+    print_table(result)
+    chosen = result["combination"]
+    print(f"combination: depth {chosen['depth']}, weight {chosen['weight']:g}, passages {chosen['passages']}")
+    if limit is not None:
+        print("(a look at the first questions only: reader.json is left as it is)")
+        return 0
+    meta = folder / "reader.json"
+    data = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    data["combination"] = chosen
+    data["answers_through_ask"] = result["answers"]
+    meta.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote the combination and the figures to {meta}")
+    return 0
