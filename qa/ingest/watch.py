@@ -61,6 +61,10 @@ class CorpusWatcher:
         except (QAError, OSError) as exc:
             self.on_error(exc)
             return None
+        except Exception as exc:  # a bug: logged in full, and the watch goes on (the previous index stays)
+            log.exception("updating the index failed")
+            self.on_error(exc)
+            return None
         if report.modified or report.failed != self._failed:
             self.on_report(report)
         self._failed = report.failed
