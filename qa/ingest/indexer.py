@@ -107,8 +107,8 @@ def update_index(
     corpus = Path(settings.corpus_dir)
     if scan is None and not corpus.is_dir():
         raise QAError(
-            f"corpus folder {corpus} not found; create it and put .md, .txt, .html or .pdf files "
-            f"in it, or point QA_CORPUS (--corpus) at your corpus"
+            f"corpus folder {corpus} not found; create it and put documents in it (Markdown, text, HTML, PDF, "
+            f"Office files, CSV, EPUB), or point QA_CORPUS (--corpus) at your corpus"
         )
     store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
