@@ -18,6 +18,15 @@ PAGES = [
     "A new lighthouse lamp was installed on the breakwater in March. Its beam reaches twenty "
     "nautical miles in clear weather, and the keeper now logs every vessel that passes the "
     "headland at night.",
+    "Minutes of the harbour board, 14 May: present were the chair, the treasurer and four members. "
+    "The treasurer reported a surplus of 12,400 euros, mostly from mooring fees paid by visiting "
+    "yachts. The board agreed to repaint the fish market and to replace two of the cranes.",
+    "Weather notes for the week: strong westerly winds on Monday and Tuesday, with gusts of 65 km/h "
+    "at the pier head; rain on Wednesday; calm and bright from Thursday. Water temperature in the "
+    "inner basin stayed between 9 and 11 degrees Celsius.",
+    "Letter from the schoolteacher: the pupils of class 4B would like to visit the lifeboat station "
+    "in June. They have been studying tides and knots, and several of them can already tie a "
+    "bowline, a clove hitch and a reef knot without looking.",
 ]
 
 

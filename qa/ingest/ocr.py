@@ -25,7 +25,7 @@ MIN_SIDE = 32
 MAX_PIXELS = 60_000_000
 MAX_IMAGES_PER_PAGE = 16
 # Bumped when the OCR's settings or post-processing change, so that the cache is not reused.
-OCR_VERSION = "rapidocr-onnxruntime/1"
+OCR_VERSION = "rapidocr-onnxruntime/2"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def page_images(page, page_index: int) -> Scan | None:
 _ENGINE = None
 
 
-def recognise(images: tuple[bytes, ...]) -> str:
+def recognise(images: tuple[bytes, ...], binarise: bool = True) -> str:
     """The text of a page's images, in reading order: lines of words, a blank line between blocks."""
     global _ENGINE
     import numpy as np
@@ -98,15 +98,18 @@ def recognise(images: tuple[bytes, ...]) -> str:
     if _ENGINE is None:
         from rapidocr_onnxruntime import RapidOCR
 
-        _ENGINE = RapidOCR()
+        # No angle classifier: on upright pages it turned some lines upside down before reading
+        # them, losing the whole line (bench/ocr.py); a page scanned upside down is the price.
+        _ENGINE = RapidOCR(use_cls=False)
     texts: list[str] = []
     for data in images:
         with Image.open(io.BytesIO(data)) as image:
             gray = np.asarray(image.convert("L"))
         # Black text on white: JPEG's ringing around letters otherwise fills the gaps between
         # words, and the recogniser runs them together.
-        ink = gray <= otsu_threshold(gray)
-        pixels = np.repeat(np.where(ink, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        if binarise:
+            gray = np.where(gray <= otsu_threshold(gray), 0, 255).astype(np.uint8)
+        pixels = np.repeat(gray[:, :, None], 3, axis=2)
         result, _ = _ENGINE(pixels)
         if result:
             texts.append(lines_of(result))
