@@ -3,7 +3,8 @@
 The same answers, citations and follow-ups as the web chat (both hold a
 `qa.answering.conversation.Conversation`), with readline editing and history, and commands:
 /sources (the last answer's passages in full), /open N (passage N in its document),
-/save FILE (the conversation as Markdown), /new, /help, /quit. No web module is imported.
+/save FILE (the conversation as Markdown), /good, /bad, /answered N (feedback on the last
+answer, kept with the index unless QA_FEEDBACK=off), /new, /help, /quit. No web module is imported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from qa.answering.answer import phrase_ranges, with_marks
 from qa.answering.conversation import Conversation
+from qa.answering.feedback import record_asked, record_verdict
 from qa.answering.transcript import to_markdown
 from qa.errors import QAError
 
@@ -34,6 +36,8 @@ conversation's context. Commands:
   /sources      the last answer's passages in full, with their best sentences
   /open N       passage N of the last answer, in its document
   /save FILE    the conversation as Markdown (answers, markers, cited passages); /save! FILE replaces FILE
+  /good, /bad   the last answer was right / wrong (kept as feedback for the corpus's analysts)
+  /answered N   passage N of the last answer answered the question
   /new          start a new conversation
   /help         this text
   /quit         leave (or Ctrl-D)"""
@@ -80,6 +84,9 @@ class TerminalChat:
             "/save": lambda arg: self.save(arg, replace=False),
             "/save!": lambda arg: self.save(arg, replace=True),
             "/new": self.new,
+            "/good": lambda arg: self.verdict("good", arg),
+            "/bad": lambda arg: self.verdict("bad", arg),
+            "/answered": lambda arg: self.verdict("answered", arg),
         }
         action = actions.get(command)
         if action is None:
@@ -97,8 +104,24 @@ class TerminalChat:
         except QAError as exc:
             self.error(str(exc))
             return None
+        record_asked(self.engine, self.conversation, "chat")
         self.say(self.format_reply(answer))
         return answer
+
+    def verdict(self, verdict: str, argument: str) -> None:
+        """/good, /bad, /answered N: the reader's verdict on the last answer, recorded."""
+        if not self.conversation.turns:
+            raise QAError(f"nothing to rate yet: ask a question first, then /{verdict}")
+        rank = None
+        if verdict == "answered":
+            if not argument.isdigit():
+                raise QAError("/answered needs the number of the passage that answered it, e.g. /answered 2")
+            rank = int(argument)
+        elif argument:
+            raise QAError(f"/{verdict} takes nothing after it")
+        record_verdict(self.engine, self.conversation, len(self.conversation.turns), verdict, rank, "chat")
+        said = {"good": "a good answer", "bad": "a wrong answer", "answered": f"passage {rank} answered it"}[verdict]
+        self.say(f"(noted: {said}; thank you)")
 
     # -- commands ---------------------------------------------------------------------------
     def sources(self, argument: str = "") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -230,6 +231,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", metavar="DIR", help="where BEIR indexes are kept (QA_EVAL_CACHE; default ~/.cache/qa/beir)"
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "report", help="what readers asked and what the corpus failed them on (refused, thumbed down), by subject"
+    )
+    add_path_arguments(p)
+    p.add_argument("--since", metavar="DATE", help="only what was asked on or after DATE (YYYY-MM-DD[THH:MM], UTC)")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    output.add_argument("--csv", action="store_true", help="print one CSV row per subject")
+    p.add_argument("--top", type=int, default=10, help="subjects and passages listed (default 10)")
+    p.add_argument(
+        "--similarity",
+        type=float,
+        default=None,
+        help="how alike questions must be to share a subject: average cosine, 0-1 (default 0.5)",
+    )
+    p.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="do not ask refused questions again of the current index (to mark those it now answers)",
+    )
+
+    p = sub.add_parser("feedback", help="readers' feedback as evaluation data (see `qa report` for a summary)")
+    feedback = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = feedback.add_parser(
+        "export", help="a labelled question set (qa eval's format) and an unanswerable list from readers' feedback"
+    )
+    add_path_arguments(p)
+    p.add_argument("--questions", metavar="FILE.jsonl", help="write the questions marked as answered, with gold spans")
+    p.add_argument("--unanswerable", metavar="FILE.txt", help="write the questions that found nothing (one a line)")
+    p.add_argument("--since", metavar="DATE", help="only feedback from DATE on (YYYY-MM-DD[THH:MM], UTC)")
+    p.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="list every question that found nothing as unanswerable, without asking the current index again",
+    )
 
     p = sub.add_parser("fit", help="train one of the project's own models (needs torch and transformers)")
     fit = p.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -563,6 +600,69 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from qa.answering.feedback import answers_now
+    from qa.evaluation import usage
+    from qa.storage.feedback import check_since
+
+    since = check_since(args.since)
+    similarity = usage.DEFAULT_SIMILARITY if args.similarity is None else args.similarity
+    if not 0.0 < similarity <= 1.0:
+        raise QAError(f"--similarity must be above 0 and at most 1 (got {similarity:g})")
+    if args.top < 1:
+        raise QAError("--top must be at least 1")
+    engine = _open(args, build=False)
+    if engine.feedback is None:
+        raise QAError("feedback is switched off (QA_FEEDBACK=off): nothing is recorded to report on")
+    report = usage.build_report(
+        engine.feedback.records(since=since),
+        engine.embedder.encode,
+        current_version=engine.reader.name,
+        answers_now=None if args.no_recheck else functools.partial(answers_now, engine),
+        since=since,
+        similarity=similarity,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    elif args.csv:
+        sys.stdout.write(usage.report_csv(report))
+    else:
+        print(usage.format_report(report, args.top))
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from qa.answering.feedback import answers_now
+    from qa.evaluation.labelled import export_feedback, write_export
+    from qa.storage.feedback import check_since
+
+    since = check_since(args.since)
+    if not args.questions and not args.unanswerable:
+        raise QAError("give --questions FILE.jsonl, --unanswerable FILE.txt, or both")
+    engine = _open(args, build=False)
+    if engine.feedback is None:
+        raise QAError("feedback is switched off (QA_FEEDBACK=off): nothing is recorded to export")
+
+    def doc_length(doc_id: str) -> int | None:
+        try:
+            return len(engine.document(doc_id).text)
+        except QAError:
+            return None
+
+    recheck = None if args.no_recheck else functools.partial(answers_now, engine)
+    export = export_feedback(engine.feedback.records(since=since), doc_length, recheck)
+    write_export(export, args.questions, args.unanswerable)
+    for line in export.dropped:
+        print(f"note: {line}", file=sys.stderr)
+    if args.questions:
+        count = len(export.lines)
+        print(f"{count} labelled question{'s' if count != 1 else ''} written to {args.questions}")
+    if args.unanswerable:
+        count = len(export.unanswerable)
+        print(f"{count} unanswerable question{'s' if count != 1 else ''} written to {args.unanswerable}")
+    return 0
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -619,6 +719,8 @@ COMMANDS = {
     "serve": cmd_serve,
     "chat": cmd_chat,
     "fit": cmd_fit,
+    "report": cmd_report,
+    "feedback": cmd_feedback,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,6 +50,7 @@ ENV_VARS = {
     "sentence_vectors": "QA_SENTENCE_VECTORS",
     "spelling": "QA_SPELLING",
     "reader": "QA_READER",
+    "feedback": "QA_FEEDBACK",
 }
 
 
@@ -158,6 +159,9 @@ class Settings:
     # The reader (qa.answering.reader, a cross-encoder trained here) re-reads the best candidate
     # sentences and marks the answer phrase; "off" answers with the fitted scorer alone.
     reader: str = "on"
+    # Readers' feedback and the questions asked (qa.storage.feedback), kept beside the index for
+    # `qa report` and `qa feedback export`; off records nothing.
+    feedback: str = "on"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -211,6 +215,8 @@ class Settings:
             raise QAError(f"QA_READER must be on or off (got {self.reader!r})")
         if self.spelling not in ("on", "off"):
             raise QAError(f"QA_SPELLING must be on or off (got {self.spelling!r})")
+        if self.feedback not in ("on", "off"):
+            raise QAError(f"QA_FEEDBACK must be on or off (got {self.feedback!r})")
         if self.max_pages < 1:
             raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
         if not 128 <= self.parse_memory_mb <= 65536:

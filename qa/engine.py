@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ from qa.types import Answer, Document, Filters, Highlight, Passage
 if TYPE_CHECKING:
     from qa.ingest.indexer import IndexReport
     from qa.ingest.status import CorpusStatus
+    from qa.storage.feedback import FeedbackStore
 
 log = logging.getLogger("qa")
 
@@ -76,6 +78,13 @@ class QA:
         self.word_vectors = WordVectors(embedder, self.store.embedding_cache)
 
     # -- state ------------------------------------------------------------------------
+    @functools.cached_property
+    def feedback(self) -> FeedbackStore | None:
+        """Where readers' feedback and asked questions are kept (None with QA_FEEDBACK=off)."""
+        from qa.storage.feedback import open_feedback
+
+        return open_feedback(self.settings, self.store)
+
     @property
     def reader(self) -> IndexReader:
         return self._current()[0]

@@ -298,8 +298,9 @@ def test_with_a_token_every_endpoint_needs_it(engine, headers, message):
             ("GET", "/api/v1/documents"),
             ("GET", "/api/v1/documents/tokyo"),
             ("GET", "/api/v1/health"),
+            ("POST", "/api/v1/feedback"),
         ):
-            body = {"question": QUESTION} if method == "POST" else None
+            body = {"question": QUESTION, "verdict": "good"} if method == "POST" else None
             response = client.request(method, path, json=body, headers=headers)
             assert response.status_code == 401, (path, response.text)
             assert message in response.json()["error"] and response.headers["www-authenticate"] == "Bearer"
@@ -317,12 +318,13 @@ def test_the_right_token_answers_and_the_docs_stay_readable(engine):
 
 
 # -- the description --------------------------------------------------------------------------
-def test_openapi_lists_the_read_only_endpoints_and_nothing_else(client):
+def test_openapi_lists_the_read_only_endpoints_and_feedback_and_nothing_else(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert schema["servers"] == [{"url": "/api"}]
     operations = {(path, method) for path, item in schema["paths"].items() for method in item}
     assert operations == {
         ("/v1/ask", "post"),
+        ("/v1/feedback", "post"),
         ("/v1/documents", "get"),
         ("/v1/documents/{doc_id}", "get"),
         ("/v1/health", "get"),
@@ -378,3 +380,79 @@ def test_questions_wait_for_a_slot_without_holding_threads(engine):
     anyio.run(main)
     assert most == 2
     assert max(threads_used) <= 2
+
+
+# -- feedback ---------------------------------------------------------------------------------
+def test_feedback_keeps_what_was_shown_and_asked_questions_are_recorded(client, engine):
+    before = len(engine.feedback.records())
+    answer = client.post("/api/v1/ask", json={"question": QUESTION, "k": 3}).json()
+    body = {
+        "question": answer["question"],
+        "searched_query": answer["searched_query"],
+        "answer": answer["answer"],
+        "passages": answer["passages"],  # whole passages: only doc_id, start, end and rank are kept
+        "verdict": "answered",
+        "rank": 2,
+    }
+    response = client.post("/api/v1/feedback", json=body)
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["kind"] == "answered" and record["rank"] == 2 and record["channel"] == "api"
+    assert record["index_version"] == engine.reader.name
+    assert record["passages"] == [{k: p[k] for k in ("doc_id", "start", "end", "rank")} for p in answer["passages"]]
+    kept = engine.feedback.records()[before:]
+    assert [r.kind for r in kept] == ["asked", "answered"] and kept[0].passages == kept[1].passages
+    assert kept[1].id == record["id"]
+    assert client.post("/api/v1/feedback", json={"question": QUESTION, "verdict": "bad"}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"question": QUESTION}, "verdict is required"),
+        ({"question": QUESTION, "verdict": "meh"}, "verdict: Input should be 'good', 'bad' or 'answered'"),
+        ({"question": " ", "verdict": "bad"}, "feedback needs the question"),
+        ({"question": QUESTION, "verdict": "answered"}, "'answered' needs the rank of a shown passage"),
+        ({"question": QUESTION, "verdict": "good", "rank": 1}, "a rank goes only with the verdict 'answered'"),
+        (
+            {"question": QUESTION, "verdict": "bad", "passages": [{"doc_id": "nope", "start": 0, "end": 5, "rank": 1}]},
+            "passages[0]: there is no document 'nope' in the index",
+        ),
+        (
+            {
+                "question": QUESTION,
+                "verdict": "bad",
+                "passages": [{"doc_id": "tokyo", "start": 0, "end": 10**6, "rank": 1}],
+            },
+            "passages[0]: span 0:1000000 is outside the document 'tokyo'",
+        ),
+        (
+            {
+                "question": QUESTION,
+                "verdict": "bad",
+                "passages": [{"doc_id": "tokyo", "start": 5, "end": 1, "rank": 1}],
+            },
+            "passages[0]: span 5:1 is outside",
+        ),
+        ('{"question": "\\ud800 x", "verdict": "bad"}', "lone UTF-16 surrogate"),
+        ({"question": QUESTION, "verdict": "bad", "who": "me"}, "unknown field 'who'"),
+    ],
+)
+def test_bad_feedback_is_400_with_a_message(client, engine, body, message):
+    before = len(engine.feedback.records())
+    if isinstance(body, str):  # a lone surrogate, escaped in the JSON as a hostile client sends it
+        response = client.post("/api/v1/feedback", content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.post("/api/v1/feedback", json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert len(engine.feedback.records()) == before
+
+
+def test_feedback_off_is_404_and_records_nothing(tmp_path):
+    engine = open_index(settings=web_settings(tmp_path).with_(feedback="off"))
+    with _client(CorpusService(engine)) as client:
+        assert client.post("/api/v1/ask", json={"question": QUESTION}).status_code == 200
+        response = client.post("/api/v1/feedback", json={"question": QUESTION, "verdict": "good"})
+    assert response.status_code == 404 and "QA_FEEDBACK=off" in response.json()["error"]
+    assert not (tmp_path / "index" / "feedback.sqlite").exists()

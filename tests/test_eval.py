@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import evaluation as ev
@@ -665,3 +666,77 @@ def test_judge_answer_reads_passages_highlight_and_short_answer():
     assert first == 2
     nothing, first = judge_answer(Answer("Which system?", "No relevant passage found", ()), question, targets)
     assert nothing["nothing_found"] == 1.0 and first is None
+
+
+def test_compare_tests_each_difference_with_scipy_and_holm(tmp_path, capsys):
+    """The p-values and intervals are scipy's (sign-flip randomisation, percentile bootstrap), Holm by statsmodels."""
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    from qa.evaluation import significance
+
+    rng = np.random.default_rng(7)
+    ids = [f"q{i}" for i in range(40)]
+    before = {q: float(v) for q, v in zip(ids, rng.uniform(0.2, 0.6, len(ids)))}
+    after = {q: v + 0.3 if i % 4 else v for i, (q, v) in enumerate(before.items())}  # hybrid clearly better
+    a = saved_result(tmp_path / "a.json", before, 0.5)
+    b = saved_result(tmp_path / "b.json", after, 0.5)
+    # dense (v / 2 in the fixture) moves up and down at random: not significant.
+    data = json.loads(b.read_text())
+    for entry, noise in zip(data["per_query"], rng.normal(0, 0.05, len(ids))):
+        entry["dense"]["metrics"]["ndcg@10"] = before[entry["id"]] / 2 + float(noise)
+    b.write_text(json.dumps(data))
+    comparison = ev.compare(ev.load_saved(a), ev.load_saved(b))
+
+    expected = {}
+    for mode in ("hybrid", "dense"):
+        values_b = {q["id"]: q[mode]["metrics"]["ndcg@10"] for q in data["per_query"]}
+        values_a = {q: (v if mode == "hybrid" else v / 2) for q, v in before.items()}
+        diff = np.array([values_b[q] - values_a[q] for q in ids])
+        rng_seed = significance.SEED
+        test = stats.permutation_test(
+            (diff,), np.mean, permutation_type="samples", n_resamples=significance.RESAMPLES,
+            random_state=np.random.default_rng(rng_seed),
+        )  # fmt: skip
+        ci = stats.bootstrap(
+            (diff,), np.mean, n_resamples=significance.RESAMPLES, method="percentile",
+            random_state=np.random.default_rng(rng_seed),
+        ).confidence_interval  # fmt: skip
+        expected[mode] = (diff.mean(), test.pvalue, ci.low, ci.high)
+    holm = multipletests([expected["hybrid"][1], expected["dense"][1]], method="holm")[1]
+    for mode, p_holm in zip(("hybrid", "dense"), holm):
+        got = comparison.differences[(mode, "ndcg@10")]
+        delta, p, low, high = expected[mode]
+        assert got.queries == 40
+        assert (got.delta, got.p, got.low, got.high, got.p_holm) == pytest.approx((delta, p, low, high, p_holm))
+    assert comparison.differences[("hybrid", "ndcg@10")].significant
+    assert not comparison.differences[("dense", "ndcg@10")].significant
+
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    rows = {
+        line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith(("hybrid", "dense"))
+    }
+    assert rows["dense"].endswith("n.s.") and not rows["hybrid"].endswith("n.s.")
+    assert "<0.001" in rows["hybrid"]
+    assert main(["eval", "--compare", str(a), str(b), "--json"]) == 0
+    test = json.loads(capsys.readouterr().out)["modes"]["hybrid"]["ndcg@10"]["test"]
+    assert test["significant"] and test["ci"][0] > 0 and test["queries"] == 40
+
+
+def test_compare_tests_the_answer_metrics_and_off_topic_questions():
+    from qa.evaluation.report import _per_query_values
+
+    saved = {
+        "modes": {"ask": {"hit@1": 0.5}},
+        "per_query": [
+            {"id": "q1", "ask": {"metrics": {"hit@1": 1.0}}},
+            {"id": "q2", "ask": {"metrics": {"hit@1": 0.0}}},
+        ],
+        "offtopic": {"per_query": {"cake?": 1, "weather?": 0}},
+    }
+    values = _per_query_values(saved)
+    assert values == {"ask": {"hit@1": {"q1": 1.0, "q2": 0.0}, "offtopic_refused": {"cake?": 1, "weather?": 0}}}
+    from qa.evaluation.significance import paired_differences
+
+    same = paired_differences(values, values)
+    assert all(d.p == 1.0 and not d.tested and (d.low, d.high) == (0.0, 0.0) for d in same.values())

@@ -79,6 +79,9 @@ def test_history_makes_a_follow_up(server):
     )
     searched = result.structured_content["searched_query"]
     assert searched.startswith("how did Japan respond?") and "Kuril" in searched
+    # Recorded as asked (QA_FEEDBACK), with its conversation, for `qa report`.
+    asked = server[1].feedback.records()[-1]
+    assert (asked.kind, asked.channel, asked.history, asked.searched) == ("asked", "mcp", (QUESTION,), searched)
 
 
 def test_list_documents(server):

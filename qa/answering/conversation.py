@@ -36,6 +36,7 @@ class Turn:
     question: str
     searched: str  # the question itself when it stood on its own
     answer: Answer | None = None  # None for a turn rebuilt from a history of questions
+    version: str = ""  # the index version that answered (a snapshot, a database generation)
 
 
 @dataclass
@@ -98,7 +99,9 @@ class Conversation:
             searched_query=searched,
             shown_before=[sentence_key(s) for s in answer_sentences(previous)] if previous else (),
         )
-        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer))
+        # `ask` switches to a newly published index before it searches, not after: this is the one that answered.
+        version = engine.reader.name
+        self.turns.append(Turn(answer.question, answer.searched_query or answer.question, answer, version))
         return answer
 
     def remember(self, engine: QA, question: str) -> Turn:
@@ -112,7 +115,11 @@ class Conversation:
 
     @classmethod
     def from_history(cls, engine: QA, questions: Iterable[object]) -> Conversation:
-        """The conversation of these earlier questions (oldest first), as the chat would have had it."""
+        """The conversation of these earlier questions (oldest first), as the chat would have had it.
+
+        The last one is answered again (with ask's defaults): what a follow-up leans on besides the
+        questions (the names its answer led with, the sentences it showed) comes from that answer.
+        """
         questions = list(questions)
         if len(questions) > MAX_HISTORY:
             raise QAError(f"history holds at most {MAX_HISTORY} earlier questions (got {len(questions)})")
@@ -121,7 +128,10 @@ class Conversation:
             if not isinstance(question, str):
                 raise QAError(f"history[{i}] must be a question as text (got {type(question).__name__})")
             try:
-                conversation.remember(engine, question)
+                if i == len(questions) - 1:
+                    conversation.ask(engine, question)
+                else:
+                    conversation.remember(engine, question)
             except QAError as exc:
                 raise QAError(f"history[{i}]: {exc}") from None
         return conversation

@@ -13,6 +13,7 @@ from qa.evaluation.answers import ASK
 from qa.evaluation.dialogues import DialogueEvaluation
 from qa.evaluation.metrics import LABELS, RESULT_FORMAT
 from qa.evaluation.runner import Evaluation
+from qa.evaluation.significance import ALPHA, CONFIDENCE, Difference, paired_differences
 
 
 def metric_label(name: str) -> str:
@@ -202,6 +203,11 @@ class Comparison:
     only_a: int = 0
     only_b: int = 0
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # "a"/"b" -> mode -> curve
+    differences: dict[tuple[str, str], Difference] = field(default_factory=dict)  # (mode, metric) -> test
+
+    def _test(self, mode: str, metric: str) -> dict:
+        difference = self.differences.get((mode, metric))
+        return {"test": difference.to_dict()} if difference else {}
 
     @property
     def worse(self) -> list[QueryChange]:
@@ -218,8 +224,16 @@ class Comparison:
             "metric": self.metric,
             "mode": self.mode,
             "modes": {
-                mode: {m: {"a": a, "b": b, "delta": round(b - a, 4)} for m, (a, b) in metrics.items()}
+                mode: {
+                    m: {"a": a, "b": b, "delta": round(b - a, 4), **self._test(mode, m)}
+                    for m, (a, b) in metrics.items()
+                }
                 for mode, metrics in self.modes.items()
+            },
+            "significance": {
+                "test": "paired randomisation (sign flips), two-sided; Holm over the rows where a query moved",
+                "interval": f"{CONFIDENCE:.0%} bootstrap percentile interval of the mean of B-A",
+                "alpha": ALPHA,
             },
             "queries": len(self.changes),
             "worse": len(self.worse),
@@ -286,16 +300,44 @@ def compare(a: dict, b: dict, metric: str = "ndcg@10", mode: str = "hybrid") -> 
         only_a=len(set(in_a) - set(in_b)),
         only_b=len(set(in_b) - set(in_a)),
         curves={"a": a.get("curves", {}), "b": b.get("curves", {})},
+        differences=paired_differences(_per_query_values(a), _per_query_values(b)),
     )
+
+
+def _per_query_values(saved: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """mode -> metric -> query id -> value, from a --save file (off-topic questions keyed by their text)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for entry in saved["per_query"]:
+        for mode in saved["modes"]:
+            for name, value in entry.get(mode, {}).get("metrics", {}).items():
+                out.setdefault(mode, {}).setdefault(name, {})[entry["id"]] = value
+    for key, name in (("offtopic", "offtopic_refused"), ("withheld", "withheld_refused")):
+        if saved.get(key, {}).get("per_query"):
+            out.setdefault(ASK, {})[name] = dict(saved[key]["per_query"])
+    return out
 
 
 def format_comparison(comparison: Comparison, limit: int = 20) -> str:
     lines = [f"A: {comparison.a}", f"B: {comparison.b}", ""]
-    header = f"{'mode':<9}{'metric':<12}{'A':>9}{'B':>9}{'B-A':>9}"
+    interval = f"{CONFIDENCE:.0%} CI of B-A"
+    header = f"{'mode':<9}{'metric':<16}{'A':>9}{'B':>9}{'B-A':>9}  {interval:<20}{'p':>8}{'p Holm':>8}"
     lines += [header, "-" * len(header)]
     for mode, metrics in comparison.modes.items():
         for name, (a, b) in metrics.items():
-            lines.append(f"{mode:<9}{metric_label(name):<12}{a:>9.4f}{b:>9.4f}{b - a:>+9.4f}")
+            row = f"{mode:<9}{metric_label(name):<16}{a:>9.4f}{b:>9.4f}{b - a:>+9.4f}"
+            difference = comparison.differences.get((mode, name))
+            if difference is not None and not difference.tested:
+                row += f"  {'no query moved':<20}{'—':>8}{'—':>8}"
+            elif difference is not None:
+                ci = f"[{difference.low:+.4f}, {difference.high:+.4f}]"
+                row += f"  {ci:<20}{_p(difference.p):>8}{_p(difference.p_holm):>8}"
+                row += "" if difference.significant else "  n.s."
+            lines.append(row)
+    lines += [
+        "",
+        f"paired over the queries in both; p: randomisation test (two-sided), Holm-corrected over the rows "
+        f"where a query moved; n.s.: not significant at {ALPHA}",
+    ]
     worse, better = comparison.worse, comparison.better
     same = len(comparison.changes) - len(worse) - len(better)
     lines += [
@@ -318,6 +360,10 @@ def format_comparison(comparison: Comparison, limit: int = 20) -> str:
         if len(items) > limit:
             lines.append(f"  ... and {len(items) - limit} more")
     return "\n".join(lines)
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _rank(rank: int | None) -> str:

@@ -136,6 +136,35 @@ def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
         )
         return JSONResponse(answer)
 
+    @api.post(
+        VERSION + "/feedback",
+        response_model=schemas.FeedbackRecord,
+        status_code=201,
+        responses={
+            **errors,
+            404: {"model": schemas.Error, "description": "Feedback is switched off (QA_FEEDBACK=off)"},
+            413: {"model": schemas.Error, "description": "Request body too large"},
+        },
+        dependencies=guarded,
+        summary="Say whether an answer helped",
+    )
+    def feedback(request: schemas.FeedbackRequest) -> JSONResponse:
+        """Keep a reader's verdict on an answer of /ask, for the corpus's analysts (`qa report`) and
+        as labelled questions (`qa feedback export`): `good` or `bad` for the whole answer, or
+        `answered` with the `rank` of the passage that answered it. Send back the question, the
+        history, the answer and its passages as /ask gave them; each passage's document and span
+        must be in the index (400 otherwise). Nothing about the caller is kept."""
+        record = service.feedback(
+            request.question,
+            request.verdict,
+            answer=request.answer,
+            searched_query=request.searched_query,
+            history=request.history,
+            passages=[p.model_dump() for p in request.passages],
+            rank=request.rank,
+        )
+        return JSONResponse(record, status_code=201)
+
     @api.get(
         VERSION + "/documents",
         response_model=list[schemas.DocumentInfo],

@@ -16,9 +16,11 @@ returns the JSON of `qa ask --json`.
 
 import argparse
 import datetime as dt
+import functools
 import hmac
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answering.conversation import Conversation
+from qa.answering.feedback import answers_now, record_asked, record_verdict
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
 from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits
@@ -47,6 +50,7 @@ from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
     render_document,
+    render_feedback_report,
     render_index_report,
     render_message,
     render_question,
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qa.web.app")
 
 MODES = ("hybrid", "dense", "lexical")
+_REPLY_TURN = re.compile(r'^<div class="qa-reply" id="qa-t(\d+)">')
 MAX_K_UI = 20
 EXAMPLES = (
     "What did Russia deploy to the Kurils?",
@@ -179,8 +184,48 @@ class ChatHandlers:
                 }
             )
             return history, question, conversation, self.summary()
-        history.append({"role": "assistant", "content": render_reply(answer, len(conversation.turns))})
+        record_asked(self.engine, conversation, "web")
+        reply = render_reply(answer, len(conversation.turns), feedback=self.feedback_enabled)
+        history.append({"role": "assistant", "content": reply})
         return history, "", conversation, self.summary()
+
+    # -- readers' feedback ------------------------------------------------------------------
+    @property
+    def feedback_enabled(self) -> bool:
+        return self.engine.feedback is not None
+
+    def rate(self, shown: list | None, context: Conversation | None, index: object, liked: object) -> str:
+        """👍/👎 on the chat's message `index`: recorded for the answer that message shows.
+
+        `shown` and `context` are the server's own state; the client only names a message."""
+        if not isinstance(liked, bool) or not isinstance(index, int) or isinstance(index, bool):
+            return ""  # an undone or custom rating: nothing to record
+        messages = list(shown or [])
+        message = messages[index] if 0 <= index < len(messages) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        match = _REPLY_TURN.search(content) if isinstance(content, str) else None
+        if message is None or message.get("role") != "assistant" or match is None:
+            return render_message("Only an answer can be rated.", "hint")
+        return self._verdict(context, int(match.group(1)), "good" if liked else "bad", None)
+
+    def mark_answered(self, context: Conversation | None, request: dict | None) -> str:
+        """Record "This passage answered it" from a source card: {"turn", "rank"} from the card's link."""
+        request = request if isinstance(request, dict) else {}
+        turn, rank = _int(request.get("turn"), 0), _int(request.get("rank"), 0)
+        return self._verdict(context, turn, "answered", rank)
+
+    def _verdict(self, context: Conversation | None, turn: int, verdict: str, rank: int | None) -> str:
+        conversation = context if isinstance(context, Conversation) else Conversation()
+        try:
+            record_verdict(self.engine, conversation, turn, verdict, rank, "web")
+        except QAError as exc:
+            return render_message(_sentence(str(exc)), "error")
+        said = {
+            "good": "this answer helped",
+            "bad": "this answer did not help",
+            "answered": f"source {rank} answered the question",
+        }[verdict]
+        return render_message(f"Thank you: noted that {said}.", "hint")
 
     def export(self, context: Conversation | None) -> str | None:
         """The conversation as a Markdown file (its path), or None before the first answer."""
@@ -307,6 +352,25 @@ class ChatHandlers:
             f"last update; readers see them after <b>Update index</b>.</p><ul>{items}{more}</ul></div>"
         )
 
+    def feedback_report(self, unlocked: bool) -> str:
+        """`qa report` for the analysts' tab (refused questions re-asked of the current index)."""
+        if not self._allowed(unlocked):
+            return render_message("Unlock the Index tab first.", "error")
+        if self.engine.feedback is None:
+            return render_message("Feedback is switched off on this server (QA_FEEDBACK=off).", "hint")
+        from qa.evaluation.usage import build_report
+
+        try:
+            report = build_report(
+                self.engine.feedback.records(),
+                self.engine.embedder.encode,
+                self.engine.reader.name,
+                functools.partial(answers_now, self.engine),
+            )
+        except QAError as exc:
+            return render_message(_sentence(str(exc)), "error")
+        return render_feedback_report(report.to_dict())
+
     def _allowed(self, unlocked: object) -> bool:
         return self.gate is not None and unlocked is True
 
@@ -398,6 +462,11 @@ mark.qa-hl, mark.qa-sentence { background: #fde68a; color: inherit; padding: 0 .
 .qa-card-foot { display: flex; gap: .6rem; align-items: baseline; flex-wrap: wrap; font-size: .85em; }
 .qa-where { color: var(--body-text-color-subdued); }
 .qa-open { margin-left: auto; font-weight: 600; }
+.qa-actions { margin-left: auto; display: inline-flex; gap: .8rem; flex-wrap: wrap; }
+.qa-actions .qa-open { margin-left: 0; }
+.qa-answered.qa-noted { color: #15803d; font-weight: 600; pointer-events: none; }
+#qa-feedback-note { min-height: 0; }
+#qa-feedback-note p { margin: 0; font-size: .85em; color: var(--body-text-color-subdued); }
 .qa-doc { font-size: .95em; }
 .qa-doc-empty { color: var(--body-text-color-subdued); padding: .5rem; }
 .qa-doc-head { border-bottom: 1px solid var(--border-color-primary); padding-bottom: .4rem; margin-bottom: .4rem; }
@@ -429,7 +498,7 @@ mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
   .qa-card { padding: .45rem .55rem; }
   .qa-passage { padding-left: .5rem !important; }
   .qa-score { margin-left: 0; }
-  .qa-open { margin-left: 0; }
+  .qa-open, .qa-actions { margin-left: 0; }
 }
 """
 
@@ -479,6 +548,26 @@ watch('value', () => {
   const box = element.getBoundingClientRect();
   if (box.top < 0 || box.bottom > window.innerHeight) element.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
 });
+"""
+
+# Runs once in the feedback note: a card's "This passage answered it" link sends its turn and rank
+# (numbers only: the server takes everything else from its own conversation) and is marked as noted.
+ANSWERED_JS = r"""
+window.__qaAnswered = (request) => trigger('click', request);
+if (!window.__qaAnsweredHooked) {
+  window.__qaAnsweredHooked = true;
+  document.addEventListener('click', (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    const link = target && target.closest('a.qa-answered');
+    if (!link) return;
+    event.preventDefault();
+    const href = link.getAttribute('href') || '';
+    const query = new URLSearchParams(href.slice(href.indexOf('?') + 1));
+    window.__qaAnswered({ turn: Number(query.get('turn')), rank: Number(query.get('rank')) });
+    link.classList.add('qa-noted');
+    link.textContent = 'Noted: this passage answered it';
+  });
+}
 """
 
 # After a reply: scroll the chat so that the new question and the top of its answer show.
@@ -545,7 +634,8 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                         latex_delimiters=[],
                         allow_tags=False,
                         autoscroll=False,
-                        feedback_options=None,
+                        # 👍/👎 on each answer (QA_FEEDBACK); a rating names only the message.
+                        feedback_options=("Like", "Dislike") if handlers.feedback_enabled else None,
                         buttons=[],
                         layout="panel",
                         placeholder="Ask a question about the corpus, or click an example below.",
@@ -562,6 +652,7 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                             autofocus=True,
                         )
                         ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="qa-ask")
+                    feedback_note = gr.HTML("", elem_id="qa-feedback-note", js_on_load=ANSWERED_JS, padding=False)
                     with gr.Row(elem_id="qa-tools"):
                         clear = gr.Button("New chat", size="sm", scale=0, min_width=96, elem_id="qa-clear")
                         save = gr.DownloadButton(
@@ -649,10 +740,14 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
             ).then(None, js=SCROLL_TO_REPLY_JS).then(save_file, context, save, api_visibility="private", queue=False)
 
             def new_chat():
-                return [], [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False)
+                return [], [], "", new_context(), NO_DOCUMENT_OPEN, gr.update(value=None, interactive=False), ""
 
             clear.click(
-                new_chat, None, [chatbot, shown, question, context, viewer, save], api_visibility="private", queue=False
+                new_chat,
+                None,
+                [chatbot, shown, question, context, viewer, save, feedback_note],
+                api_visibility="private",
+                queue=False,
             )
             chatbot.clear(
                 lambda: ([], new_context(), gr.update(value=None, interactive=False)),
@@ -666,6 +761,18 @@ def build_app(handlers: ChatHandlers, title: str = "Ask the corpus"):
                 return handlers.open_document(getattr(evt, "_data", None))
 
             viewer.click(open_document, None, viewer, api_visibility="private", concurrency_id="qa-ask")
+
+            if handlers.feedback_enabled:
+
+                def rate(messages, conversation, evt: gr.LikeData) -> str:
+                    return handlers.rate(messages, conversation, evt.index, evt.liked)
+
+                chatbot.like(rate, [shown, context], feedback_note, api_visibility="private", queue=False)
+
+                def mark_answered(conversation, evt: gr.EventData) -> str:
+                    return handlers.mark_answered(conversation, getattr(evt, "_data", None))
+
+                feedback_note.click(mark_answered, context, feedback_note, api_visibility="private", queue=False)
 
             if handlers.admin_enabled:
                 _index_tab(gr, handlers, unlocked, summary, docs)
@@ -720,6 +827,12 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             rebuild = gr.Checkbox(value=False, label="Rebuild from scratch")
             update = gr.Button("Update index", variant="primary", elem_id="qa-update")
             index_report = gr.HTML(min_height=80)
+            gr.Markdown(
+                "**What readers asked** — questions refused or thumbed down, by subject, and the trend "
+                "per index version (as `qa report` prints it)."
+            )
+            show_feedback = gr.Button("Show the feedback report", elem_id="qa-feedback-report")
+            feedback_report = gr.HTML()
             lock = gr.Button("Lock", size="sm")
 
     def do_unlock(given: str, request: gr.Request):
@@ -744,9 +857,9 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
             concurrency_limit=1,
         )
     lock.click(
-        lambda: (False, gr.update(visible=True), gr.update(visible=False), "Locked.", "", "", ""),
+        lambda: (False, gr.update(visible=True), gr.update(visible=False), "Locked.", "", "", "", ""),
         None,
-        [unlocked, login, panel, login_message, upload_report, index_report, status],
+        [unlocked, login, panel, login_message, upload_report, index_report, status, feedback_report],
         api_visibility="private",
         queue=False,
     )
@@ -758,6 +871,15 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
         do_add,
         [unlocked, files, replace],
         [upload_report, files, status],
+        api_visibility="private",
+        concurrency_id="qa-admin",
+        concurrency_limit=1,
+    )
+
+    show_feedback.click(
+        handlers.feedback_report,
+        unlocked,
+        feedback_report,
         api_visibility="private",
         concurrency_id="qa-admin",
         concurrency_limit=1,

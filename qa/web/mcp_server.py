@@ -78,6 +78,7 @@ def create_mcp(service: CorpusService) -> MCPServer:
             date_from=date_from,
             date_to=date_to,
             history=history or (),
+            channel="mcp",
         )
         return schemas.Answer.model_validate(answer)
 

@@ -60,8 +60,9 @@ def render_message(text: str, kind: str = "error") -> str:
     return f'<div class="qa-reply qa-{esc(kind)}"><p>{esc(text)}</p></div>'
 
 
-def render_reply(answer: Answer, turn: int) -> str:
-    """The answer with linked citation markers, what was searched, then one card per passage."""
+def render_reply(answer: Answer, turn: int, feedback: bool = False) -> str:
+    """The answer with linked citation markers, what was searched, then one card per passage
+    (each with a "This passage answered it" link when feedback is on)."""
     parts = [f'<div class="qa-reply" id="qa-t{int(turn)}">']
     if answer.passages:
         parts.append(f'<p class="qa-answer">{_answer_html(answer, turn)}</p>')
@@ -80,17 +81,23 @@ def render_reply(answer: Answer, turn: int) -> str:
             f'<div class="qa-sources"><p class="qa-sources-label">{count} source passage'
             f"{'s' if count != 1 else ''} · {esc(answer.mode)} retrieval</p>"
         )
-        parts.extend(render_card(p, turn) for p in answer.passages)
+        parts.extend(render_card(p, turn, feedback) for p in answer.passages)
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def render_card(passage: Passage, turn: int) -> str:
+def answered_link(turn: int, rank: int) -> str:
+    """The fragment the page script turns into "passage `rank` of answer `turn` answered it"."""
+    return f"#qa-answered?turn={int(turn)}&rank={int(rank)}"
+
+
+def render_card(passage: Passage, turn: int, feedback: bool = False) -> str:
     meta = [esc(passage.author) if passage.author else '<span class="qa-unknown">author unknown</span>']
     meta.append(esc(passage.date) if passage.date else '<span class="qa-unknown">date unknown</span>')
     where = esc(passage.source) + (f", {esc(passage.where)}" if passage.where else "")
     details = ", ".join(f"{esc(name)} {value:.4g}" for name, value in sorted(passage.scores.items()))
+    open_doc = f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a>'
     return (
         f'<article class="qa-card" id="{card_id(turn, passage.rank)}">'
         f'<div class="qa-card-head"><span class="qa-rank">[{int(passage.rank)}]</span> '
@@ -100,8 +107,16 @@ def render_card(passage: Passage, turn: int) -> str:
         f'<blockquote class="qa-passage">{_passage_html(passage)}</blockquote>'
         f'<div class="qa-card-foot"><span class="qa-where">{where}, characters '
         f"{int(passage.start)}–{int(passage.end)}</span> "
-        f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a></div>'
-        "</article>"
+        + (
+            '<span class="qa-actions">'
+            f'<a class="qa-answered" href="{esc(answered_link(turn, passage.rank))}" role="button" '
+            'title="Tell the corpus\'s analysts that this passage answered the question">'
+            "This passage answered it</a> "
+            f"{open_doc}</span>"
+            if feedback
+            else open_doc
+        )
+        + "</div></article>"
     )
 
 
@@ -300,5 +315,51 @@ def render_index_report(report: dict) -> str:
         items = "".join(f"<li>{esc(s)}</li>" for s in unchanged)
         parts.append(f"<details><summary>{len(unchanged)} unchanged</summary><ul>{items}</ul></details>")
     parts.extend(f'<p class="qa-note">Note: {esc(note)}</p>' for note in report.get("notes", []))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_feedback_report(report: dict, top: int = 15) -> str:
+    """`qa report --json` for the analysts' tab: totals, subjects most failed first, passages, versions."""
+    asked = report["asked"]
+    share = f" ({report['refused'] / asked:.0%})" if asked else ""
+    parts = [
+        f'<div class="qa-feedback-report"><p><b>{asked}</b> questions asked: <b>{report["refused"]}</b> '
+        f"refused (nothing found){share}, <b>{report['thumbed_down']}</b> thumbed down, {report['good']} "
+        f"thumbed up, {report['answered']} with a passage marked as the answer.</p>"
+    ]
+    if not asked and not report["thumbed_down"] and not report["answered"]:
+        parts.append("<p>No feedback recorded yet.</p></div>")
+        return "".join(parts)
+    rows = [
+        (
+            s["asked"],
+            s["refused"],
+            s["thumbed_down"],
+            s["good"],
+            s["answered"],
+            " · ".join(s["questions"][:3]) + (f" (+{len(s['questions']) - 3} more)" if len(s["questions"]) > 3 else ""),
+            " · ".join(s["now_answered"]),
+        )
+        for s in report["subjects"][:top]
+    ]
+    header = ("asked", "refused", "down", "up", "answered", "similar questions", "answered now")
+    parts.append(render_table(rows, header, "By subject, most failed first"))
+    rows = [
+        (p["shown"], p["in_thumbed_down"], f"{p['doc_id']} {p['start']}:{p['end']}") for p in report["passages"][:top]
+    ]
+    parts.append(render_table(rows, ("shown", "in thumbed-down answers", "passage"), "Passages shown"))
+    rows = [
+        (
+            t["index_version"] + (" (current)" if t["current"] else ""),
+            t["first_record"],
+            t["asked"],
+            f"{t['refused_share']:.0%}",
+            f"{t['thumbed_down_share']:.0%}",
+        )
+        for t in report["trend"]
+    ]
+    header = ("index version", "first question", "asked", "refused", "thumbed down")
+    parts.append(render_table(rows, header, "By index version, oldest first"))
     parts.append("</div>")
     return "".join(parts)

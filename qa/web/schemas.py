@@ -126,5 +126,67 @@ class Health(_Open):
     updated: str = Field(description="When the index was built (ISO 8601).")
 
 
+class ShownPassage(BaseModel):
+    """A passage as the answer showed it (copy doc_id, start, end and rank from the answer's passages)."""
+
+    model_config = ConfigDict(extra="ignore")  # a whole passage of the answer may be sent back
+
+    doc_id: str
+    start: int = Field(ge=0, strict=True)
+    end: int = Field(ge=0, strict=True)
+    rank: int = Field(ge=1, strict=True)
+
+
+class FeedbackRequest(BaseModel):
+    """A reader's verdict on an answer of /ask: send back what was asked and shown, and the verdict."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "and how did Japan respond?",
+                    "history": ["what did Russia deploy to the Kurils?"],
+                    "searched_query": "Japan respond Russia deploy Kurils",
+                    "answer": "Japan protested [1].",
+                    "passages": [{"doc_id": "kurils-2016", "start": 120, "end": 480, "rank": 1}],
+                    "verdict": "answered",
+                    "rank": 1,
+                }
+            ]
+        },
+    )
+
+    question: str = Field(description="The question as asked (the answer's `question`).")
+    verdict: Literal["good", "bad", "answered"] = Field(
+        description="good or bad: the answer as a whole; answered: the passage `rank` answered the question."
+    )
+    rank: int | None = Field(None, ge=1, strict=True, description="With `answered`: the rank of that passage.")
+    answer: str = Field("", description="The answer's text.")
+    searched_query: str = Field("", description="The answer's `searched_query`.")
+    history: list[str] = Field(
+        default_factory=list, max_length=MAX_HISTORY, description="The earlier questions sent with /ask."
+    )
+    passages: list[ShownPassage] = Field(
+        default_factory=list, max_length=100, description="The answer's passages (doc_id, start, end, rank)."
+    )
+
+
+class FeedbackRecord(BaseModel):
+    """The record kept: what was asked and shown, the verdict, the index version and the time (UTC)."""
+
+    id: int
+    kind: Literal["good", "bad", "answered"]
+    time: str = Field(description="ISO 8601, UTC.")
+    channel: str
+    question: str
+    searched: str
+    history: list[str]
+    passages: list[ShownPassage]
+    answer: str
+    rank: int | None
+    index_version: str = Field(description="The index version (snapshot) that answers now.")
+
+
 class Error(BaseModel):
     error: str = Field(description="What went wrong, and how to fix it.")

@@ -1,5 +1,6 @@
 """What other programs may do with the corpus, whatever the protocol: ask (in a conversation),
-list the documents, read a document or a span of it, and check the index's health.
+list the documents, read a document or a span of it, check the index's health, and keep a
+reader's verdict on an answer (qa.storage.feedback, beside the index).
 
 The REST API (`qa.web.api`) and the MCP server (`qa.web.mcp_server`) are thin layers over
 `CorpusService`; its errors carry the HTTP status they stand for. Nothing here changes the
@@ -12,13 +13,14 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
 from qa.answering.conversation import Conversation
+from qa.answering.feedback import record_asked
 from qa.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -27,6 +29,7 @@ from qa.errors import (
     QAError,
     check_text,
 )
+from qa.storage.feedback import MAX_TEXT, VERDICTS, FeedbackRecord, ShownPassage
 
 if TYPE_CHECKING:
     from qa.engine import QA
@@ -99,12 +102,70 @@ class CorpusService:
         date_from: str | None = None,
         date_to: str | None = None,
         history: Iterable[object] = (),
+        channel: str = "api",
     ) -> dict[str, Any]:
-        """The answer as `qa ask --json` prints it; `history` holds the earlier questions, oldest first."""
+        """The answer as `qa ask --json` prints it; `history` holds the earlier questions, oldest first.
+
+        The question is recorded as asked (QA_FEEDBACK): `channel` says through what (api, mcp)."""
         with _statuses():
             filters = check_filters(doc, author, date_from, date_to)
             conversation = Conversation.from_history(self.engine, history or ())
-            return conversation.ask(self.engine, question, k=k, mode=mode, **filters).to_dict()
+            answer = conversation.ask(self.engine, question, k=k, mode=mode, **filters)
+            record_asked(self.engine, conversation, channel)
+            return answer.to_dict()
+
+    def feedback(
+        self,
+        question: str,
+        verdict: str,
+        *,
+        answer: str = "",
+        searched_query: str = "",
+        history: Sequence[str] = (),
+        passages: Sequence[Mapping[str, Any]] = (),
+        rank: int | None = None,
+    ) -> dict[str, Any]:
+        """Keep a reader's verdict on an answer this API gave (a stateless client sends back what it
+        was shown); each passage's document and span are checked against the index."""
+        with _statuses():
+            store = self.engine.feedback
+            if store is None:
+                raise NotFound("feedback is switched off on this server (QA_FEEDBACK=off)")
+            check_text(question, "the question", MAX_TEXT)
+            check_text(answer, "the answer", MAX_TEXT)
+            check_text(searched_query, "searched_query", MAX_TEXT)
+            for i, earlier in enumerate(history):
+                check_text(earlier, f"history[{i}]", MAX_TEXT)
+            shown = []
+            for i, p in enumerate(passages):
+                check_text(p["doc_id"], f"passages[{i}].doc_id", MAX_FILTER_CHARS)
+                try:
+                    length = len(self.engine.document(p["doc_id"]).text)
+                except QAError:
+                    raise ServiceError(f"passages[{i}]: there is no document '{p['doc_id']}' in the index") from None
+                if not 0 <= p["start"] <= p["end"] <= length:
+                    raise ServiceError(
+                        f"passages[{i}]: span {p['start']}:{p['end']} is outside the document "
+                        f"'{p['doc_id']}' (0:{length})"
+                    )
+                shown.append(ShownPassage(p["doc_id"], p["start"], p["end"], p["rank"]))
+            if len({p.rank for p in shown}) != len(shown):
+                raise ServiceError("two passages have the same rank")
+            if verdict not in VERDICTS:
+                raise ServiceError(f"the verdict must be one of {', '.join(VERDICTS)} (got {verdict!r})")
+            record = FeedbackRecord(
+                kind=verdict,
+                question=question,
+                searched=searched_query or question,
+                history=tuple(history),
+                passages=tuple(shown),
+                answer=answer,
+                rank=rank,
+                index_version=self.engine.reader.name,
+                channel="api",
+            ).checked()
+            record_id = store.add(record)
+            return {"id": record_id, **{k: v for k, v in record.to_dict().items() if k != "id"}}
 
     def documents(self) -> list[dict[str, Any]]:
         """The indexed documents as `qa docs --json` lists them."""

@@ -85,9 +85,27 @@ INSERT INTO {s}.words
     SELECT DISTINCT m[1] FROM {s}.chunks c, regexp_matches(lower(c.text), '\\m([[:alpha:]]{{4,}})\\M', 'g') AS m
     ON CONFLICT DO NOTHING;
 """,
+    # Readers' feedback and the questions asked (qa.storage.feedback). No update or rebuild
+    # touches this table: it outlives every generation of the index.
+    5: """
+CREATE TABLE IF NOT EXISTS {s}.feedback (
+    id bigserial PRIMARY KEY,
+    kind text NOT NULL,                 -- asked, good, bad, answered
+    time timestamptz NOT NULL,
+    channel text NOT NULL,
+    question text NOT NULL,
+    searched text NOT NULL,
+    history jsonb NOT NULL,             -- the earlier questions, oldest first
+    passages jsonb NOT NULL,            -- a list of doc_id, start, end, rank
+    answer text NOT NULL,
+    rank integer,
+    index_version text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_time ON {s}.feedback (time);
+""",
     # Where each slide, chapter or spreadsheet row begins ([start, unit, number, sheet] each),
     # and the place each chunk cites ([unit, first, last, sheet]); PDFs keep page_starts and page.
-    5: """
+    6: """
 ALTER TABLE {s}.documents ADD COLUMN IF NOT EXISTS locators jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS place jsonb;
 """,
