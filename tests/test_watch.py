@@ -102,15 +102,23 @@ def test_hidden_and_index_files_do_not_trigger_updates(settings):
     assert watching.reports == []
 
 
-def test_qa_serve_watch_answers_a_copied_file_and_forgets_a_removed_one(tmp_path):
+@pytest.mark.parametrize("store", ["local", "postgres"])
+def test_qa_serve_watch_answers_a_copied_file_and_forgets_a_removed_one(tmp_path, request, store):
     httpx = pytest.importorskip("httpx")
     from tests.web_helpers import running_app, write_corpus
 
+    env = {"QA_READER": "off"}
+    if store == "postgres":
+        env.update(
+            QA_STORE="postgres",
+            QA_PG_DSN=request.getfixturevalue("pg_dsn"),
+            QA_PG_SCHEMA=request.getfixturevalue("pg_schema"),
+        )
     corpus, index = write_corpus(tmp_path / "corpus"), tmp_path / "index"
     deck = tmp_path / "deck.pptx"
     deck.write_bytes(officegen.pptx_bytes())
     command = (sys.executable, "-m", "qa", "serve", "--watch")
-    with running_app(corpus, index, tmp_path / "serve.log", command=command, QA_READER="off") as url:
+    with running_app(corpus, index, tmp_path / "serve.log", command=command, **env) as url:
 
         def cited() -> set[str]:
             answer = httpx.post(f"{url.rstrip('/')}/api/v1/ask", json={"question": QUESTION, "k": 3}, timeout=30)
