@@ -114,6 +114,36 @@ def odt_bytes() -> bytes:
     return out.getvalue()
 
 
+def ods_bytes(repeat_last: int = 1) -> bytes:
+    """A spreadsheet; `repeat_last` writes its last row once with a repeat count (a row-repeat bomb when large)."""
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    document.meta.addElement(_odf_meta("title", "Fleet Register"))
+    document.meta.addElement(_odf_meta("initial-creator", "Mette Holm"))
+    table = Table(name="Fleet")
+
+    def row(values, repeat=1):
+        element = TableRow(numberrowsrepeated=repeat) if repeat > 1 else TableRow()
+        for value in values:
+            cell = TableCell()
+            if value:
+                cell.addElement(P(text=value))
+            element.addElement(cell)
+        table.addElement(element)
+
+    row(["Vessel", "Home port"])
+    row(["Nordkapp", "Hammerfest"])
+    row(["", ""], repeat=5)  # rows 3-7 empty, written once with a repeat count
+    row(["Polarlys", "Tromsø"], repeat=repeat_last)  # row 8
+    document.spreadsheet.addElement(table)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
 def _odf_meta(name: str, value: str):
     from odf import dc, meta
 

@@ -20,6 +20,7 @@ BUILDERS = {
     "budget.xlsx": officegen.xlsx_bytes,
     "cities.csv": officegen.csv_bytes,
     "orchard.odt": officegen.odt_bytes,
+    "fleet.ods": officegen.ods_bytes,
     "northern.epub": officegen.epub_bytes,
 }
 
@@ -30,6 +31,7 @@ METADATA = [
     ("budget.xlsx", "Budget 2026", "Chen Wei", ["Notes", "Budget"]),
     ("cities.csv", "cities", "", []),
     ("orchard.odt", "Orchard Notes", "Aoife Byrne", ["Orchard Notes", "Apples"]),
+    ("fleet.ods", "Fleet Register", "Mette Holm", ["Fleet"]),
     ("northern.epub", "The Northern Line", "Tove Lindqvist", ["Departure", "Crossing", "Arrival", "At Narvik"]),
 ]
 
@@ -40,6 +42,7 @@ QUESTIONS = [
     ("budget.xlsx", "Glacier research budget Sigrún Jónsdóttir", "Glacier research", "sheet Budget, row"),
     ("cities.csv", "population of Tromsø", "Tromsø", "row"),
     ("orchard.odt", "varieties of Bramley apple in the Armagh orchard", "thirty varieties", ""),
+    ("fleet.ods", "home port of the Polarlys", "Polarlys", "sheet Fleet, row"),
     ("northern.epub", "who brewed cardamom coffee at Narvik", "cardamom coffee", "chapter 3"),
 ]
 
@@ -51,7 +54,7 @@ def files() -> dict[str, bytes]:
 
 def test_every_format_goes_through_the_worker():
     assert OFFICE_SUFFIXES <= ISOLATED_SUFFIXES
-    assert {".docx", ".pptx", ".xlsx", ".csv", ".odt", ".epub"} <= OFFICE_SUFFIXES
+    assert {".docx", ".pptx", ".xlsx", ".csv", ".odt", ".ods", ".epub"} <= OFFICE_SUFFIXES
 
 
 @pytest.mark.parametrize(("name", "title", "author", "headings"), METADATA)
@@ -128,6 +131,8 @@ HOSTILE = [
     ("broken.pptx", lambda: officegen.corrupt(officegen.pptx_bytes()), "corrupt"),
     ("broken.xlsx", lambda: officegen.corrupt(officegen.xlsx_bytes()), "corrupt"),
     ("broken.odt", lambda: officegen.corrupt(officegen.odt_bytes()), "corrupt"),
+    ("broken.ods", lambda: officegen.corrupt(officegen.ods_bytes()), "corrupt"),
+    ("huge.ods", lambda: officegen.ods_bytes(repeat_last=1_000_000), "more than 1,000 cells"),
     ("broken.epub", lambda: officegen.corrupt(officegen.epub_bytes()), "corrupt"),
     ("wrong.xlsx", officegen.docx_bytes, "corrupt or unreadable XLSX"),
     ("broken.csv", lambda: b'a,b\n"x,1\n' + b"\x00" * 20, "binary content"),

@@ -31,8 +31,11 @@ PPTX_SUFFIXES = {".pptx"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 CSV_SUFFIXES = {".csv", ".tsv"}
 ODT_SUFFIXES = {".odt"}
+ODS_SUFFIXES = {".ods"}
 EPUB_SUFFIXES = {".epub"}
-OFFICE_SUFFIXES = DOCX_SUFFIXES | PPTX_SUFFIXES | XLSX_SUFFIXES | CSV_SUFFIXES | ODT_SUFFIXES | EPUB_SUFFIXES
+OFFICE_SUFFIXES = (
+    DOCX_SUFFIXES | PPTX_SUFFIXES | XLSX_SUFFIXES | CSV_SUFFIXES | ODT_SUFFIXES | ODS_SUFFIXES | EPUB_SUFFIXES
+)
 
 # An encrypted OOXML file (and a legacy .doc/.xls/.ppt) is an OLE compound file, not a zip.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -189,8 +192,8 @@ def read_office(suffix: str, data: bytes, limits: ParseLimits) -> dict:
         return _guarded(kind, _read_pptx, stream)
     if suffix in XLSX_SUFFIXES:
         return _guarded(kind, _read_xlsx, stream, limits)
-    if suffix in ODT_SUFFIXES:
-        return _guarded(kind, _read_odt, archive)
+    if suffix in ODT_SUFFIXES | ODS_SUFFIXES:
+        return _guarded(kind, _read_odf, archive, kind, limits)
     if suffix in EPUB_SUFFIXES:
         return _guarded(kind, _read_epub, archive, stream)
     raise _error(f"unsupported file type '{suffix}'")
@@ -387,18 +390,25 @@ def _xml(archive: zipfile.ZipFile, name: str):
         return None
 
 
-def _read_odt(archive: zipfile.ZipFile) -> dict:
+def _read_odf(archive: zipfile.ZipFile, kind: str, limits: ParseLimits) -> dict:
+    """An OpenDocument text (ODT) or spreadsheet (ODS): content.xml and meta.xml read with lxml."""
     manifest = _xml(archive, "META-INF/manifest.xml")
     if manifest is not None and manifest.find(".//manifest:encryption-data", _ODF) is not None:
-        raise _error("ODT file is encrypted with a password; save an unencrypted copy")
+        raise _error(f"{kind} file is encrypted with a password; save an unencrypted copy")
     content = _xml(archive, "content.xml")
     if content is None:
-        raise _error("corrupt or not an ODT file (it has no content.xml)")
-    body = content.find("office:body/office:text", _ODF)
-    if body is None:
-        raise _error("not an OpenDocument text file (no office:text body; is it a spreadsheet or slides?)")
+        raise _error(f"{kind} file is corrupt (it has no content.xml)")
     layout = Layout()
-    _odf_blocks(body, layout)
+    if kind == "ODS":
+        body = content.find("office:body/office:spreadsheet", _ODF)
+        if body is None:
+            raise _error("not an OpenDocument spreadsheet (no office:spreadsheet body)")
+        _ods_sheets(body, layout, limits)
+    else:
+        body = content.find("office:body/office:text", _ODF)
+        if body is None:
+            raise _error("not an OpenDocument text file (no office:text body; is it a spreadsheet or slides?)")
+        _odf_blocks(body, layout)
     meta = _xml(archive, "meta.xml")
     title = author = date = ""
     if meta is not None:
@@ -406,6 +416,43 @@ def _read_odt(archive: zipfile.ZipFile) -> dict:
         author = meta.findtext(".//meta:initial-creator", "", _ODF) or meta.findtext(".//dc:creator", "", _ODF)
         date = _date(meta.findtext(".//meta:creation-date", "", _ODF))
     return layout.fields(title, author, date)
+
+
+def _ods_sheets(body, layout: Layout, limits: ParseLimits) -> None:
+    """Each sheet's rows with their row numbers; repeated rows and columns (ODF's run-length
+    form, often a million empty rows to a sheet's end) are expanded only where they hold text."""
+    table_ns = f"{{{_ODF['table']}}}"
+    cells_read = 0
+    for table in body.iter(f"{table_ns}table"):
+        name = _clean(table.get(f"{table_ns}name", "")) or "Sheet"
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        number = 0
+        for row in table.iter(f"{table_ns}table-row"):
+            repeat = max(1, int(row.get(f"{table_ns}number-rows-repeated", "1") or 1))
+            runs: list[tuple[str, int]] = []
+            for cell in row:
+                if not isinstance(cell.tag, str) or not cell.tag.endswith(("}table-cell", "}covered-table-cell")):
+                    continue
+                text = " ".join(_odf_text(p) for p in cell.iter(f"{{{_ODF['text']}}}p"))
+                runs.append((text, max(1, int(cell.get(f"{table_ns}number-columns-repeated", "1") or 1))))
+            while runs and not runs[-1][0].strip():
+                runs.pop()  # the empty columns to the sheet's edge
+            if not runs:
+                number += repeat
+                continue
+            values = [text for text, count in runs for _ in range(min(count, limits.cells + 1))]
+            for _ in range(repeat):
+                cells_read += len(values)
+                if cells_read > limits.cells:
+                    raise _cell_limit_error(limits)
+                number += 1
+                rows.append(values)
+                numbers.append(number)
+        if rows:
+            layout.locate("row", numbers[0], name)
+            layout.heading(name, 1)
+            layout.table(rows, numbers, name)
 
 
 def _odf_name(element) -> tuple[str, str]:
