@@ -69,6 +69,9 @@ class Layout:
     def text(self) -> str:
         return "".join(self._parts)
 
+    def __len__(self) -> int:
+        return self._length
+
     def _block(self, text: str) -> int:
         """Append a block (after a blank line unless it is the first); its start offset."""
         if self._length:
@@ -97,10 +100,8 @@ class Layout:
             self._block(text)
 
     def table(self, rows: Iterable[Sequence[object]], row_numbers: Iterable[int] = (), within: str = "") -> None:
-        """Rows under the first non-empty one (the header): "Header: value; Header: value" a line.
-
-        With `row_numbers`, each row gets a locator (`row N` of `within`), one line per row.
-        """
+        """Rows under the first non-empty one (the header) as "Header: value; Header: value", each
+        a paragraph of its own; with `row_numbers`, each gets a locator (`row N` of `within`)."""
         numbers = iter(row_numbers)
         header: list[str] | None = None
         for row in rows:
@@ -249,7 +250,7 @@ def _read_pptx(stream: io.BytesIO) -> dict:
     layout = Layout()
     for number, slide in enumerate(deck.slides, start=1):
         layout.locate("slide", number)
-        before = len(layout.text)
+        before = len(layout)
         title_id = None
         for shape in slide.placeholders:
             if shape.placeholder_format.type in titles and shape.has_text_frame and shape.text_frame.text.strip():
@@ -266,7 +267,7 @@ def _read_pptx(stream: io.BytesIO) -> dict:
                     layout.paragraph("".join(run.text for run in paragraph.runs) or paragraph.text)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             layout.paragraph(slide.notes_slide.notes_text_frame.text)
-        if len(layout.text) == before:
+        if len(layout) == before:
             layout.locators.pop()  # a slide without text: nothing there to cite
     props = deck.core_properties
     return layout.fields(props.title or "", props.author or "", _date(props.created))
@@ -538,7 +539,7 @@ def _read_epub(archive: zipfile.ZipFile, stream: io.BytesIO) -> dict:
 
 def _append(layout: Layout, part: Layout) -> None:
     """Put `part`'s blocks at the end of `layout`, with their headings."""
-    base = layout._length + (2 if layout._length else 0)
+    base = len(layout) + (2 if len(layout) else 0)
     layout._block(part.text)
     layout.headings += [Heading(h.start + base, h.end + base, h.level) for h in part.headings]
 
