@@ -200,10 +200,8 @@ class Highlight:
     answer: AnswerPhrase | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
-        if self.answer is not None:
-            out["answer"] = self.answer.to_dict()
-        return out
+        answer = self.answer.to_dict() if self.answer is not None else None
+        return {"start": self.start, "end": self.end, "text": self.text, "answer": answer}
 
 
 @dataclass(frozen=True)

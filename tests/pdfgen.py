@@ -30,6 +30,11 @@ def make_pdf(pages: list[str], info: dict[str, str] | None = None, headings: lis
         entries = " ".join(f"/{key} <{_utf16(value)}>" for key, value in info.items())
         objects.append(f"<< {entries} >>".encode())
         info_ref = f" /Info {len(objects)} 0 R"
+    return _assemble(objects, info_ref)
+
+
+def _assemble(objects: list[bytes], trailer_extra: str = "") -> bytes:
+    """A PDF file of these numbered objects (the first one the catalog), with its cross-reference table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -39,7 +44,7 @@ def make_pdf(pages: list[str], info: dict[str, str] | None = None, headings: lis
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info_ref} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
 
 
@@ -71,14 +76,4 @@ def make_bomb_pdf(pages: int, mb_per_page: int = 70) -> bytes:
         )
         objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return _assemble(objects)

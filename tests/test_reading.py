@@ -109,7 +109,7 @@ def test_no_phrase_no_marks():
         **answer.passages[0].__dict__, "highlight": Highlight(100, 149, answer.passages[0].highlight.text)
     }),))  # fmt: skip
     assert phrase_ranges(plain) == [] and "qa-phrase" not in render_reply(plain, 1)
-    assert "answer" not in plain.to_dict()["passages"][0]["highlight"]
+    assert plain.to_dict()["passages"][0]["highlight"]["answer"] is None
 
 
 def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_is_the_best():

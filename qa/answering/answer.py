@@ -178,15 +178,18 @@ def short_answer(
         return f"{' '.join(passage_text(scored, shown[0]).split())} [1]"
     rows.sort(key=lambda pair: -scored.sentence_logits[pair[0]])
     # Softmax ratios are score differences: a sentence within log(share) of the best one joins.
-    cutoff = float(scored.sentence_logits[rows[0][0]]) + math.log(models.answer_share)
+    # Judged on the sentence model's own scores, so that the reader (which moves its best sentence
+    # far ahead) reorders the sentences without leaving the others out.
+    fitted = scored.sentence_logits if scored.fitted_logits is None else scored.fitted_logits
+    cutoff = float(max(fitted[row] for row, _ in rows)) + math.log(models.answer_share)
     parts: list[str] = []
     seen: set[str] = set()
     used: list[tuple[str, int, int]] = []
     for row, rank in rows:
         if len(parts) == models.answer_max_sentences:
             break
-        if parts and float(scored.sentence_logits[row]) < cutoff:
-            break
+        if parts and float(fitted[row]) < cutoff:
+            continue
         doc_id = scored.candidates[int(table.candidate[row])].doc_id
         start, end = int(table.spans[row][0]), int(table.spans[row][1])
         sentence = " ".join(table.texts[row].split())

@@ -9,6 +9,15 @@ logits per token (the phrase that answers, within the sentence). It runs on ONNX
 Each sentence is read with a little of its surroundings (`Context`): the document title, the last
 words of the sentence before and the first words of the sentence after. `pair_text` builds that
 second segment, the same way for training and for answering.
+
+    from qa.answering import reader
+    if reader.enabled():
+        reading = reader.score(question, [reader.Context(text, before, after, title), ...])
+        reading.relevance   # float32 logits, one per sentence, in order
+        reading.phrases[i]  # Phrase(text, start, end, confidence, shown) or None; offsets within the sentence
+
+Raises QAError when the model files are missing. Read only the few sentences that matter: each
+one is a forward pass of the encoder.
 """
 
 from __future__ import annotations

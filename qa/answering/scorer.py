@@ -126,6 +126,9 @@ class Scored:
     gate_logit: float
     terms: int = 1  # the question's content terms (none: nothing to look for)
     read: Read = field(default_factory=Read)  # what the reader said of the sentences it read
+    # The sentence model's own logits (the same as sentence_logits without the reader): the short
+    # answer's length is judged on them, so the reader reorders sentences but does not drop them.
+    fitted_logits: np.ndarray | None = None
 
 
 def score(

@@ -34,7 +34,7 @@ from qa.evaluation.answers import judge_answer
 from qa.evaluation.questions import Question, Targets, judge_questions, parse_questions, question_id
 from qa.evaluation.runner import chunk_table
 
-DEPTHS = (0, 3, 5, 8, 12)
+DEPTHS = (0, 2, 3, 5, 8)
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.5)
 METRICS = ("highlight", "hit@1", "short_answer")
 
@@ -140,7 +140,13 @@ def answer_with(asked: Asked, reader, combination: Combination | str | None):
             passage_logits = asked.models.passage.logits(
                 passage_table(asked.q, scored.candidates, scored.sentences, logits, asked.analyser)
             )
-        scored = dataclasses.replace(scored, sentence_logits=logits, passage_logits=passage_logits, read=read)
+        scored = dataclasses.replace(
+            scored,
+            sentence_logits=logits,
+            passage_logits=passage_logits,
+            read=read,
+            fitted_logits=scored.sentence_logits,
+        )
     return build_answer(asked.question.text, scored, asked.models, 5, "hybrid", threshold=asked.threshold)
 
 
@@ -319,6 +325,7 @@ def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
     data = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
     data["combination"] = chosen
     data["answers_through_ask"] = result["answers"]
+    data["combination_trials"] = result["trials"]
     meta.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote the combination and the figures to {meta}")
     return 0

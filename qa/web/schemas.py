@@ -51,10 +51,19 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class AnswerPhrase(_Open):
+    start: int = Field(description="Offset of the answering words in the document's text.")
+    end: int
+    text: str
+
+
 class Highlight(_Open):
     start: int = Field(description="Offset of the best sentence in the document's text.")
     end: int
     text: str
+    answer: AnswerPhrase | None = Field(
+        None, description="The words of the sentence that answer, when the reader marked them with confidence."
+    )
 
 
 class Passage(_Open):
