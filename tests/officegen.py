@@ -237,6 +237,14 @@ def drm_epub() -> bytes:
     return data.getvalue()
 
 
+def renamed(data: bytes) -> bytes:
+    """The same document with one more archive member: another file's content, not a duplicate."""
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a") as archive:
+        archive.writestr("docProps/custom-note.txt", "written by the tests")
+    return out.getvalue()
+
+
 def corrupt(data: bytes) -> bytes:
     """The file cut in half: its zip directory is gone."""
     return data[: len(data) // 2]

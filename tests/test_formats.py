@@ -134,7 +134,7 @@ HOSTILE = [
     ("broken.ods", lambda: officegen.corrupt(officegen.ods_bytes()), "corrupt"),
     ("huge.ods", lambda: officegen.ods_bytes(repeat_last=1_000_000), "more than 1,000 cells"),
     ("broken.epub", lambda: officegen.corrupt(officegen.epub_bytes()), "corrupt"),
-    ("wrong.xlsx", officegen.docx_bytes, "corrupt or unreadable XLSX"),
+    ("wrong.xlsx", lambda: officegen.renamed(officegen.docx_bytes()), "corrupt or unreadable XLSX"),
     ("broken.csv", lambda: b'a,b\n"x,1\n' + b"\x00" * 20, "binary content"),
 ]
 LIMITS = ParseLimits(cells=1000, zip_bytes=10_000_000)
