@@ -139,7 +139,7 @@ class TerminalChat:
         before = ("… " if lo > 0 else "") + text[lo : passage.start]
         after = text[passage.end : hi] + (" …" if hi < len(text) else "")
         span = self._mark(text[passage.start : passage.end], passage)
-        page = f", page {passage.page}" if passage.page else ""
+        page = f", {passage.where}" if passage.where else ""
         body = "\n".join(
             textwrap.fill(line, self.width) if line.strip() else "" for line in f"{before}{span}{after}".split("\n")
         )
@@ -194,7 +194,7 @@ class TerminalChat:
             lines.append("")
         for p in answer.passages:
             author = p.author or "author unknown"
-            page = f", page {p.page}" if p.page else ""
+            page = f", {p.where}" if p.where else ""
             lines.append(
                 textwrap.fill(
                     f"[{p.rank}] {p.title or p.source} — {author}{' (' + p.date + ')' if p.date else ''} · "

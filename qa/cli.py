@@ -93,6 +93,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
         metavar="N",
         help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
     )
+    group.add_argument(
+        "--watch",
+        action="store_true",
+        help="update the index whenever files in the corpus are added, changed or removed (once they settle)",
+    )
 
 
 def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="start from scratch instead of updating")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="then keep watching the corpus: update the index whenever files are added, changed or removed "
+        "(once they settle; Ctrl-C stops)",
+    )
 
     p = sub.add_parser("ask", help="ask a question; prints ranked passages with citations")
     add_path_arguments(p)
@@ -323,10 +334,25 @@ def cmd_index(args: argparse.Namespace) -> int:
     from qa.ingest.indexer import update_index
 
     progress = not args.quiet and sys.stderr.isatty()
-    report = update_index(settings_from_args(args), rebuild=args.rebuild, progress=progress)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return 0
+    settings = settings_from_args(args)
+    report = update_index(settings, rebuild=args.rebuild, progress=progress)
+    print_report(report, args.json)
+    if args.watch:
+        from qa.ingest.watch import CorpusWatcher
+
+        def failed(exc: Exception) -> None:
+            print(f"qa: error: {exc}", file=sys.stderr, flush=True)
+
+        print(f"qa: watching {settings.corpus_dir} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        CorpusWatcher(settings, lambda r: print_report(r, args.json), failed).run(initial=False)
+    return 0
+
+
+def print_report(report, as_json: bool = False) -> None:
+    """`qa index`'s report: a line per file and a summary, or one JSON object."""
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), flush=True)
+        return
     for label, items in (
         ("added", report.added),
         ("changed", report.changed),
@@ -343,9 +369,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed; "
         f"{report.chunks_embedded} chunks embedded, {report.chunks_total} in the index "
-        f"({report.documents_total} documents); {report.seconds:.1f} s"
+        f"({report.documents_total} documents); {report.seconds:.1f} s",
+        flush=True,
     )
-    return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -407,7 +433,7 @@ def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
 def format_passage(p, width: int) -> str:
     """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
     author = p.author or "author unknown"
-    page = f", page {p.page}" if p.page else ""
+    page = f", {p.where}" if p.where else ""
     lines = [
         f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
         f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "

@@ -26,6 +26,11 @@ ENV_VARS = {
     "max_pages": "QA_MAX_PAGES",
     "parse_memory_mb": "QA_PARSE_MEMORY_MB",
     "parse_seconds": "QA_PARSE_SECONDS",
+    "max_cells": "QA_MAX_CELLS",
+    "ocr": "QA_OCR",
+    "ocr_memory_mb": "QA_OCR_MEMORY_MB",
+    "ocr_seconds": "QA_OCR_SECONDS",
+    "max_zip_mb": "QA_MAX_ZIP_MB",
     "min_relevance": "QA_MIN_RELEVANCE",
     "fusion": "QA_FUSION",
     "lexical_weight": "QA_LEXICAL_WEIGHT",
@@ -88,6 +93,15 @@ class Settings:
     max_pages: int = 2000
     parse_memory_mb: int = 512
     parse_seconds: float = 60.0
+    # Office files and e-books are zip archives: one that would expand past max_zip_mb is
+    # refused before it is inflated; spreadsheets (XLSX, CSV) are read up to max_cells cells.
+    max_cells: int = 1_000_000
+    max_zip_mb: float = 256.0
+    # PDF pages without a text layer are read by OCR (qa.ingest.ocr, when rapidocr-onnxruntime
+    # is installed) in a worker of its own with this much memory and this long per page.
+    ocr: str = "on"
+    ocr_memory_mb: int = 2048
+    ocr_seconds: float = 120.0
     # The relevance gate answers a question only when its fitted probability that the corpus
     # holds an answer reaches this; None uses the threshold fitted with the answer models
     # (qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers
@@ -207,6 +221,16 @@ class Settings:
             raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
         if not 128 <= self.parse_memory_mb <= 65536:
             raise QAError(f"QA_PARSE_MEMORY_MB must be between 128 and 65536 (got {self.parse_memory_mb})")
+        if self.ocr not in ("on", "off"):
+            raise QAError(f"QA_OCR must be on or off (got {self.ocr!r})")
+        if not 512 <= self.ocr_memory_mb <= 65536:
+            raise QAError(f"QA_OCR_MEMORY_MB must be between 512 and 65536 (got {self.ocr_memory_mb})")
+        if not 1 <= self.ocr_seconds <= 3600:
+            raise QAError(f"QA_OCR_SECONDS must be between 1 and 3600 (got {self.ocr_seconds:g})")
+        if self.max_cells < 1:
+            raise QAError(f"QA_MAX_CELLS must be a positive integer (got {self.max_cells})")
+        if not 1 <= self.max_zip_mb <= 65536:
+            raise QAError(f"QA_MAX_ZIP_MB must be between 1 and 65536 (got {self.max_zip_mb:g})")
         if not 1 <= self.parse_seconds <= 3600:
             raise QAError(f"QA_PARSE_SECONDS must be between 1 and 3600 (got {self.parse_seconds:g})")
         if self.rrf_k < 1:

@@ -349,6 +349,7 @@ class QA:
             page=doc.page_at(start),
             highlight=Highlight(s, e, doc.text[s:e]),
             date=doc.date,
+            locator=place.label() if (place := doc.place(start, end)) else "",
             scores={"catalog": 1.0},
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,54 @@ class Heading:
     start: int
     end: int
     level: int  # 1 for a top-level heading (Markdown `#`, HTML h1), up to 6
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where a part of a document begins: slide 7, chapter 3, row 12 of sheet Budget.
+
+    Its part runs from `start` to the next locator's start (or the end of the text).
+    """
+
+    start: int
+    unit: str  # "slide", "chapter", "row" (PDF pages stay in Document.page_starts)
+    number: int
+    within: str = ""  # the sheet a row belongs to, "" when the file has one table
+
+
+# Units whose parts a chunk never crosses; rows of one sheet run on into each other.
+SECTION_UNITS = ("page", "slide", "chapter")
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a span's citation names: "page 4", "slide 7", "sheet Budget, rows 12–18"."""
+
+    unit: str
+    first: int
+    last: int
+    within: str = ""
+
+    def label(self) -> str:
+        many = f"{self.unit}s {self.first}\u2013{self.last}"
+        where = f"{self.unit} {self.first}" if self.first == self.last else many
+        return f"sheet {self.within}, {where}" if self.within else where
+
+    def merged(self, other: Place | None) -> Place:
+        """This place widened to cover `other` when both count the same unit of the same sheet."""
+        if other is None or (other.unit, other.within) != (self.unit, self.within):
+            return self
+        return Place(self.unit, min(self.first, other.first), max(self.last, other.last), self.within)
+
+    def to_json(self) -> str:
+        return json.dumps([self.unit, self.first, self.last, self.within], ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, value: str | None) -> Place | None:
+        if not value:
+            return None
+        unit, first, last, within = json.loads(value)
+        return cls(str(unit), int(first), int(last), str(within))
 
 
 @dataclass(frozen=True)
@@ -34,6 +84,8 @@ class Document:
     # Section headings in text order (Markdown and HTML), as found by the reader; chunk
     # representations carry the headings above a chunk (qa.ingest.representation).
     headings: tuple[Heading, ...] = ()
+    # Where each slide, chapter or spreadsheet row begins (PPTX, EPUB, XLSX, CSV), in text order.
+    locators: tuple[Locator, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Id, source and the front matter fields, as `qa show --json` and the API print them."""
@@ -59,6 +111,44 @@ class Document:
                 break
         return page or 1
 
+    def place(self, start: int, end: int) -> Place | None:
+        """The page, slides, chapter or rows that text[start:end] lies on; None when the file has none."""
+        if self.page_starts:
+            first = self.page_at(start) or 1
+            return Place("page", first, self.page_at(max(start, end - 1)) or first)
+        if not self.locators:
+            return None
+        starts = [loc.start for loc in self.locators]
+        lo = max(0, bisect.bisect_right(starts, start) - 1)
+        hi = max(lo, bisect.bisect_left(starts, max(start + 1, end)) - 1)
+        first = self.locators[lo]
+        numbers = [
+            loc.number for loc in self.locators[lo : hi + 1] if (loc.unit, loc.within) == (first.unit, first.within)
+        ]
+        return Place(first.unit, min(numbers), max(numbers), first.within)
+
+    def section_starts(self) -> tuple[int, ...]:
+        """Offsets where a page, slide, chapter or sheet begins: chunks never run across one."""
+        if self.page_starts:
+            return self.page_starts
+        starts: list[int] = []
+        previous: Locator | None = None
+        for loc in self.locators:
+            if (
+                loc.unit in SECTION_UNITS
+                or previous is None
+                or (loc.unit, loc.within)
+                != (
+                    previous.unit,
+                    previous.within,
+                )
+            ):
+                starts.append(loc.start)
+            previous = loc
+        if starts and starts[0] != 0:
+            starts.insert(0, 0)
+        return tuple(starts)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -71,6 +161,7 @@ class Chunk:
     text: str
     text_hash: str
     page: int | None = None
+    place: Place | None = None  # the slides, chapter or rows it lies on (page alone for PDFs)
 
 
 @dataclass(frozen=True)
@@ -143,6 +234,12 @@ class Passage:
     date: str = ""
     chunk_id: int = -1
     scores: dict[str, float] = field(default_factory=dict)  # per-retriever scores
+    locator: str = ""  # "slide 7", "sheet Budget, rows 12–18"; "page N" for PDFs
+
+    @property
+    def where(self) -> str:
+        """What a citation says after the source: its locator, or its page in an older index."""
+        return self.locator or (f"page {self.page}" if self.page else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +254,7 @@ class Passage:
             "start": self.start,
             "end": self.end,
             "page": self.page,
+            "locator": self.where,
             "highlight": self.highlight.to_dict(),
             "scores": dict(self.scores),
         }

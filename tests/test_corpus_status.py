@@ -142,12 +142,12 @@ def test_a_broken_change_keeps_the_old_version_and_says_so(env, corpus, capsys):
 
 def test_unreadable_now_is_failed_at_once(env, corpus, capsys, monkeypatch):
     update_index(env)
-    (corpus / "notes.docx").write_bytes(b"PK\x03\x04 a word document")
+    (corpus / "notes.pages").write_bytes(b"PK\x03\x04 a Pages document")
     (corpus / "huge.md").write_text("x" * 2_000_001, encoding="utf-8")
     monkeypatch.setenv("QA_MAX_FILE_MB", "2")
     err = _ask(capsys, "crab quotas")
     assert "2 corpus file(s) could not be read" in err
-    assert "huge.md: file is too large" in err and "notes.docx: unsupported file type '.docx'" in err
+    assert "huge.md: file is too large" in err and "notes.pages: unsupported file type '.pages'" in err
     assert "new, changed or removed" not in err
 
 

@@ -97,13 +97,15 @@ def test_bad_files_are_reported_and_the_rest_indexed(settings, corpus):
     (corpus / "empty.md").write_text("")
     (corpus / "copy.md").write_bytes((corpus / "kurils.md").read_bytes())
     (corpus / "notes.docx").write_bytes(b"PK\x03\x04")
+    (corpus / "notes.pages").write_bytes(b"PK\x03\x04 a Pages document")
     report = update_index(settings)
     reasons = {f["path"]: f["reason"] for f in report.failed}
     assert "binary" in reasons["binary.txt"]
     assert "UTF-8" in reasons["latin1.txt"]
     assert "empty" in reasons["empty.md"]
     assert "duplicate of" in reasons["kurils.md"] or "duplicate of" in reasons["copy.md"]
-    assert "unsupported" in reasons["notes.docx"]
+    assert "DOCX file is corrupt" in reasons["notes.docx"]
+    assert "unsupported" in reasons["notes.pages"]
     assert report.documents_total == 3
 
 

@@ -1,6 +1,7 @@
 """The plain-pip route of the README, as a newcomer runs it: a fresh `python3 -m venv` with the pip it
-brings (no upgrade), the README's commands as written, then `qa index` on an HTML, a PDF and a
-Markdown file. About two minutes (pip's cache makes later runs faster); `make test` runs it."""
+brings (no upgrade), the README's commands as written, then `qa index` on a file of every format
+(HTML, PDF, a scanned PDF, Markdown, Word, PowerPoint, Excel, CSV, ODT, EPUB). A few minutes
+(pip's cache makes later runs faster); `make test` runs it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import officegen, scangen
 from tests.conftest import REPO
 from tests.test_corpus_status import KENYA
 
@@ -59,7 +61,7 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.mark.install
-def test_plain_pip_install_reads_html_pdf_and_markdown(tmp_path):
+def test_plain_pip_install_reads_every_format(tmp_path):
     if shutil.which("python3") is None:
         pytest.fail("python3 is not on PATH: the README's plain-pip route starts with `python3 -m venv`")
     source = _source_copy(tmp_path / "qa")
@@ -97,16 +99,32 @@ def test_plain_pip_install_reads_html_pdf_and_markdown(tmp_path):
             "---\ntitle: Notes on the Kurils\n---\nThe Kuril islands stretch from Hokkaido to Kamchatka.\n",
             encoding="utf-8",
         )
+        office = {
+            "survey.docx": officegen.docx_bytes(),
+            "review.pptx": officegen.pptx_bytes(),
+            "budget.xlsx": officegen.xlsx_bytes(),
+            "cities.csv": officegen.csv_bytes(),
+            "orchard.odt": officegen.odt_bytes(),
+            "northern.epub": officegen.epub_bytes(),
+            "scan.pdf": scangen.scanned_pdf(scangen.PAGES[:1]),
+        }
+        for name, data in office.items():
+            (corpus / name).write_bytes(data)
         run_env = {**env, "QA_CORPUS": str(corpus), "QA_INDEX": str(tmp_path / "index")}
         qa = str(venv / "bin" / "qa")
         indexed = subprocess.run([qa, "index", "--json"], env=run_env, capture_output=True, text=True, timeout=600)
         assert indexed.returncode == 0, indexed.stderr
         report = json.loads(indexed.stdout)
         assert report["failed"] == [], report["failed"]
-        assert sorted(report["added"]) == ["kenya.html", "notes.md", "oxygen.pdf"]
+        assert sorted(report["added"]) == sorted(["kenya.html", "notes.md", "oxygen.pdf", *office])
         docs = subprocess.run([qa, "docs", "--json"], env=run_env, capture_output=True, text=True, check=True)
         titles = {d["source"]: d["title"] for d in json.loads(docs.stdout)["documents"]}
-        assert titles == {"kenya.html": "Kenya", "notes.md": "Notes on the Kurils", "oxygen.pdf": "Oxygen"}
+        assert {name: titles[name] for name in ("kenya.html", "notes.md", "oxygen.pdf")} == {
+            "kenya.html": "Kenya",
+            "notes.md": "Notes on the Kurils",
+            "oxygen.pdf": "Oxygen",
+        }
+        assert titles["review.pptx"] == "Quarterly Review" and titles["scan.pdf"].startswith("The harbour master")
         asked = subprocess.run(
             [qa, "ask", "Nairobi capital", "--mode", "lexical", "--json"], env=run_env, capture_output=True, text=True
         )

@@ -84,11 +84,12 @@ def test_pdf_with_text_has_page_offsets():
 def test_scan_skips_hidden_and_reports_unsupported(tmp_path):
     (tmp_path / "a.md").write_text("x")
     (tmp_path / ".hidden.md").write_text("x")
-    (tmp_path / "b.docx").write_text("x")
+    (tmp_path / "b.doc").write_text("x")
     (tmp_path / "loop").symlink_to(tmp_path)  # a folder symlink loop is not followed
     scan = scan_corpus(tmp_path)
     assert [f.source for f in scan.files] == ["a.md"]
-    assert scan.skipped[0][0] == "b.docx" and "unsupported" in scan.skipped[0][1]
+    assert scan.skipped[0][0] == "b.doc" and "unsupported" in scan.skipped[0][1]
+    assert "save it as .docx" in scan.skipped[0][1]
 
 
 def test_symlink_outside_corpus_is_refused(tmp_path):

@@ -115,6 +115,11 @@ def build_answer(
         if cand.rerank:
             scores["rerank"] = round(cand.rerank, 6)
         record = cand.record
+        place = None
+        for part in sorted(item.parts, key=lambda p: scored.candidates[p].start):
+            found = scored.candidates[part].record
+            if found is not None and found.chunk.place is not None:
+                place = found.chunk.place if place is None else place.merged(found.chunk.place)
         passages.append(
             Passage(
                 rank=rank,
@@ -131,6 +136,7 @@ def build_answer(
                 date=record.date if record else "",
                 chunk_id=cand.chunk_id,
                 scores=scores,
+                locator=place.label() if place else "",
             )
         )
     answer = short_answer(scored, models, shown, shown_before)

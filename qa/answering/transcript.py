@@ -87,7 +87,7 @@ def passage_markdown(passage: Passage) -> list[str]:
     """A cited passage: its citation, then the passage as a quote with the best sentence in bold."""
     author = escape(passage.author) if passage.author else "author unknown"
     date = f" ({escape(passage.date)})" if passage.date else ""
-    page = f", page {passage.page}" if passage.page else ""
+    page = f", {passage.where}" if passage.where else ""
     lines = [
         f"**[{passage.rank}] {escape(passage.title or passage.source)}** — {author}{date}  ",
         f"`{_code(passage.source)}`{page}, characters {passage.start}–{passage.end} · score {passage.score:.4f} · "

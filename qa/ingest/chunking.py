@@ -84,11 +84,13 @@ class Chunker:
         )
 
     def chunk(self, document: Document) -> list[Chunk]:
-        """Chunks in document order; PDF pages are chunked separately so each knows its page."""
+        """Chunks in document order; each PDF page, slide, chapter or sheet is chunked separately,
+        so each chunk knows the one place it cites."""
         text = document.text
-        if document.page_starts:
-            bounds = [*list(document.page_starts), len(text)]
-            segments = [(bounds[i], bounds[i + 1]) for i in range(len(document.page_starts))]
+        sections = document.section_starts()
+        if sections:
+            bounds = [*sections, len(text)]
+            segments = [(bounds[i], bounds[i + 1]) for i in range(len(sections))]
         else:
             segments = [(0, len(text))]
         chunks: list[Chunk] = []
@@ -105,6 +107,7 @@ class Chunker:
                         text=piece,
                         text_hash=text_hash(piece),
                         page=page,
+                        place=None if page else document.place(seg_start + start, seg_start + end),
                     )
                 )
         return chunks

@@ -107,8 +107,8 @@ def update_index(
     corpus = Path(settings.corpus_dir)
     if scan is None and not corpus.is_dir():
         raise QAError(
-            f"corpus folder {corpus} not found; create it and put .md, .txt, .html or .pdf files "
-            f"in it, or point QA_CORPUS (--corpus) at your corpus"
+            f"corpus folder {corpus} not found; create it and put documents in it (Markdown, text, HTML, PDF, "
+            f"Office files, CSV, EPUB), or point QA_CORPUS (--corpus) at your corpus"
         )
     store = open_store(settings)
     embedder = embedder or load_embedder(settings.model, settings.backend)
@@ -141,7 +141,7 @@ def _update(
         from tqdm import tqdm
 
         files = tqdm(files, desc="reading", unit="file", file=sys.stderr, dynamic_ncols=True)
-    with IsolatedParser(ParseLimits.from_settings(settings)) as parser:
+    with IsolatedParser(ParseLimits.from_settings(settings), _ocr_progress if progress else None) as parser:
         for file in files:
             _read_one(parser, file, max_bytes, previous, report, keep, fresh, seen_hashes, taken_ids)
 
@@ -272,6 +272,11 @@ def _groups(chunked: list[tuple[Document, list]], size: int) -> Iterator[list[tu
             group, count = [], 0
     if group:
         yield group
+
+
+def _ocr_progress(source: str, done: int, total: int) -> None:
+    """A line on stderr as each scanned page of a PDF has been read by OCR."""
+    print(f"OCR  {source}: page {done} of {total}", file=sys.stderr, flush=True)
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -2,36 +2,50 @@
 
 A hostile PDF (a decompression bomb, a page tree that never ends) must cost the indexer one
 skipped file, never its memory or its afternoon. `IsolatedParser` parses the formats that inflate
-(PDF, and any compressed container format added to ISOLATED_SUFFIXES) in a separate process whose
-address space is capped (RLIMIT_AS) and whose every file has a deadline. Text, Markdown and HTML,
-which cannot grow past the file size limit (QA_MAX_FILE_MB), are read in this process. A file
-over a limit raises ReadError with the reason, and the next file gets a fresh worker.
+(PDF; the zip-based office files and e-books; spreadsheets, whose rows repeat their header) in a
+separate process whose address space is capped (RLIMIT_AS) and whose every file has a deadline.
+Text, Markdown and HTML, which cannot grow past the file size limit (QA_MAX_FILE_MB), are read in
+this process. A file over a limit raises ReadError with the reason, and the next file gets a
+fresh worker. Scanned PDF pages are read by OCR in a second worker with a larger memory cap and
+a deadline per page (qa.ingest.ocr).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import PurePosixPath
 
+from qa.ingest.ocr import NeedsOCR, OcrCache, Scan, recognise
+from qa.ingest.office import OFFICE_SUFFIXES
 from qa.ingest.readers import PDF_SUFFIXES, ParseLimits, ReadError, parse_document
 from qa.types import Document
 
 log = logging.getLogger("qa.ingest.isolation")
 
-# The formats whose readers decompress: a small file can become gigabytes.
-ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES)
+# The formats whose readers decompress (a small file can become gigabytes): PDFs, the zip-based
+# office files and e-books, and CSV, whose rows each repeat the header's names.
+ISOLATED_SUFFIXES = frozenset(PDF_SUFFIXES | OFFICE_SUFFIXES)
 
 
 class IsolatedParser:
     """`parse_document` with limits: a context manager owning (at most) one worker process."""
 
-    def __init__(self, limits: ParseLimits = ParseLimits()) -> None:  # noqa: B008  (frozen)
+    def __init__(
+        self,
+        limits: ParseLimits = ParseLimits(),  # noqa: B008  (frozen)
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self.limits = limits
+        # Called with (source, pages read, pages to read) as a scanned PDF's pages are read.
+        self.progress = progress
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._ocr_pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> IsolatedParser:
         return self
@@ -50,49 +64,109 @@ class IsolatedParser:
         """The Document of one file; ReadError with the reason when it cannot be read within the limits."""
         if PurePosixPath(source).suffix.lower() not in ISOLATED_SUFFIXES:
             return parse_document(source, data, doc_id, sidecar, sidecar_name, self.limits)
-        pool = self._pool or self._start()
-        future = pool.submit(parse_document, source, data, doc_id, sidecar, sidecar_name, self.limits)
         try:
-            return future.result(timeout=self.limits.seconds)
+            return self._parse(source, data, doc_id, sidecar, sidecar_name, self.limits)
+        except NeedsOCR as needs:
+            # A scanned PDF: its pages' images are read in the OCR worker, then the PDF again with their text.
+            texts = self._recognise(source, needs.scans)
+            limits = dataclasses.replace(self.limits, ocr_texts=texts)
+            return self._parse(source, data, doc_id, sidecar, sidecar_name, limits)
+
+    def _parse(self, source, data, doc_id, sidecar, sidecar_name, limits: ParseLimits) -> Document:
+        pool = self._pool or self._start()
+        future = pool.submit(parse_document, source, data, doc_id, sidecar, sidecar_name, limits)
+        try:
+            return future.result(timeout=limits.seconds)
         except concurrent.futures.TimeoutError:
             self._stop()
             raise ReadError(
-                f"reading it took longer than {self.limits.seconds:g} s (set QA_PARSE_SECONDS to allow more)"
+                f"reading it took longer than {limits.seconds:g} s (set QA_PARSE_SECONDS to allow more)"
             ) from None
         except (MemoryError, BrokenProcessPool):
             self._stop()
             raise ReadError(
-                f"reading it needed more than {self.limits.memory_mb} MB of memory "
-                "(set QA_PARSE_MEMORY_MB to allow more)"
+                f"reading it needed more than {limits.memory_mb} MB of memory (set QA_PARSE_MEMORY_MB to allow more)"
             ) from None
 
+    def _recognise(self, source: str, scans: tuple[Scan, ...]) -> tuple[tuple[int, str], ...]:
+        """The OCR text of each scanned page: from the cache, else from the OCR worker (a deadline per page)."""
+        cache = OcrCache(self.limits.ocr_cache)
+        texts: list[tuple[int, str]] = []
+        for done, scan in enumerate(scans, start=1):
+            text = cache.get(scan.digest)
+            if text is None:
+                log.info("OCR: %s page %d (%d of %d)", source, scan.page + 1, done, len(scans))
+                pool = self._ocr_pool or self._start_ocr()
+                future = pool.submit(recognise, scan.images)
+                try:
+                    text = future.result(timeout=self.limits.ocr_seconds)
+                except concurrent.futures.TimeoutError:
+                    self._stop_ocr()
+                    raise ReadError(
+                        f"OCR of page {scan.page + 1} took longer than {self.limits.ocr_seconds:g} s "
+                        "(set QA_OCR_SECONDS to allow more, or QA_OCR=off)"
+                    ) from None
+                except (MemoryError, BrokenProcessPool):
+                    self._stop_ocr()
+                    raise ReadError(
+                        f"OCR of page {scan.page + 1} needed more than {self.limits.ocr_memory_mb} MB of memory "
+                        "(set QA_OCR_MEMORY_MB to allow more, or QA_OCR=off)"
+                    ) from None
+                except (ImportError, OSError) as exc:
+                    # E.g. OpenCV without the system's libGL: the environment, not the file, is at fault.
+                    raise ReadError(
+                        f"OCR is unavailable here ({str(exc)[:120]}); see the README's OCR notes, or set QA_OCR=off"
+                    ) from None
+                cache.put(scan.digest, text)
+            if self.progress is not None:
+                self.progress(source, done, len(scans))
+            texts.append((scan.page, text))
+        return tuple(texts)
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._ocr_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._ocr_pool = None
 
     def _start(self) -> concurrent.futures.ProcessPoolExecutor:
-        # spawn: a fresh interpreter, not a fork of this one with its models and threads.
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_worker,
-            initargs=(self.limits.memory_mb * 1024 * 1024,),
-        )
+        self._pool = _worker(self.limits.memory_mb)
         return self._pool
+
+    def _start_ocr(self) -> concurrent.futures.ProcessPoolExecutor:
+        self._ocr_pool = _worker(self.limits.ocr_memory_mb)
+        return self._ocr_pool
+
+    def _stop_ocr(self) -> None:
+        pool, self._ocr_pool = self._ocr_pool, None
+        _kill(pool)
 
     def _stop(self) -> None:
         """End the worker at once (it may be stuck in a parse): the next file starts another."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
-        if terminate is not None:
-            terminate()
-        else:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        _kill(pool)
+
+
+def _worker(memory_mb: int) -> concurrent.futures.ProcessPoolExecutor:
+    # spawn: a fresh interpreter, not a fork of this one with its models and threads.
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_worker,
+        initargs=(memory_mb * 1024 * 1024,),
+    )
+
+
+def _kill(pool: concurrent.futures.ProcessPoolExecutor | None) -> None:
+    if pool is None:
+        return
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+    else:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _limit_worker(memory_bytes: int) -> None:

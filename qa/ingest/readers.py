@@ -1,4 +1,4 @@
-"""Reading corpus files (.md, .txt, .html, .pdf) into Documents.
+"""Reading corpus files (.md, .txt, .html, .pdf; office files and e-books in qa.ingest.office) into Documents.
 
 A file that cannot be read raises ReadError with a reason; the indexer reports it by
 name and goes on with the rest. A sidecar `NAME.EXT.yaml` (or `.yml`) beside a file sets
@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qa.ingest import metadata
+from qa.ingest.ocr import NeedsOCR, page_images
+from qa.ingest.office import OFFICE_SUFFIXES, read_office
 from qa.types import Document, Heading
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = MARKDOWN_SUFFIXES | {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | OFFICE_SUFFIXES
 SIDECAR_SUFFIXES = (".yaml", ".yml")
 SIDECAR_MAX_BYTES = 1_000_000
 # What a sidecar may set; url and source are the same field, like author and authors.
@@ -58,10 +60,35 @@ class ParseLimits:
     seconds: float = 60.0
     # Decompressed bytes of any one PDF stream: a page's text is never near this, a bomb is.
     stream_bytes: int = 16_000_000
+    # Spreadsheet cells (XLSX, CSV) and, for zip-based files, the entries and their total
+    # uncompressed size, checked before anything is inflated.
+    cells: int = 1_000_000
+    zip_bytes: int = 256_000_000
+    zip_entries: int = 10_000
+    # OCR of PDF pages without text (qa.ingest.ocr): on or off, the OCR worker's memory and
+    # time per page, where its results are cached, and the texts already read for this file
+    # ((page index, text) pairs, filled in by IsolatedParser between the two reads of a scan).
+    ocr: bool = False
+    ocr_memory_mb: int = 2048
+    ocr_seconds: float = 120.0
+    ocr_cache: str = ""
+    ocr_texts: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings) -> ParseLimits:
-        return cls(settings.max_pages, settings.parse_memory_mb, settings.parse_seconds)
+        from qa.ingest import ocr
+
+        return cls(
+            settings.max_pages,
+            settings.parse_memory_mb,
+            settings.parse_seconds,
+            cells=settings.max_cells,
+            zip_bytes=int(settings.max_zip_mb * 1_000_000),
+            ocr=settings.ocr == "on" and ocr.available(),
+            ocr_memory_mb=settings.ocr_memory_mb,
+            ocr_seconds=settings.ocr_seconds,
+            ocr_cache=str(Path(settings.index_dir) / "ocr-cache"),
+        )
 
 
 # pypdf's per-stream output limits, each set to ParseLimits.stream_bytes.
@@ -123,13 +150,7 @@ def scan_corpus(root: Path) -> CorpusScan:
             source = path.relative_to(root).as_posix()
             suffix = path.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                skipped.append(
-                    (
-                        source,
-                        f"unsupported file type '{suffix or name}' "
-                        f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
-                    )
-                )
+                skipped.append((source, unsupported_reason(suffix or name)))
                 continue
             stat = _checked(path, root)
             if isinstance(stat, str):
@@ -137,6 +158,16 @@ def scan_corpus(root: Path) -> CorpusScan:
                 continue
             files.append(CorpusFile(source, path, stat.st_size, stat.st_mtime_ns, sidecar=sidecars.get(name)))
     return CorpusScan(tuple(files), tuple(skipped))
+
+
+# Office's binary formats from before 2007, which a user can save in the format read here.
+_LEGACY_OFFICE = {".doc": ".docx", ".xls": ".xlsx", ".ppt": ".pptx"}
+
+
+def unsupported_reason(suffix: str) -> str:
+    if suffix in _LEGACY_OFFICE:
+        return f"unsupported file type '{suffix}' (an old binary Office format): save it as {_LEGACY_OFFICE[suffix]}"
+    return f"unsupported file type '{suffix}' (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})"
 
 
 def sidecar_target(name: str) -> str | None:
@@ -256,6 +287,8 @@ def parse_document(
         fields = _read_html(data)
     elif suffix in PDF_SUFFIXES:
         fields = _read_pdf(data, limits)
+    elif suffix in OFFICE_SUFFIXES:
+        fields = read_office(suffix, data, limits)
     else:
         raise ReadError(f"unsupported file type '{suffix}'")
     if not fields["text"].strip():
@@ -468,10 +501,12 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
                     f"PDF has {len(reader.pages)} pages; the limit is {limits.pages} (set QA_MAX_PAGES to change it)"
                 )
             pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            if limits.ocr and not all(pages):
+                _ocr_pages(reader, pages, limits)
             info = reader.metadata or {}
             first = next((i for i, text in enumerate(pages) if text), None)
             runs = _text_runs(reader.pages[first]) if first is not None else []
-    except ReadError:
+    except (ReadError, NeedsOCR):
         raise
     except LimitReachedError as exc:
         raise ReadError(
@@ -492,7 +527,9 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
         offset += len(page_text) + 2  # the "\n\n" that joins pages
     text = "\n\n".join(parts)
     if not text.strip():
-        raise ReadError("PDF has no extractable text (scanned images need OCR first)")
+        if limits.ocr:
+            raise ReadError("PDF has no extractable text, and OCR found none in its images")
+        raise ReadError("PDF has no extractable text (a scan: OCR reads it with `pip install 'qa[ocr]'` and QA_OCR=on)")
     title = _info(info, "/Title")
     if metadata.is_placeholder_title(title):
         title = metadata.heading(runs) or metadata.first_line(pages[first])
@@ -508,6 +545,21 @@ def _read_pdf(data: bytes, limits: ParseLimits) -> dict:
         "url": "",
         "page_starts": tuple(starts),
     }
+
+
+def _ocr_pages(reader, pages: list[str], limits: ParseLimits) -> None:
+    """Fill in the pages without text from the OCR texts given, or ask for them (NeedsOCR)."""
+    given = dict(limits.ocr_texts)
+    scans = []
+    for i, text in enumerate(pages):
+        if text:
+            continue
+        if i in given:
+            pages[i] = given[i].strip()
+        elif (scan := page_images(reader.pages[i], i)) is not None:
+            scans.append(scan)
+    if scans:
+        raise NeedsOCR(tuple(scans))
 
 
 def _info(info, key: str) -> str:

@@ -34,7 +34,7 @@ from qa.answering.conversation import Conversation
 from qa.answering.feedback import answers_now, record_asked, record_verdict
 from qa.answering.transcript import export_filename, to_markdown
 from qa.errors import IndexLockedError, QAError
-from qa.ingest.readers import ParseLimits
+from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits
 from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
     ADMIN_PASSWORD_ENV,
     DEFAULT_HOST,
@@ -287,7 +287,7 @@ class ChatHandlers:
             log.warning("refused upload paths outside the upload folder: %r", outside[:5])
             return render_message("Those files were not uploaded through this page; upload them again.", "error")
         if not pairs:
-            return render_message("Choose one or more .md, .txt, .html or .pdf files to upload first.", "hint")
+            return render_message("Choose one or more files to upload first.", "hint")
         results = store_uploads(
             Path(self.engine.settings.corpus_dir),
             pairs,
@@ -807,13 +807,13 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
         with gr.Column(visible=False) as panel:
             status = gr.HTML()
             gr.Markdown(
-                f"**Add entries to the corpus** — .md, .txt, .html or .pdf, up to "
+                f"**Add entries to the corpus** — text, Markdown, HTML, PDF, Office files, CSV or EPUB, up to "
                 f"{handlers.max_upload_bytes / 1e6:g} MB each. Names are cleaned; existing files are only "
                 "replaced when you ask for it."
             )
             files = gr.File(
                 file_count="multiple",
-                file_types=[".md", ".markdown", ".txt", ".html", ".htm", ".pdf"],
+                file_types=sorted(SUPPORTED_SUFFIXES),
                 label="Files to add",
                 elem_id="qa-upload",
             )
@@ -933,6 +933,12 @@ def serve(args: argparse.Namespace) -> int:
             "cross the network in clear text; put the app behind an HTTPS proxy",
             file=sys.stderr,
         )
+    watcher = None
+    if getattr(args, "watch", False):
+        from qa.ingest.watch import CorpusWatcher
+
+        watcher = CorpusWatcher(settings, _watch_report, embedder=engine.embedder).start(initial=True)
+        print(f"qa: watching {settings.corpus_dir}: added, changed and removed files are indexed", file=sys.stderr)
     app = asgi.create_server(handlers, options)
     sock = asgi.listen(options["host"], options["port"])
     where = asgi.urls(options["host"], options["port"])
@@ -951,7 +957,20 @@ def serve(args: argparse.Namespace) -> int:
         asgi.run(app, sock)
     finally:
         sock.close()
+        if watcher is not None:
+            watcher.stop()
     return 0
+
+
+def _watch_report(report) -> None:
+    """One line on stderr per update the watcher made."""
+    parts = [
+        f"{label} {', '.join(items)}"
+        for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed))
+        if items
+    ]
+    parts += [f"failed {item['path']}: {item['reason']}" for item in report.failed]
+    print(f"qa: index updated: {'; '.join(parts)} ({report.chunks_embedded} chunks embedded)", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

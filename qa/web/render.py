@@ -95,7 +95,7 @@ def answered_link(turn: int, rank: int) -> str:
 def render_card(passage: Passage, turn: int, feedback: bool = False) -> str:
     meta = [esc(passage.author) if passage.author else '<span class="qa-unknown">author unknown</span>']
     meta.append(esc(passage.date) if passage.date else '<span class="qa-unknown">date unknown</span>')
-    where = esc(passage.source) + (f", page {int(passage.page)}" if passage.page else "")
+    where = esc(passage.source) + (f", {esc(passage.where)}" if passage.where else "")
     details = ", ".join(f"{esc(name)} {value:.4g}" for name, value in sorted(passage.scores.items()))
     open_doc = f'<a class="qa-open" href="{esc(open_link(passage))}" role="button">Open in document</a>'
     return (
@@ -199,7 +199,7 @@ def render_document(doc: Document, start: int, end: int, hl_start: int | None = 
     meta.append(esc(doc.date) if doc.date else '<span class="qa-unknown">date unknown</span>')
     if doc.publisher:
         meta.append(esc(doc.publisher))
-    page = doc.page_at(start)
+    place = doc.place(start, end)
     link = ""
     if re.match(r"https?://", doc.url or "", flags=re.I):
         link = f' · <a href="{esc(doc.url)}" target="_blank" rel="noopener noreferrer">original</a>'
@@ -207,7 +207,7 @@ def render_document(doc: Document, start: int, end: int, hl_start: int | None = 
         f'<div class="qa-doc-head"><p class="qa-doc-title">{esc(doc.title or doc.source)}</p>'
         f'<p class="qa-meta">{" · ".join(meta)}</p>'
         f'<p class="qa-meta">{esc(doc.source)}{link} · cited characters {start}–{end}'
-        f"{f' (page {page})' if page else ''} of {len(text)}</p></div>"
+        f"{f' ({esc(place.label())})' if place else ''} of {len(text)}</p></div>"
     )
     if hl_start is not None and hl_end is not None:
         span = (

@@ -78,6 +78,9 @@ class Passage(_Open):
     start: int = Field(description="The passage is the document's text[start:end] (see /documents/{doc_id}).")
     end: int
     page: int | None = Field(None, description="The page, for PDFs.")
+    locator: str = Field(
+        "", description='Where the passage lies: "page 4", "slide 7", "chapter 3", "sheet Budget, rows 12–18".'
+    )
     highlight: Highlight
     scores: dict[str, float] = Field(default_factory=dict, description="Per-retriever scores.")
 
@@ -118,6 +121,7 @@ class Document(_DocumentMetadata):
     start: int
     end: int
     page: int | None = Field(None, description="The page holding `start`, for PDFs.")
+    locator: str = Field("", description='The page, slides, chapter or rows the span lies on ("" if none).')
     text: str
 
 

@@ -192,6 +192,7 @@ class CorpusService:
                 "start": lo,
                 "end": hi,
                 "page": doc.page_at(lo),
+                "locator": place.label() if (place := doc.place(lo, hi)) else "",
                 "text": doc.text[lo:hi],
             }
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from qa.errors import IndexCorruptError
 from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
-from qa.types import Chunk, Document
+from qa.types import Chunk, Document, Locator, Place
 
 __all__ = ["Catalog", "ChunkRecord", "DocumentInfo"]
 
@@ -20,12 +20,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL UNIQUE, content_hash TEXT NOT NULL,
     title TEXT NOT NULL, author TEXT NOT NULL, publisher TEXT NOT NULL, date TEXT NOT NULL,
-    url TEXT NOT NULL, page_starts TEXT NOT NULL, text TEXT NOT NULL
+    url TEXT NOT NULL, page_starts TEXT NOT NULL, text TEXT NOT NULL,
+    locators TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, page INTEGER,
-    text_hash TEXT NOT NULL, text TEXT NOT NULL
+    text_hash TEXT NOT NULL, text TEXT NOT NULL, place TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS evidence (
@@ -42,6 +43,7 @@ class Catalog:
         self.path = path
         self._lock = threading.Lock()
         self._evidence_table = False
+        self._places: bool | None = None
 
     @classmethod
     def create(cls, folder: Path) -> Catalog:
@@ -86,8 +88,10 @@ class Catalog:
         ids: Sequence[int],
         evidence: Sequence[ChunkEvidence | None] = (),
     ) -> None:
+        self._ensure_places()
         self._conn.execute(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents (doc_id, source, content_hash, title, author, publisher, date, url,"
+            " page_starts, text, locators) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 doc.doc_id,
                 doc.source,
@@ -99,12 +103,24 @@ class Catalog:
                 doc.url,
                 json.dumps(list(doc.page_starts)),
                 doc.text,
+                json.dumps([[x.start, x.unit, x.number, x.within] for x in doc.locators], ensure_ascii=False),
             ),
         )
         self._conn.executemany(
-            'INSERT INTO chunks (id, doc_id, ordinal, start, "end", page, text_hash, text) VALUES (?,?,?,?,?,?,?,?)',
+            'INSERT INTO chunks (id, doc_id, ordinal, start, "end", page, text_hash, text, place)'
+            " VALUES (?,?,?,?,?,?,?,?,?)",
             [
-                (int(i), c.doc_id, c.ordinal, c.start, c.end, c.page, c.text_hash, c.text)
+                (
+                    int(i),
+                    c.doc_id,
+                    c.ordinal,
+                    c.start,
+                    c.end,
+                    c.page,
+                    c.text_hash,
+                    c.text,
+                    c.place and c.place.to_json(),
+                )
                 for i, c in zip(ids, chunks, strict=True)
             ],
         )
@@ -133,6 +149,20 @@ class Catalog:
             found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence'"
             self._evidence_table = bool(self._query(found))
         return self._evidence_table
+
+    def _has_places(self) -> bool:
+        # Snapshots written before slides, chapters and rows had locators lack the two columns.
+        if self._places is None:
+            columns = {r[1] for r in self._query("PRAGMA table_info(chunks)")}
+            self._places = "place" in columns
+        return self._places
+
+    def _ensure_places(self) -> None:
+        if not self._has_places():
+            with self._lock:
+                self._conn.execute("ALTER TABLE documents ADD COLUMN locators TEXT NOT NULL DEFAULT '[]'")
+                self._conn.execute("ALTER TABLE chunks ADD COLUMN place TEXT")
+            self._places = True
 
     def _ensure_evidence_table(self) -> None:
         if not self._has_evidence_table():
@@ -170,8 +200,9 @@ class Catalog:
 
     def document(self, doc_id: str) -> Document | None:
         rows = self._query(
-            "SELECT doc_id, source, text, content_hash, title, author, publisher, date, url, page_starts"
-            " FROM documents WHERE doc_id = ? OR source = ?",
+            "SELECT doc_id, source, text, content_hash, title, author, publisher, date, url, page_starts, "
+            + ("locators" if self._has_places() else "'[]'")
+            + " FROM documents WHERE doc_id = ? OR source = ?",
             (doc_id, doc_id),
         )
         if not rows:
@@ -188,22 +219,33 @@ class Catalog:
             date=r[7],
             url=r[8],
             page_starts=tuple(json.loads(r[9])),
+            locators=tuple(Locator(int(a), str(u), int(n), str(w)) for a, u, n, w in json.loads(r[10])),
         )
 
     def chunk_records(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         out: dict[int, ChunkRecord] = {}
         ids = [int(i) for i in ids]
+        place = "c.place" if self._has_places() else "NULL"
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
             rows = self._query(
                 f'SELECT c.id, c.doc_id, c.ordinal, c.start, c."end", c.page, c.text_hash, c.text,'
-                f" d.title, d.author, d.date, d.source FROM chunks c JOIN documents d USING (doc_id)"
+                f" d.title, d.author, d.date, d.source, {place} FROM chunks c JOIN documents d USING (doc_id)"
                 f" WHERE c.id IN ({marks})",
                 part,
             )
             for r in rows:
-                chunk = Chunk(doc_id=r[1], ordinal=r[2], start=r[3], end=r[4], text=r[7], text_hash=r[6], page=r[5])
+                chunk = Chunk(
+                    doc_id=r[1],
+                    ordinal=r[2],
+                    start=r[3],
+                    end=r[4],
+                    text=r[7],
+                    text_hash=r[6],
+                    page=r[5],
+                    place=Place.from_json(r[12]),
+                )
                 out[r[0]] = ChunkRecord(r[0], chunk, r[8], r[9], r[10], r[11])
         return out
 

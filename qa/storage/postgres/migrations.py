@@ -103,6 +103,12 @@ CREATE TABLE IF NOT EXISTS {s}.feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_time ON {s}.feedback (time);
 """,
+    # Where each slide, chapter or spreadsheet row begins ([start, unit, number, sheet] each),
+    # and the place each chunk cites ([unit, first, last, sheet]); PDFs keep page_starts and page.
+    6: """
+ALTER TABLE {s}.documents ADD COLUMN IF NOT EXISTS locators jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS place jsonb;
+""",
 }
 
 LATEST = max(MIGRATIONS)

@@ -16,7 +16,7 @@ from qa.storage.manifest import Manifest, corpus_fingerprint
 from qa.storage.postgres.lexical import quote_lexeme
 from qa.storage.terms import Analyzer, bm25_idf, coverage_function, query_weights
 from qa.storage.vocabulary import nearest_words
-from qa.types import Chunk, Document, Filters
+from qa.types import Chunk, Document, Filters, Locator, Place
 
 if TYPE_CHECKING:
     from qa.storage.postgres.store import PostgresStore
@@ -101,13 +101,14 @@ class PostgresReader:
     def document(self, doc_id: str) -> Document | None:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT doc_id, source, text, content_hash, title, author, publisher, date, url, page_starts"
-                f" FROM {self.q}.documents WHERE doc_id = %s OR source = %s ORDER BY doc_id = %s DESC LIMIT 1",
+                f"SELECT doc_id, source, text, content_hash, title, author, publisher, date, url, page_starts,"
+                f" locators FROM {self.q}.documents WHERE doc_id = %s OR source = %s ORDER BY doc_id = %s DESC LIMIT 1",
                 (doc_id, doc_id, doc_id),
             ).fetchone()
         if row is None:
             return None
-        return Document(*row[:9], page_starts=tuple(row[9]))
+        locators = tuple(Locator(int(a), str(u), int(n), str(w)) for a, u, n, w in row[10])
+        return Document(*row[:9], page_starts=tuple(row[9]), locators=locators)
 
     def sources(self) -> dict[str, tuple[str, str]]:
         with self._conn() as conn:
@@ -124,11 +125,12 @@ class PostgresReader:
         with self._conn() as conn:
             rows = conn.execute(
                 f'SELECT c.id, c.doc_id, c.ordinal, c.start, c."end", c.page, c.text_hash, c.text,'
-                f" d.title, d.author, d.date, d.source FROM {self.q}.chunks c JOIN {self.q}.documents d USING (doc_id)"
+                f" d.title, d.author, d.date, d.source, c.place::text"
+                f" FROM {self.q}.chunks c JOIN {self.q}.documents d USING (doc_id)"
                 f" WHERE c.id = ANY(%s)",
                 ([int(i) for i in ids],),
             ).fetchall()
-        return {r[0]: ChunkRecord(r[0], _chunk(r[1:8]), r[8], r[9], r[10], r[11]) for r in rows}
+        return {r[0]: ChunkRecord(r[0], _chunk(r[1:8], r[12]), r[8], r[9], r[10], r[11]) for r in rows}
 
     def chunk_spans(self) -> list[tuple[int, str, int, int]]:
         with self._conn() as conn:
@@ -346,9 +348,18 @@ class PostgresReader:
         }
 
 
-def _chunk(row: Sequence) -> Chunk:
+def _chunk(row: Sequence, place: str | None = None) -> Chunk:
     doc_id, ordinal, start, end, page, text_hash, text = row
-    return Chunk(doc_id=doc_id, ordinal=ordinal, start=start, end=end, text=text, text_hash=text_hash, page=page)
+    return Chunk(
+        doc_id=doc_id,
+        ordinal=ordinal,
+        start=start,
+        end=end,
+        text=text,
+        text_hash=text_hash,
+        page=page,
+        place=Place.from_json(place),
+    )
 
 
 def _escape_like(text: str) -> str:

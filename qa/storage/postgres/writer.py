@@ -127,7 +127,8 @@ class PostgresWriter:
             lexemes = [tsvector_literal(self.store.analyzer, c.lexical_text, self.store.pairs > 0) for c in chunks]
             self.conn.execute(
                 f"INSERT INTO {self.q}.documents (doc_id, source, content_hash, title, author, author_key, publisher,"
-                f" date, url, page_starts, text, n_chunks, n_terms) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                f" date, url, page_starts, text, n_chunks, n_terms, locators)"
+                f" VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (
                     doc.doc_id,
                     doc.source,
@@ -142,6 +143,7 @@ class PostgresWriter:
                     doc.text,
                     len(chunks),
                     sum(n for _, n in lexemes),
+                    _jsonb([[x.start, x.unit, x.number, x.within] for x in doc.locators]),
                 ),
             )
             if not chunks:
@@ -155,7 +157,7 @@ class PostgresWriter:
             with self.conn.cursor() as cur:
                 with cur.copy(
                     f'COPY {self.q}.chunks (id, doc_id, ordinal, start, "end", page, text_hash, text, lexemes,'
-                    f" n_terms, embedding) FROM STDIN"
+                    f" n_terms, embedding, place) FROM STDIN"
                 ) as copy:
                     for chunk_id, item, (tsv, n_terms) in zip(ids, chunks, lexemes, strict=True):
                         c = item.chunk
@@ -172,6 +174,7 @@ class PostgresWriter:
                                 tsv,
                                 n_terms,
                                 np.asarray(item.vector, dtype=np.float32),
+                                c.place and c.place.to_json(),
                             )
                         )
                 evidence = [(i, c.evidence) for i, c in zip(ids, chunks, strict=True) if c.evidence is not None]
@@ -291,7 +294,7 @@ class PostgresWriter:
             self._rebuild_tx = None
 
 
-def _jsonb(data: dict):
+def _jsonb(data: dict | list):
     from psycopg.types.json import Jsonb
 
     return Jsonb(data)
