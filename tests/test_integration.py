@@ -188,3 +188,32 @@ def test_postgres_gives_the_same_cited_passages_as_the_local_store(real, pg_dsn,
     assert [p["score"] for p in local["passages"]] == pytest.approx(
         [p["score"] for p in postgres["passages"]], abs=1e-4
     )
+
+
+def test_the_headline_answer_names_both_deployments_with_the_phrase_marked(real):
+    from qa.answering.answer import phrase_ranges
+
+    _, engine = real
+    answer = engine.ask("What did Russia deploy to the Kurils?")
+    assert "S-300V4" in answer.answer and "anti-ship missiles" in answer.answer
+    marked = [answer.answer[s:e] for s, e in phrase_ranges(answer)]
+    assert marked and all(m in answer.answer for m in marked)
+    top = answer.passages[0].highlight
+    assert (
+        top.answer is not None
+        and top.text[top.answer.start - top.start : top.answer.end - top.start] == top.answer.text
+    )
+
+
+def test_on_natural_questions_the_fitted_scorer_is_not_below_the_cosine_alone(real):
+    """Issue 33's check: on questions typed the way people type them, the fitted sentence scorer
+    picks passage [1]'s highlight at least as well as the bi-encoder cosine alone does."""
+    from qa.evaluation.questions import parse_questions
+    from qa.training.combination import COSINE_ALONE, ask_all, figures, judged
+
+    _, engine = real
+    lines = (REPO / "tests" / "data" / "natural_seed_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    questions, targets = judged(engine, parse_questions(lines, "natural seed"))
+    asked = ask_all(engine, questions, targets)
+    assert len(asked) >= 50
+    assert figures(asked, None, None)["highlight"] >= figures(asked, None, COSINE_ALONE)["highlight"]
