@@ -125,7 +125,7 @@ class TerminalChat:
 
     # -- commands ---------------------------------------------------------------------------
     def sources(self, argument: str = "") -> None:
-        from qa.cli import format_passage
+        from qa.formatting import format_passage
 
         answer = self._last_answer()
         self.say("\n\n".join(format_passage(p, self.width) for p in answer.passages))

@@ -5,111 +5,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
-import textwrap
 from collections.abc import Sequence
 
 from qa import __version__
+from qa.arguments import (  # noqa: F401  (the flags' home; re-exported for app.py, the tests and old callers)
+    add_ask_arguments,
+    add_path_arguments,
+    add_serve_arguments,
+    settings_from_args,
+    settings_overrides,
+)
 from qa.errors import QAError
-
-
-def add_path_arguments(parser: argparse.ArgumentParser) -> None:
-    """--corpus, --index, --model and --backend (shared by every command and app.py)."""
-    group = parser.add_argument_group("paths and model")
-    group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
-    group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
-    group.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
-    )
-    group.add_argument(
-        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
-    )
-    group.add_argument(
-        "--chunk-context",
-        choices=["none", "title", "title+headings"],
-        help="what each chunk's embedded and indexed text carries besides its own words "
-        "(QA_CHUNK_CONTEXT; default title+headings)",
-    )
-    group.add_argument(
-        "--store",
-        choices=["local", "postgres"],
-        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
-    )
-    group.add_argument(
-        "--dsn",
-        metavar="CONNINFO",
-        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
-    )
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
-    """The web server's flags (`qa serve`, `python app.py`); with paths, also the path and model flags."""
-    from qa import config
-
-    if paths:
-        add_path_arguments(parser)
-    group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument(
-        "--api-token",
-        metavar="TOKEN",
-        help=f"require this token on every route that answers or returns a document: the chat signs in "
-        f"with it, the APIs send 'Authorization: Bearer TOKEN' ({config.API_TOKEN_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--allowed-hosts",
-        metavar="HOSTS",
-        help=f"Host header values answered, comma-separated ({config.ALLOWED_HOSTS_ENV}; default: the "
-        "loopback names on a loopback address, any host elsewhere)",
-    )
-    group.add_argument(
-        "--cors-origins",
-        metavar="ORIGINS",
-        help=f"origins whose pages may call this server, comma-separated ({config.CORS_ORIGINS_ENV}; default none)",
-    )
-    group.add_argument(
-        "--concurrency",
-        type=int,
-        default=config.DEFAULT_CONCURRENCY,
-        metavar="N",
-        help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
-    )
-    group.add_argument(
-        "--watch",
-        action="store_true",
-        help="update the index whenever files in the corpus are added, changed or removed (once they settle)",
-    )
-
-
-def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
-    """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
-    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    parser.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
-    parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
-    parser.add_argument("--author", help="only documents whose author contains this text")
-    parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
-    parser.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+from qa.formatting import corpus_warnings, format_answer, format_passage, terminal_width  # noqa: F401  (re-exported)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,26 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def settings_from_args(args: argparse.Namespace):
-    """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
-    from qa.config import Settings
-
-    return Settings.from_env(**settings_overrides(args))
-
-
-def settings_overrides(args: argparse.Namespace) -> dict:
-    """The settings given as flags (see add_path_arguments); None where a flag was not given."""
-    return {
-        "corpus_dir": getattr(args, "corpus", None),
-        "index_dir": getattr(args, "index", None),
-        "model": getattr(args, "model", None),
-        "backend": getattr(args, "backend", None),
-        "chunk_context": getattr(args, "chunk_context", None),
-        "store": getattr(args, "store", None),
-        "pg_dsn": getattr(args, "dsn", None),
-    }
-
-
 def _open(args: argparse.Namespace, build: bool = True):
     from qa.engine import open_index
 
@@ -402,7 +290,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         "date_to": args.until,
         "use_context": not args.no_context,
     }
-    chat = TerminalChat(engine, options, color=use_color(sys.stdout), width=min(100, _terminal_width()))
+    chat = TerminalChat(engine, options, color=use_color(sys.stdout), width=min(100, terminal_width()))
     return chat.run(sys.stdin)
 
 
@@ -410,47 +298,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from qa.web.app import serve
 
     return serve(args)
-
-
-def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
-    """The short answer (its answer phrases in bold with `bold`, for a terminal), then the passages."""
-    from qa.answering.answer import phrase_ranges, with_marks
-
-    width = width or min(100, _terminal_width())
-    # Wrapping only turns spaces into line breaks, so the phrases' offsets still hold.
-    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False, break_long_words=False)]
-    if bold:
-        lines[0] = with_marks(lines[0], phrase_ranges(answer), "\x1b[1m", "\x1b[22m")
-    for note in answer.notes:
-        lines.append(f"(note: {note})")
-    if answer.searched_query:
-        lines.append(f"(searched for: {answer.searched_query})")
-    for p in answer.passages:
-        lines += ["", format_passage(p, width)]
-    return "\n".join(lines)
-
-
-def format_passage(p, width: int) -> str:
-    """A passage with its citation, its text and its best sentence, as `qa ask` prints it."""
-    author = p.author or "author unknown"
-    page = f", {p.where}" if p.where else ""
-    lines = [
-        f"[{p.rank}] {p.title} — {author}{' (' + p.date + ')' if p.date else ''}",
-        f"    {p.source}{page}, characters {p.start}–{p.end}   score {p.score:.4f}   "
-        f"(`qa show {p.doc_id} --span {p.start}:{p.end}`)",
-    ]
-    for para in p.text.split("\n"):
-        if para.strip():
-            lines.append(textwrap.fill(para, width, initial_indent="    ", subsequent_indent="    "))
-    lines.append(
-        textwrap.fill(
-            f"best sentence ({p.highlight.start}–{p.highlight.end}): {p.highlight.text}",
-            width,
-            initial_indent="    » ",
-            subsequent_indent="      ",
-        )
-    )
-    return "\n".join(lines)
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -679,35 +526,6 @@ def warn_about_corpus(engine) -> None:
     """Say (once per run) what the index lacks, on stderr."""
     for line in corpus_warnings(engine.corpus_status()):
         print(f"qa: {line}", file=sys.stderr)
-
-
-def corpus_warnings(status, update_hint: str = "run `qa index` to take them in", shown: int = 5) -> list[str]:
-    """Files changed since the index was built (for `qa index`), then files that cannot be read,
-    each with its reason (which `qa index` cannot fix: only the reason says what can)."""
-    lines = []
-    if status.changed:
-        names = ", ".join(status.changed[:3]) + ("…" if len(status.changed) > 3 else "")
-        lines.append(
-            f"warning: {len(status.changed)} corpus file(s) new, changed or removed since the index was built "
-            f"({names}); {update_hint}"
-        )
-    if status.failed:
-        lines.append(
-            f"warning: {len(status.failed)} corpus file(s) could not be read, so the index lacks their content:"
-        )
-        lines += [f"  {f['path']}: {f['reason']}" for f in status.failed[:shown]]
-        if len(status.failed) > shown:
-            lines.append(f"  … and {len(status.failed) - shown} more (`qa docs` lists them all)")
-    return lines
-
-
-def _terminal_width() -> int:
-    """The terminal's width, at least 40 (a terminal may report 0 columns, e.g. a fresh pty)."""
-    try:
-        columns = os.get_terminal_size().columns
-    except OSError:
-        return 100
-    return columns if columns >= 40 else (100 if columns == 0 else 40)
 
 
 COMMANDS = {

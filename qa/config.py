@@ -289,7 +289,7 @@ def reader_setting(env: dict[str, str] | None = None) -> str:
 
 
 # -- the web server (`qa serve`, `python app.py`): defaults and environment variables ----------
-# Flags (qa.cli.add_serve_arguments) override the variables; qa.web.options resolves them.
+# Flags (qa.arguments.add_serve_arguments) override the variables; qa.web.options resolves them.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_UPLOAD_MB = 20.0

@@ -8,7 +8,7 @@ _EXPORTS = {
     "main": "qa.web.app",
     "ChatHandlers": "qa.web.app",
     "build_app": "qa.web.app",
-    "add_serve_arguments": "qa.cli",
+    "add_serve_arguments": "qa.arguments",
     "CorpusService": "qa.web.service",
     "create_api": "qa.web.api",
     "create_mcp": "qa.web.mcp_server",

@@ -909,7 +909,7 @@ def _index_tab(gr, handlers: ChatHandlers, unlocked, summary, docs) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Open (building on first start) the index, then serve the chat, the REST API and the MCP
     server on one port until interrupted."""
-    from qa.cli import settings_from_args
+    from qa.arguments import settings_from_args
     from qa.engine import open_index
     from qa.storage.base import open_store
     from qa.web import asgi
@@ -920,7 +920,7 @@ def serve(args: argparse.Namespace) -> int:
     if store.current_name() == "":
         print(f"qa: no index in {store.location} yet: building it from {settings.corpus_dir}…", file=sys.stderr)
     engine = open_index(settings=settings, build=True, progress=sys.stderr.isatty())
-    from qa.cli import corpus_warnings
+    from qa.formatting import corpus_warnings
 
     hint = f"run `qa index`{' or use the Index tab' if options['admin_password'] else ''} to include them"
     for line in corpus_warnings(engine.corpus_status(), hint):

@@ -1,4 +1,4 @@
-"""The web server's options: its flags (`qa.cli.add_serve_arguments`) over its environment
+"""The web server's options: its flags (`qa.arguments.add_serve_arguments`) over its environment
 variables over its defaults (`qa.config`), checked."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from qa.cli import add_serve_arguments  # noqa: F401  (re-exported for app.py and the tests)
+from qa.arguments import add_serve_arguments  # noqa: F401  (re-exported for app.py and the tests)
 from qa.config import (
     ADMIN_PASSWORD_ENV,
     ALLOWED_HOSTS_ENV,

@@ -1,0 +1,125 @@
+"""The flags every interface shares (paths and model, the web server's, asking's), and Settings
+from them. The `qa` command, `app.py` and the web server all build their parsers from here, so no
+interface imports another for its flags."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_path_arguments(parser: argparse.ArgumentParser) -> None:
+    """--corpus, --index, --model and --backend (shared by every command and app.py)."""
+    group = parser.add_argument_group("paths and model")
+    group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
+    group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
+    group.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
+    )
+    group.add_argument(
+        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
+    )
+    group.add_argument(
+        "--chunk-context",
+        choices=["none", "title", "title+headings"],
+        help="what each chunk's embedded and indexed text carries besides its own words "
+        "(QA_CHUNK_CONTEXT; default title+headings)",
+    )
+    group.add_argument(
+        "--store",
+        choices=["local", "postgres"],
+        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
+    )
+    group.add_argument(
+        "--dsn",
+        metavar="CONNINFO",
+        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
+    )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
+    """The web server's flags (`qa serve`, `python app.py`); with paths, also the path and model flags."""
+    from qa import config
+
+    if paths:
+        add_path_arguments(parser)
+    group = parser.add_argument_group("web server")
+    group.add_argument(
+        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
+    )
+    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
+    group.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--max-upload-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    group.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require this token on every route that answers or returns a document: the chat signs in "
+        f"with it, the APIs send 'Authorization: Bearer TOKEN' ({config.API_TOKEN_ENV}; "
+        "prefer the variable: command lines are visible to other users)",
+    )
+    group.add_argument(
+        "--allowed-hosts",
+        metavar="HOSTS",
+        help=f"Host header values answered, comma-separated ({config.ALLOWED_HOSTS_ENV}; default: the "
+        "loopback names on a loopback address, any host elsewhere)",
+    )
+    group.add_argument(
+        "--cors-origins",
+        metavar="ORIGINS",
+        help=f"origins whose pages may call this server, comma-separated ({config.CORS_ORIGINS_ENV}; default none)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=config.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"questions answered at once (default {config.DEFAULT_CONCURRENCY})",
+    )
+    group.add_argument(
+        "--watch",
+        action="store_true",
+        help="update the index whenever files in the corpus are added, changed or removed (once they settle)",
+    )
+
+
+def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
+    """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
+    parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    parser.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
+    )
+    parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    parser.add_argument("--author", help="only documents whose author contains this text")
+    parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
+    parser.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Settings from the defaults, QA_* variables and the flags of add_path_arguments."""
+    from qa.config import Settings
+
+    return Settings.from_env(**settings_overrides(args))
+
+
+def settings_overrides(args: argparse.Namespace) -> dict:
+    """The settings given as flags (see add_path_arguments); None where a flag was not given."""
+    return {
+        "corpus_dir": getattr(args, "corpus", None),
+        "index_dir": getattr(args, "index", None),
+        "model": getattr(args, "model", None),
+        "backend": getattr(args, "backend", None),
+        "chunk_context": getattr(args, "chunk_context", None),
+        "store": getattr(args, "store", None),
+        "pg_dsn": getattr(args, "dsn", None),
+    }
