@@ -23,7 +23,6 @@ sentences the previous turn's short answer already showed.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import sys
@@ -34,15 +33,16 @@ from pathlib import Path
 
 from qa.errors import QAError
 from qa.evaluation.answers import judge_answer, text_holds
-from qa.evaluation.metrics import MAX_REPORTED_ERRORS
 from qa.evaluation.questions import (
     ChunkSpan,
     Judgements,
     Question,
     Skipped,
     Targets,
+    json_object,
     judge_questions,
     normalise,
+    parse_jsonl,
     question_parts,
     read_lines,
 )
@@ -80,43 +80,20 @@ class Dialogue:
 
 def parse_dialogues(lines: Iterable[str], name: str = "dialogues") -> list[Dialogue]:
     """Dialogues from JSONL lines; every bad line is reported, with its number, in one QAError."""
-    dialogues: list[Dialogue] = []
-    errors: list[str] = []
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            dialogue = _parse_dialogue(line, number)
-        except ValueError as exc:
-            errors.append(f"line {number}: {exc}")
-            continue
-        if dialogue.did in first_line:
-            errors.append(f"line {number}: the same id as line {first_line[dialogue.did]}")
-            continue
-        first_line[dialogue.did] = number
-        dialogues.append(dialogue)
-    if errors:
-        shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
-        more = len(errors) - MAX_REPORTED_ERRORS
-        raise QAError(
-            f"{name}: {len(errors)} bad line(s); each line must be a conversation "
-            '{"id", "corpus", "turns": [{"question", "answers": [...] and/or "spans": [...], "kind", "document"}]}\n  '
-            + shown
-            + (f"\n  ... and {more} more" if more > 0 else "")
-        )
-    if not dialogues:
-        raise QAError(f"{name} holds no conversations")
-    return dialogues
+    return parse_jsonl(
+        lines,
+        _parse_dialogue,
+        key=lambda dialogue: dialogue.did,
+        name=name,
+        shape='a conversation {"id", "corpus", "turns": [{"question", "answers": [...] and/or "spans": [...], '
+        '"kind", "document"}]}',
+        duplicate="the same id",
+        nothing="conversations",
+    )
 
 
 def _parse_dialogue(line: str, number: int) -> Dialogue:
-    try:
-        item = json.loads(line)
-    except ValueError as exc:
-        raise ValueError(f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(item, dict):
-        raise ValueError("expected a JSON object")
+    item = json_object(line)
     did = item.get("id")
     if not isinstance(did, (str, int)) or isinstance(did, bool) or not str(did).strip() or re.search(r"\s", str(did)):
         raise ValueError('"id" must be a string or number without spaces')

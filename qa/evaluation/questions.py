@@ -8,10 +8,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from qa.errors import QAError
 from qa.evaluation.metrics import MAX_REPORTED_ERRORS
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,43 +55,71 @@ def question_id(text: str) -> str:
 
 def parse_questions(lines: Iterable[str], name: str = "questions") -> list[Question]:
     """Questions from JSONL lines; every bad line is reported, with its number, in one QAError."""
-    questions: list[Question] = []
+    return parse_jsonl(
+        lines,
+        _parse_line,
+        key=lambda question: question.qid,
+        name=name,
+        shape='{"question": ..., "answers": [...]} and/or "spans": [{"doc_id" or "source", "start", "end"}]',
+        duplicate="the same question (or id)",
+        nothing="questions",
+    )
+
+
+def parse_jsonl(
+    lines: Iterable[str],
+    parse: Callable[[str, int], T],
+    *,
+    key: Callable[[T], str],
+    name: str,
+    shape: str,
+    duplicate: str,
+    nothing: str,
+) -> list[T]:
+    """Items from JSONL lines, each by `parse(line, number)` (ValueError for a bad one); every bad
+    line and every repeated `key` is reported, with its number, in one QAError."""
+    items: list[T] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            question = _parse_line(line, number)
+            item = parse(line, number)
         except ValueError as exc:
             errors.append(f"line {number}: {exc}")
             continue
-        if question.qid in first_line:
-            errors.append(f"line {number}: the same question (or id) as line {first_line[question.qid]}")
+        if key(item) in first_line:
+            errors.append(f"line {number}: {duplicate} as line {first_line[key(item)]}")
             continue
-        first_line[question.qid] = number
-        questions.append(question)
+        first_line[key(item)] = number
+        items.append(item)
     if errors:
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
         more = len(errors) - MAX_REPORTED_ERRORS
         raise QAError(
-            f"{name}: {len(errors)} bad line(s); each line must be "
-            '{"question": ..., "answers": [...]} and/or "spans": [{"doc_id" or "source", "start", "end"}]\n  '
+            f"{name}: {len(errors)} bad line(s); each line must be {shape}\n  "
             + shown
             + (f"\n  ... and {more} more" if more > 0 else "")
         )
-    if not questions:
-        raise QAError(f"{name} holds no questions")
-    return questions
+    if not items:
+        raise QAError(f"{name} holds no {nothing}")
+    return items
 
 
-def _parse_line(line: str, number: int) -> Question:
+def json_object(line: str) -> dict:
+    """A JSONL line's object; ValueError saying what is wrong with it."""
     try:
         item = json.loads(line)
     except ValueError as exc:
         raise ValueError(f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(item, dict):
         raise ValueError("expected a JSON object")
+    return item
+
+
+def _parse_line(line: str, number: int) -> Question:
+    item = json_object(line)
     text, answers, spans = question_parts(item)
     qid = item.get("id")
     if qid is not None and (not isinstance(qid, (str, int)) or not str(qid).strip() or re.search(r"\s", str(qid))):
