@@ -11,6 +11,7 @@ questions (see the file's "fitted_on" and the README).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -151,22 +152,37 @@ def score(
     gate = models.gate.logits(
         question_features(q, candidates, sentences, passage_logits, fitted, analyser, question)[None, :]
     )
-    sentence_logits, read, fitted_passages = fitted, Read(), passage_logits
-    if reading is not None:
-        sentence_logits, read = read_best(reading[0], question, candidates, sentences, fitted, reading[1])
-        if reading[1].passages:
-            passage_logits = models.passage.logits(passage_table(q, candidates, sentences, sentence_logits, analyser))
-    return Scored(
+    scored = Scored(
         candidates,
         sentences,
-        sentence_logits,
+        fitted,
         passage_logits,
         float(gate[0]),
         len(q.terms),
-        read,
         fitted_logits=fitted,
-        fitted_passage_logits=fitted_passages,
+        fitted_passage_logits=passage_logits,
     )
+    return scored if reading is None else reread(scored, models, question, q, analyser, *reading)
+
+
+def reread(
+    scored: Scored,
+    models: AnswerModels,
+    question: str,
+    q: QuestionTerms,
+    analyser: Analyser,
+    reader: Reader,
+    combination: Combination,
+) -> Scored:
+    """`scored` (the fitted models' scores) with the reader's say added to its best sentences, and
+    the passages ranked again from them when the combination says so."""
+    fitted = scored.sentence_logits if scored.fitted_logits is None else scored.fitted_logits
+    logits, read = read_best(reader, question, scored.candidates, scored.sentences, fitted, combination)
+    passage_logits = scored.passage_logits
+    if combination.passages:
+        passages = passage_table(q, scored.candidates, scored.sentences, logits, analyser)
+        passage_logits = models.passage.logits(passages)
+    return dataclasses.replace(scored, sentence_logits=logits, passage_logits=passage_logits, read=read)
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:

@@ -27,8 +27,8 @@ import numpy as np
 from qa.answering import scorer as scorer_module
 from qa.answering.answer import build_answer
 from qa.answering.reader import Context, Reader, Reading
-from qa.answering.reading import Combination, read_best
-from qa.answering.scorer import Scored
+from qa.answering.reading import Combination
+from qa.answering.scorer import Scored, reread
 from qa.config import Settings
 from qa.evaluation.answers import judge_answer
 from qa.evaluation.questions import Question, Targets, judge_questions, parse_questions, question_id
@@ -130,24 +130,7 @@ def answer_with(asked: Asked, reader, combination: Combination | str | None):
     if combination == COSINE_ALONE:
         scored = dataclasses.replace(scored, sentence_logits=np.asarray(scored.sentences.cosines, dtype=np.float64))
     elif combination is not None and combination.active:
-        logits, read = read_best(
-            reader, asked.query, scored.candidates, scored.sentences, scored.sentence_logits, combination
-        )
-        passage_logits = scored.passage_logits
-        if combination.passages:
-            from qa.answering.features import passage_table
-
-            passage_logits = asked.models.passage.logits(
-                passage_table(asked.q, scored.candidates, scored.sentences, logits, asked.analyser)
-            )
-        scored = dataclasses.replace(
-            scored,
-            sentence_logits=logits,
-            passage_logits=passage_logits,
-            read=read,
-            fitted_logits=scored.sentence_logits,
-            fitted_passage_logits=scored.passage_logits,
-        )
+        scored = reread(scored, asked.models, asked.query, asked.q, asked.analyser, reader, combination)
     return build_answer(asked.question.text, scored, asked.models, 5, "hybrid", threshold=asked.threshold)
 
 

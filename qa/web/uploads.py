@@ -95,27 +95,14 @@ def store_uploads(
     results = []
     with IsolatedParser(limits) as parser:  # each file read as the indexer will, within the same limits
         for name, path in files:
-            results.append(_store_checked(parser, root, name, Path(path), max_bytes, replace, by_hash, taken))
+            try:
+                result = _store_one(parser, root, name, Path(path), max_bytes, replace, by_hash, taken)
+            except UploadError as exc:
+                result = UploadResult(name, "", "rejected", str(exc))
+            except OSError as exc:  # one odd file must not cost the others their upload
+                result = UploadResult(name, "", "rejected", f"could not be saved ({exc.strerror or exc})")
+            results.append(result)
     return results
-
-
-def _store_checked(
-    parser: IsolatedParser,
-    root: Path,
-    name: str,
-    path: Path,
-    max_bytes: int,
-    replace: bool,
-    by_hash: dict[str, str],
-    taken: set[str],
-) -> UploadResult:
-    try:
-        result = _store_one(parser, root, name, path, max_bytes, replace, by_hash, taken)
-    except UploadError as exc:
-        result = UploadResult(name, "", "rejected", str(exc))
-    except OSError as exc:  # one odd file must not cost the others their upload
-        result = UploadResult(name, "", "rejected", f"could not be saved ({exc.strerror or exc})")
-    return result
 
 
 def _store_one(
