@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from qa.answering.answer import phrase_ranges, with_marks
 from qa.answering.conversation import Conversation
 from qa.answering.feedback import record_asked, record_verdict
 from qa.answering.transcript import to_markdown
 from qa.errors import QAError
+from qa.formatting import answer_text
 
 if TYPE_CHECKING:
     from qa.engine import QA
@@ -183,10 +183,7 @@ class TerminalChat:
 
     # -- output ---------------------------------------------------------------------------
     def format_reply(self, answer: Answer) -> str:
-        # Wrapping only turns spaces into line breaks, so the answer phrases' offsets still hold.
-        lines = [textwrap.fill(answer.answer, self.width, break_on_hyphens=False, break_long_words=False)]
-        if self.color:
-            lines[0] = with_marks(lines[0], phrase_ranges(answer), "\x1b[1m", "\x1b[22m")
+        lines = [answer_text(answer, self.width, self.color)]
         lines += [f"(note: {note})" for note in answer.notes]
         if answer.searched_query:
             lines.append(textwrap.fill(f"(searched for: {answer.searched_query})", self.width))

@@ -6,15 +6,19 @@ import os
 import textwrap
 
 
-def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
-    """The short answer (its answer phrases in bold with `bold`, for a terminal), then the passages."""
+def answer_text(answer, width: int, bold: bool = False) -> str:
+    """The short answer wrapped to `width`, its answer phrases in bold with `bold` (a terminal)."""
     from qa.answering.answer import phrase_ranges, with_marks
 
-    width = width or min(100, terminal_width())
     # Wrapping only turns spaces into line breaks, so the phrases' offsets still hold.
-    lines = [textwrap.fill(answer.answer, width, break_on_hyphens=False, break_long_words=False)]
-    if bold:
-        lines[0] = with_marks(lines[0], phrase_ranges(answer), "\x1b[1m", "\x1b[22m")
+    text = textwrap.fill(answer.answer, width, break_on_hyphens=False, break_long_words=False)
+    return with_marks(text, phrase_ranges(answer), "\x1b[1m", "\x1b[22m") if bold else text
+
+
+def format_answer(answer, width: int | None = None, bold: bool = False) -> str:
+    """The short answer (its answer phrases in bold with `bold`, for a terminal), then the passages."""
+    width = width or min(100, terminal_width())
+    lines = [answer_text(answer, width, bold)]
     for note in answer.notes:
         lines.append(f"(note: {note})")
     if answer.searched_query:

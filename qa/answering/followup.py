@@ -135,15 +135,16 @@ def followup_query(
     last = next((p for p in reversed(previous) if p and p.strip()), "")
     if not last:
         return None
-    present = {_normalise(t) for t in _TOKEN.findall(question)}
+    tokens = _TOKEN.findall(question)
+    words = [t.lower() for t in tokens]
+    present = {_normalise(t) for t in tokens}
     terms = key_terms(last)
-    if _opener([t.lower() for t in _TOKEN.findall(question)]) in _SHIFTS and key_terms(question):
+    if _opener(words) in _SHIFTS and key_terms(question):
         # "what about China?" names a new subject in the place of the old one: the previous
         # question's subject (its first name, else its first term) is not carried.
         subject = next((t for t in terms if t[:1].isupper()), terms[0] if terms else "")
         terms = [t for t in terms if t != subject]
-    words = {t.lower() for t in _TOKEN.findall(question)}
-    if words & _PERSONS and referents:
+    if _PERSONS.intersection(words) and referents:
         # The name the answer led with (its last words: "Carl Wilhelm Scheele" -> "Wilhelm Scheele").
         names = _TOKEN.findall(referents[0])[-MAX_NAME_WORDS:]
         folded = {_normalise(n) for n in names}

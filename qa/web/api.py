@@ -10,7 +10,6 @@ is answered here, in JSON. It has no route that changes the corpus or the index.
 and the token dependency's refers to a local.)
 """
 
-import hmac
 import json
 import logging
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa import __version__
 from qa.web import schemas
+from qa.web.security import token_problem
 from qa.web.service import CorpusService, ServiceError
 
 log = logging.getLogger("qa.web.api")
@@ -39,18 +39,6 @@ MAX_BODY_BYTES = 1_000_000
 
 class Unauthorized(ServiceError):
     status = 401
-
-
-def token_problem(authorization: str | None, token: str) -> str | None:
-    """Why an Authorization header value is not `Bearer <token>` (compared in constant time), or None."""
-    if not (authorization or "").strip():
-        return "this server needs a token: send the header 'Authorization: Bearer <token>' (its QA_API_TOKEN)"
-    scheme, _, given = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return "the Authorization header must be 'Bearer <token>'"
-    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")):
-        return "the token is not this server's QA_API_TOKEN"
-    return None
 
 
 class BearerGuard:

@@ -168,11 +168,16 @@ class Sessions:
             self._expires.pop(session or "", None)
 
 
-def bearer_ok(authorization: str, token: str) -> bool:
+def token_problem(authorization: str | None, token: str) -> str | None:
+    """Why an Authorization header value is not `Bearer <token>` (compared in constant time), or None."""
+    if not (authorization or "").strip():
+        return "this server needs a token: send the header 'Authorization: Bearer <token>' (its QA_API_TOKEN)"
     scheme, _, given = authorization.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode("utf-8", "replace"), token.encode("utf-8")
-    )
+    if scheme.lower() != "bearer":
+        return "the Authorization header must be 'Bearer <token>'"
+    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")):
+        return "the token is not this server's QA_API_TOKEN"
+    return None
 
 
 class AccessGuard:
@@ -197,11 +202,11 @@ class AccessGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        send = _with_headers(send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
         if self.hosts is not None and host_of(headers.get("host", "")) not in self.hosts:
             await self._refuse(scope, receive, send, 400, "this server does not answer for that Host header")
             return
-        send = _with_headers(send)
         path = scope.get("path", "")
         if self.token is None or path.startswith(SELF_GUARDED_PREFIXES):
             await self._serve(scope, receive, send)
@@ -253,7 +258,7 @@ class AccessGuard:
     def _signed_in(self, headers: dict[str, str]) -> bool:
         assert self.token is not None
         if "authorization" in headers:
-            return bearer_ok(headers["authorization"], self.token)
+            return token_problem(headers["authorization"], self.token) is None
         return self.sessions.valid(_cookie(headers.get("cookie", ""), SESSION_COOKIE))
 
     async def _sign_in_or_out(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
@@ -308,7 +313,7 @@ class AccessGuard:
             return
         extra = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         response = JSONResponse({"error": message}, status_code=status, headers=extra)
-        await response(scope, receive, _with_headers(send))
+        await response(scope, receive, send)
 
 
 def _with_headers(send: Send) -> Send:
