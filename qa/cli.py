@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="evaluate the shipped reader against its reader.json")
     p.add_argument("--max-minutes", type=float, metavar="N", help="stop training at a checkpoint after N minutes")
     p.add_argument("--seed", type=int, default=13, help="the seed of data order and initialisation (default 13)")
+    p.add_argument("--layers", type=int, metavar="N", help="keep the base model's first N layers (default: all six)")
+    p.add_argument("--ship", metavar="DIR", help="where the trained reader goes (default: the package's own)")
     p.add_argument(
         "--combine",
         action="store_true",
@@ -519,7 +521,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return main_combine(limit=args.limit)
     from qa.training.reader import main_fit
 
-    return main_fit(Path(args.out), args.resume, args.max_minutes, args.seed, args.check)
+    return main_fit(Path(args.out), args.resume, args.max_minutes, args.seed, args.check, args.layers, args.ship)
 
 
 def warn_about_corpus(engine) -> None:

@@ -82,7 +82,8 @@ def test_pair_text_marks_the_sentence():
     assert text[start:end] == "Alone."
 
 
-def test_a_tiny_training_run_learns_exports_and_scores(tiny, tmp_path):
+@pytest.mark.parametrize("layers", [None, 2])
+def test_a_tiny_training_run_learns_exports_and_scores(tiny, tmp_path, layers):
     import torch
 
     training, articles, placed = tiny
@@ -98,14 +99,15 @@ def test_a_tiny_training_run_learns_exports_and_scores(tiny, tmp_path):
     tokenizer = training.load_tokenizer(base / "tokenizer.json")
     subset = pairs[:32]
     torch.manual_seed(0)
-    before = training.mean_loss(training.build_model(base), tokenizer, subset)
+    before = training.mean_loss(training.build_model(base, layers), tokenizer, subset)
 
     log = io.StringIO()
-    run = training.Run(tmp_path / "run", seed=3, log=log)
+    run = training.Run(tmp_path / "run", seed=3, log=log, layers=layers)
     checkpoint = training.train(run, subset * 3)  # 6 steps over the same 32 pairs
     assert training.finished(checkpoint)
     assert "step 6/6" in log.getvalue()
     model = training.load_trained(checkpoint, base)
+    assert len(model.encoder.encoder.layer) == (layers or 6)
     after = training.mean_loss(model, tokenizer, subset)
     assert after < before
 

