@@ -33,6 +33,7 @@ OPEN_CONTEXT_CHARS = 400
 HELP = """\
 Ask a question in plain words; a short follow-up ("and how did Japan respond?") is read in the
 conversation's context. Commands:
+  /more         the further sentences the last answer left out
   /sources      the last answer's passages in full, with their best sentences
   /open N       passage N of the last answer, in its document
   /save FILE    the conversation as Markdown (answers, markers, cited passages); /save! FILE replaces FILE
@@ -79,6 +80,7 @@ class TerminalChat:
             return False
         actions: dict[str, Callable[[str], None]] = {
             "/help": lambda _: self.say(HELP),
+            "/more": self.more,
             "/sources": self.sources,
             "/open": self.open,
             "/save": lambda arg: self.save(arg, replace=False),
@@ -124,6 +126,14 @@ class TerminalChat:
         self.say(f"(noted: {said}; thank you)")
 
     # -- commands ---------------------------------------------------------------------------
+    def more(self, argument: str = "") -> None:
+        """/more: the sentences that bear on the last question beyond its short answer."""
+        answer = self._last_answer()
+        if not answer.more:
+            self.say("(nothing more: the short answer holds every sentence that bears on it)")
+            return
+        self.say(textwrap.fill(answer.more, self.width, break_on_hyphens=False, break_long_words=False))
+
     def sources(self, argument: str = "") -> None:
         from qa.formatting import format_passage
 
@@ -203,7 +213,7 @@ class TerminalChat:
             )
         if answer.passages and not self._hinted:
             self._hinted = True
-            lines += ["", "(/sources: the passages in full · /open N: passage N in its document · /help)"]
+            lines += ["", "(/more: more from the sources · /sources: the passages in full · /open N · /help)"]
         return "\n".join(lines)
 
     def say(self, text: str) -> None:

@@ -270,6 +270,9 @@ class Answer:
     mode: str = "hybrid"
     searched_query: str = ""  # the text actually searched, when it differs from question
     notes: tuple[str, ...] = ()  # e.g. "question cut to the model's window"
+    # Further sentences that also bear on the question, with their markers: kept out of the short
+    # answer, a click (web), `/more` (qa chat) or this field (JSON) away.
+    more: str = ""
 
     @property
     def found(self) -> bool:
@@ -279,6 +282,7 @@ class Answer:
         return {
             "question": self.question,
             "answer": self.answer,
+            "more": self.more,
             "passages": [p.to_dict() for p in self.passages],
             "mode": self.mode,
             "searched_query": self.searched_query or self.question,

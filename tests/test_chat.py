@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -107,8 +108,21 @@ def test_bad_commands_say_what_to_do(chat, line, message):
     assert message in errors(chat)
 
 
+def test_more_shows_what_the_short_answer_left_out(chat):
+    answer = chat.ask(QUESTION)
+    said(chat)
+    assert answer.more  # the headline question's sources say more than its short answer
+    chat.handle("/more")
+    assert " ".join(said(chat).split()) == " ".join(answer.more.split())
+    chat.conversation.turns[-1] = replace(chat.conversation.turns[-1], answer=replace(answer, more=""))
+    chat.handle("/more")
+    assert "nothing more" in said(chat)
+
+
 def test_commands_before_any_answer(chat, tmp_path):
     chat.handle("/sources")
+    assert "no passages yet: ask a question first" in errors(chat)
+    chat.handle("/more")
     assert "no passages yet: ask a question first" in errors(chat)
     chat.handle(f"/save {tmp_path / 'chat.md'}")
     assert "nothing to save yet" in errors(chat) and not (tmp_path / "chat.md").exists()

@@ -4,6 +4,8 @@ stands in for the model: what is tested is the combination, not the model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from qa.answering.answer import phrase_ranges, with_marks
@@ -129,12 +131,41 @@ def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_
     )
     models = SimpleNamespace(answer_share=0.05, answer_max_sentences=4)
     shown = [Shown((0,), 0, 72, (0, 1, 2), 1.0)]
-    assert short_answer(scored, models, shown).count("[1]") == 3
+    # One passage: its best sentence is the short answer, the two close to it are the "more".
+    lead, more = short_answer(scored, models, shown)
+    assert lead == "Russia deployed the S-300V4. [1]"
+    assert more == "Japan protested. [1] Bastion missiles came too. [1]"
     before = frozenset(sentence_key(s) for s in ("Russia deployed the S-300V4.", "Japan protested."))
     # The best sentence leads even when it was shown before; the other repeat is left out.
-    again = short_answer(scored, models, shown, before)
-    assert again == "Russia deployed the S-300V4. [1] Bastion missiles came too. [1]"
+    assert short_answer(scored, models, shown, before) == (
+        "Russia deployed the S-300V4. [1]",
+        "Bastion missiles came too. [1]",
+    )
     assert answer_sentences(_answer()) == ["Russia deployed an S-300V4 <air> defence system."]
+
+
+def test_the_short_answer_adds_a_nearly_as_likely_sentence_of_another_passage():
+    from types import SimpleNamespace
+
+    from qa.answering.answer import LEAD_SHARE, Shown, short_answer
+    from qa.answering.scorer import Scored
+
+    texts = ["Russia deployed anti-ship missiles.", "The move was noted.", "An S-300V4 was deployed.", "Tanks too."]
+    table = _table([(0, 35), (36, 55), (0, 24), (25, 35)], texts, [0, 0, 1, 1])
+    near, far = np.log(LEAD_SHARE) + 0.01, np.log(LEAD_SHARE) - 0.01
+    scored = Scored(
+        candidates=[SimpleNamespace(doc_id="kurils"), SimpleNamespace(doc_id="s300")],
+        sentences=table,
+        sentence_logits=np.array([3.0, 2.99, 3.0 + near, 3.0 + far]),
+        passage_logits=np.array([1.0, 0.9]),
+        gate_logit=5.0,
+    )
+    models = SimpleNamespace(answer_share=0.05, answer_max_sentences=4)
+    shown = [Shown((0,), 0, 55, (0, 1), 0.6), Shown((1,), 0, 35, (2, 3), 0.4)]
+    lead, more = short_answer(scored, models, shown)
+    # The second sentence of passage [1] is nearly as likely, but says nothing from elsewhere.
+    assert lead == "Russia deployed anti-ship missiles. [1] An S-300V4 was deployed. [2]"
+    assert more == "The move was noted. [1] Tanks too. [2]"
 
 
 def test_the_combination_fit_reads_each_sentence_once():
@@ -148,3 +179,29 @@ def test_the_combination_fit_reads_each_sentence_once():
     assert reader.read == ["The S-300V4 came.", "Crab.", "Salmon."]  # nothing read twice
     assert list(first.relevance) == [5.0, -5.0] and list(again.relevance) == [-5.0, 5.0, -5.0]
     assert again.phrases[1].text == "S-300V4"
+
+
+def test_a_follow_up_demotes_the_sentences_the_previous_answer_showed():
+    from types import SimpleNamespace
+
+    from qa.answering.answer import REPEAT_PENALTY, demote_repeats, sentence_key
+    from qa.answering.scorer import Scored
+
+    texts = ["Russia deployed the S-300V4.", "Japan protested.", "Bastion missiles came too."]
+    table = _table([(0, 28), (29, 45), (46, 72)], texts, [0, 0, 0])
+    logits = np.array([3.0, 3.0 - REPEAT_PENALTY / 2, 3.0 - 2 * REPEAT_PENALTY])
+    scored = Scored([SimpleNamespace(doc_id="kurils")], table, logits, np.array([1.0]), 5.0)
+    demoted = demote_repeats(scored, frozenset({sentence_key("Russia deployed the S-300V4.")}))
+    # The repeated sentence falls behind one not far below it, not behind one far below.
+    assert list(np.argsort(-demoted.sentence_logits)) == [1, 0, 2]
+    assert demote_repeats(scored, frozenset({"unrelated"})) is scored
+
+
+def test_the_web_reply_keeps_more_a_click_away():
+    answer = _answer()
+    more = " ".join(answer.passages[0].highlight.text.split()) + " [1]"
+    html = render_reply(replace(answer, more=more), 1)
+    assert '<details class="qa-more"><summary>More from the sources</summary>' in html
+    assert 'class="qa-cite" href="#qa-t1-p1"' in html.split('<details class="qa-more">')[1]  # its marker links
+    assert "<details" not in render_reply(answer, 1)
+    assert replace(answer, more=more).to_dict()["more"] == more

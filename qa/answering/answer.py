@@ -8,6 +8,7 @@ that asks for several things finds them in several passages), each with its pass
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -18,6 +19,13 @@ from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
 from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
+# The short answer: the best sentence, and up to LEAD_SENTENCES in all when sentences of other
+# passages are about as likely to hold the answer (at least LEAD_SHARE of the best one's probability).
+LEAD_SENTENCES = 2
+LEAD_SHARE = 0.5
+# In a follow-up, a sentence the previous answer showed loses this much of its logit (chosen on
+# tests/data/dialogues.jsonl: `qa eval --dialogues`).
+REPEAT_PENALTY = 4.0
 _MARKERS = re.compile(r"\s*\[\d{1,3}\](?:;\s*)?")
 NOTHING_FOUND = (
     "No relevant passage found in the corpus for this question. "
@@ -95,6 +103,8 @@ def build_answer(
     # A question without a single content word ("what is it?") has nothing to look for.
     if not scored.candidates or not scored.terms or scored.gate_logit < threshold:
         return Answer(question, NOTHING_FOUND, (), mode, searched_query, notes)
+    if shown_before:
+        scored = demote_repeats(scored, shown_before)
     shown = rank_passages(scored, models, k)
     table = scored.sentences
     sentence_shares = softmax(scored.sentence_logits)
@@ -139,8 +149,8 @@ def build_answer(
                 locator=place.label() if place else "",
             )
         )
-    answer = short_answer(scored, models, shown, shown_before)
-    return Answer(question, answer, tuple(passages), mode, searched_query, notes)
+    answer, more = short_answer(scored, models, shown, shown_before)
+    return Answer(question, answer, tuple(passages), mode, searched_query, notes, more)
 
 
 def answer_phrase(scored: Scored, row: int, sentence_start: int) -> AnswerPhrase | None:
@@ -162,6 +172,16 @@ def passage_text(scored: Scored, item: Shown) -> str:
     return text
 
 
+def demote_repeats(scored: Scored, shown_before: frozenset[str]) -> Scored:
+    """A follow-up asks for something new: the sentences the previous answer showed lose
+    REPEAT_PENALTY of their logits, so one leads again only when it is far ahead of the rest."""
+    texts = scored.sentences.texts
+    repeated = np.array([sentence_key(t) in shown_before for t in texts], dtype=bool)
+    if not repeated.any():
+        return scored
+    return dataclasses.replace(scored, sentence_logits=scored.sentence_logits - REPEAT_PENALTY * repeated)
+
+
 def sentence_key(sentence: str) -> str:
     """A sentence as compared across answers: its words, case folded."""
     return " ".join(sentence.split()).casefold()
@@ -174,38 +194,54 @@ def answer_sentences(answer: Answer) -> list[str]:
 
 def short_answer(
     scored: Scored, models: AnswerModels, shown: list[Shown], shown_before: frozenset[str] = frozenset()
-) -> str:
-    """The best sentence of the shown passages, then those close to it, each with its marker.
-    A sentence in `shown_before` (just shown in the previous answer) is added only as the best."""
+) -> tuple[str, str]:
+    """The short answer and what more bears on the question, each as sentences with their markers.
+
+    The short answer leads with the best sentence of the shown passages; a sentence of another
+    passage joins it when it is nearly as likely (LEAD_SHARE of the best one's probability), up to
+    LEAD_SENTENCES: another answer item, or the same answer from elsewhere. The others close to the
+    best (the answer models' `answer_share`) are the "more". A sentence in
+    `shown_before` (just shown in the previous answer) is added only as the best."""
     table = scored.sentences
     rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
     if not rows:
-        return f"{' '.join(passage_text(scored, shown[0]).split())} [1]"
+        return f"{' '.join(passage_text(scored, shown[0]).split())} [1]", ""
     rows.sort(key=lambda pair: -scored.sentence_logits[pair[0]])
     # Softmax ratios are score differences: a sentence within log(share) of the best one joins.
     # Judged on the sentence model's own scores, so that the reader (which moves its best sentence
     # far ahead) reorders the sentences without leaving the others out.
     fitted = scored.sentence_logits if scored.fitted_logits is None else scored.fitted_logits
-    cutoff = float(max(fitted[row] for row, _ in rows)) + math.log(models.answer_share)
-    parts: list[str] = []
+    top = float(max(fitted[row] for row, _ in rows))
+    cutoff = top + math.log(models.answer_share)
+    lead_cutoff = top + math.log(LEAD_SHARE)
+    lead: list[str] = []
+    more: list[str] = []
+    lead_ranks: set[int] = set()
     seen: set[str] = set()
     used: list[tuple[str, int, int]] = []
     for row, rank in rows:
-        if len(parts) == models.answer_max_sentences:
+        if len(lead) + len(more) == models.answer_max_sentences:
             break
-        if parts and float(fitted[row]) < cutoff:
+        if lead and float(fitted[row]) < cutoff:
             continue
         doc_id = scored.candidates[int(table.candidate[row])].doc_id
         start, end = int(table.spans[row][0]), int(table.spans[row][1])
         sentence = " ".join(table.texts[row].split())
         if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
             continue
-        if parts and sentence_key(sentence) in shown_before:
+        if lead and sentence_key(sentence) in shown_before:
             continue
         seen.add(sentence.casefold())
         used.append((doc_id, start, end))
-        parts.append(f"{sentence} [{rank}]")
-    return " ".join(parts)
+        joins = not lead or (
+            len(lead) < LEAD_SENTENCES and rank not in lead_ranks and float(fitted[row]) >= lead_cutoff
+        )
+        if joins:
+            lead.append(f"{sentence} [{rank}]")
+            lead_ranks.add(rank)
+        else:
+            more.append(f"{sentence} [{rank}]")
+    return " ".join(lead), " ".join(more)
 
 
 def phrase_ranges(answer: Answer) -> list[tuple[int, int]]:

@@ -36,6 +36,7 @@ from qa.evaluation.runner import chunk_table
 
 DEPTHS = (0, 2, 3, 5, 8)
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.5)
+GATE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 METRICS = ("highlight", "hit@1", "short_answer")
 
 
@@ -77,6 +78,7 @@ class QuestionSet:
     name: str
     role: str  # "choose" (the combination is chosen on it) or "report"
     asked: list[Asked]
+    withheld: list[Asked] = dataclasses.field(default_factory=list)  # asked without their answer's document
 
 
 def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets]) -> list[Asked]:
@@ -118,6 +120,19 @@ def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets]) 
     return out
 
 
+def ask_withheld(engine, questions: Sequence[Question], targets: dict[str, Targets]) -> list[Asked]:
+    """The questions one document alone answers, each asked (reader off) of the corpus without it."""
+    from qa.evaluation.withheld import indexes_without, sole_documents
+
+    by_document = sole_documents(questions, targets)
+    if len(engine.documents()) < 2 or not by_document:
+        return []
+    out: list[Asked] = []
+    for doc_id, without in indexes_without(engine.settings, engine.embedder, sorted(by_document)):
+        out += ask_all(without, by_document[doc_id], targets)
+    return out
+
+
 COSINE_ALONE = "cosine alone"
 
 
@@ -148,6 +163,64 @@ def figures(asked: list[Asked], reader, combination: Combination | None) -> dict
     out = {name: round(float(np.mean(v)), 4) for name, v in values.items() if v}
     out["questions"] = len(asked)
     return out
+
+
+def refused(asked: list[Asked], reader, combination: Combination | None) -> float:
+    """The share of the questions answered "nothing found"."""
+    return float(np.mean([not answer_with(item, reader, combination).passages for item in asked]))
+
+
+def _margins(asked: list[Asked], reader, combination: Combination) -> np.ndarray:
+    """Each question's gate logit (the reader heard, no shift) minus its threshold; -inf when it
+    is refused whatever the gate says (no candidates, no content words)."""
+    out = []
+    for item in asked:
+        scored = item.scored
+        if item.fixed is not None or scored is None:
+            out.append(np.inf if item.fixed is not None and item.fixed.passages else -np.inf)
+            continue
+        if not scored.candidates or not scored.terms:
+            out.append(-np.inf)
+            continue
+        if combination.active:
+            scored = reread(scored, item.models, item.query, item.q, item.analyser, reader, combination)
+        out.append(scored.gate_logit - item.threshold)
+    return np.array(out, dtype=np.float64)
+
+
+def choose_gate(sets: list[QuestionSet], reader, combination: Combination) -> tuple[Combination, list[dict]]:
+    """How much the gate hears the reader: for each weight, the shift that refuses no more of the
+    choosing sets' answerable questions than the gate alone does, and the weight that then refuses
+    the most of their withheld questions (ties: the smaller weight)."""
+    choosing = [s for s in sets if s.role == "choose"]
+    answerable = [a for s in choosing for a in s.asked]
+    withheld = [a for s in choosing for a in s.withheld]
+    if not withheld or not combination.active:
+        return combination, []
+    allowed = int(np.sum(_margins(answerable, reader, dataclasses.replace(combination, depth=0)) < 0))
+    trials = []
+    for weight in GATE_WEIGHTS:
+        trial = dataclasses.replace(combination, gate_weight=weight, gate_shift=0.0)
+        kept = np.sort(_margins(answerable, reader, trial))
+        finite = kept[np.isfinite(kept)]
+        below = int(np.sum(np.isneginf(kept)))
+        # The shift that leaves exactly `allowed` answerable questions below the threshold.
+        room = allowed - below
+        if room < 0 or not len(finite):
+            continue
+        shift = -float(finite[room]) + 1e-6 if room < len(finite) else -float(finite[-1]) - 1.0
+        margins = _margins(withheld, reader, trial) + shift
+        trials.append(
+            {
+                "gate_weight": weight,
+                "gate_shift": round(shift, 6),
+                "withheld_refused": round(float(np.mean(margins < 0)), 4),
+            }
+        )
+    if not trials:
+        return combination, []
+    best = max(trials, key=lambda t: (round(t["withheld_refused"], 3), -t["gate_weight"]))
+    return dataclasses.replace(combination, gate_weight=best["gate_weight"], gate_shift=best["gate_shift"]), trials
 
 
 def _phrase_right(phrase, item: Asked) -> bool:
@@ -240,7 +313,7 @@ def run(reader: Reader, repo: Path, settings: Settings | None = None, progress=p
     engine = open_index(settings=index_settings, build=False, embedder=embedder)
     for name, role, questions in squad_sets(settings, repo / "tests" / "data" / "natural_squad_questions.jsonl"):
         kept, targets = judged(engine, questions[:limit])
-        sets.append(QuestionSet(name, role, ask_all(engine, kept, targets)))
+        sets.append(QuestionSet(name, role, ask_all(engine, kept, targets), ask_withheld(engine, kept, targets)))
         progress(f"asked {name}: {len(kept)} questions ({time.perf_counter() - started:.0f} s)")
 
     seed = open_index(
@@ -253,29 +326,38 @@ def run(reader: Reader, repo: Path, settings: Settings | None = None, progress=p
         if path.is_file():
             lines = path.read_text(encoding="utf-8").splitlines()
             kept, targets = judged(seed, parse_questions(lines, path.name)[:limit])
-            sets.append(QuestionSet(name, "report", ask_all(seed, kept, targets)))
+            sets.append(QuestionSet(name, "report", ask_all(seed, kept, targets), ask_withheld(seed, kept, targets)))
             progress(f"asked {name}: {len(kept)} questions ({time.perf_counter() - started:.0f} s)")
 
     combination, trials = choose(sets, caching)
     progress(f"chose depth {combination.depth}, weight {combination.weight:g}, passages {combination.passages}")
-    table = {
-        s.name: {
+    combination, gate_trials = choose_gate(sets, caching, combination)
+    progress(f"chose gate weight {combination.gate_weight:g}, shift {combination.gate_shift:.4f}")
+    table = {}
+    for s in sets:
+        row = {
             "role": s.role,
             "cosine alone": figures(s.asked, caching, COSINE_ALONE),
             "reader off": figures(s.asked, caching, None),
             "reader on": figures(s.asked, caching, combination),
         }
-        for s in sets
-    }
+        if s.withheld:
+            row["reader off"]["withheld_refused"] = round(refused(s.withheld, caching, None), 4)
+            row["reader on"]["withheld_refused"] = round(refused(s.withheld, caching, combination), 4)
+            row["reader on"]["withheld_questions"] = len(s.withheld)
+        table[s.name] = row
     return {
         "combination": {
             "depth": combination.depth,
             "weight": combination.weight,
             "passages": combination.passages,
+            "gate_weight": combination.gate_weight,
+            "gate_shift": round(combination.gate_shift, 6),
             "chosen_on": [s.name for s in sets if s.role == "choose"],
         },
         "answers": table,
         "trials": trials,
+        "gate_trials": gate_trials,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -288,7 +370,13 @@ def print_table(result: dict) -> None:
         cos, off, on = row["cosine alone"], row["reader off"], row["reader on"]
         cells = "  ".join(f"{cos[m]:>8.4f}/{off[m]:.4f}/{on[m]:.4f}" for m in columns)
         shown = f"{on.get('phrase_shown', 0):.2f} shown, {on.get('phrase_right', 0):.3f} right"
-        print(f"{name:34} {row['role']:7} {on['questions']:>4}  {cells}  {shown}")
+        withheld = (
+            f"  withheld refused {off['withheld_refused']:.4f}/{on['withheld_refused']:.4f}"
+            f" of {on['withheld_questions']}"
+            if "withheld_refused" in on
+            else ""
+        )
+        print(f"{name:34} {row['role']:7} {on['questions']:>4}  {cells}  {shown}{withheld}")
 
 
 def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
@@ -301,7 +389,10 @@ def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
     result = run(reader, repo, limit=limit, progress=lambda line: print(line, flush=True))
     print_table(result)
     chosen = result["combination"]
-    print(f"combination: depth {chosen['depth']}, weight {chosen['weight']:g}, passages {chosen['passages']}")
+    print(
+        f"combination: depth {chosen['depth']}, weight {chosen['weight']:g}, passages {chosen['passages']}, "
+        f"gate weight {chosen['gate_weight']:g}, shift {chosen['gate_shift']:g}"
+    )
     if limit is not None:
         print("(a look at the first questions only: reader.json is left as it is)")
         return 0
@@ -310,6 +401,7 @@ def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
     data["combination"] = chosen
     data["answers_through_ask"] = result["answers"]
     data["combination_trials"] = result["trials"]
+    data["gate_trials"] = result["gate_trials"]
     meta.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote the combination and the figures to {meta}")
     return 0

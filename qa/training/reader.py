@@ -629,7 +629,7 @@ def main_fit(
     seed: int = SEED,
     check: bool = False,
     layers: int | None = None,
-    ship: Path = None,
+    ship: Path | None = None,
 ) -> int:
     """`qa fit reader`: train (or resume), then export, evaluate and ship."""
     run = Run(Path(out), seed, max_minutes, resume, layers=layers)

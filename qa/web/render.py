@@ -66,6 +66,11 @@ def render_reply(answer: Answer, turn: int, feedback: bool = False) -> str:
     parts = [f'<div class="qa-reply" id="qa-t{int(turn)}">']
     if answer.passages:
         parts.append(f'<p class="qa-answer">{_answer_html(answer, turn)}</p>')
+        if answer.more:
+            parts.append(
+                '<details class="qa-more"><summary>More from the sources</summary>'
+                f"<p>{_answer_html(answer, turn, answer.more)}</p></details>"
+            )
     else:
         parts.append(f'<p class="qa-answer qa-nothing">{esc(answer.answer)}</p>')
     if answer.searched_query:
@@ -131,14 +136,14 @@ def _passage_html(passage: Passage) -> str:
     return f'{esc(text[:start])}<mark class="qa-hl">{sentence}</mark>{esc(text[end:])}'
 
 
-def _answer_html(answer: Answer, turn: int) -> str:
-    """Escaped answer text; each citation marker "[n]" becomes a link to card n.
+def _answer_html(answer: Answer, turn: int, text: str | None = None) -> str:
+    """Escaped answer text (or `text`, its "more"); each citation marker "[n]" becomes a link to card n.
 
     The answer is the passages' best sentences, each followed by " [rank]". Markers are
     found by matching those sentences, so a "[3]" inside a quoted sentence stays text.
     """
     by_rank = {p.rank: p for p in answer.passages}
-    text = answer.answer
+    text = answer.answer if text is None else text
     pieces: list[str] = []
     pos = 0
     while pos < len(text):

@@ -90,6 +90,9 @@ class Answer(_Open):
 
     question: str
     answer: str
+    more: str = Field(
+        "", description="Further sentences that bear on the question, with their markers, kept out of the short answer."
+    )
     passages: list[Passage]
     mode: Mode
     searched_query: str = Field(
