@@ -38,10 +38,10 @@ log = logging.getLogger("qa.web.originals")
 
 # The text searched for on a page: a cited sentence, or the start of a longer span.
 MAX_MARKED_CHARS = 2000
-# Stricter than the page's policy: nothing in a served file may load or run anything.
-PDF_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-FILE_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
-IMAGE_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# Stricter than the chat page's policy: nothing in a served file may load or run anything
+# (Chromium's PDF viewer works under it); a download is sandboxed as well.
+SERVED_POLICY = "default-src 'none'; frame-ancestors 'none'"
+DOWNLOAD_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 class Refused(ServiceError):
@@ -157,9 +157,9 @@ class CorpusFiles:
             return _error(exc)
         name = quote(PurePosixPath(doc.source).name)
         if is_pdf(doc.source):
-            kind, disposition, policy = "application/pdf", "inline", PDF_POLICY
+            kind, disposition, policy = "application/pdf", "inline", SERVED_POLICY
         else:
-            kind, disposition, policy = "application/octet-stream", "attachment", FILE_POLICY
+            kind, disposition, policy = "application/octet-stream", "attachment", DOWNLOAD_POLICY
         headers = {
             "content-disposition": f"{disposition}; filename*=UTF-8''{name}",
             "content-security-policy": policy,
@@ -179,7 +179,7 @@ class CorpusFiles:
         except ServiceError as exc:
             return _error(exc)
         headers = {
-            "content-security-policy": IMAGE_POLICY,
+            "content-security-policy": SERVED_POLICY,
             "cache-control": "private, no-store",
             "x-qa-marked": "yes" if image.marked else "no",
         }
