@@ -29,6 +29,9 @@ def test_find_text_ignores_spacing_case_punctuation_and_ligatures():
     page = "The gar-\nrison on  Iturup re\u00adceived new S-400 sys\ufb01tems."
     start, end = find_text(page, "the garrison on Iturup received new S 400 sysfitems")
     assert page[start:end] == page[: page.index("tems") + 4]
+    start, end = find_text(page, "on Iturup received")
+    assert page[start:end] == "on  Iturup re\u00adceived"
+    assert find_text("He said: «Stay.» Then left.", "said: «Stay.»") == (3, 16)  # closing marks included
     assert find_text(page, "Kunashir") is None
     assert find_text(page, " ... ") is None  # nothing to look for
 
@@ -70,6 +73,17 @@ def _grid(width: int, height: int, step: int):
 
 def _in(x: int, y: int, box) -> bool:
     return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def test_the_mark_follows_a_rotated_page():
+    data = make_pdf(["Alpha beta gamma. The garrison received new systems."])
+    data = data.replace(b"/MediaBox [0 0 400 200]", b"/Rotate 90 /MediaBox [0 0 400 200]")
+    image = render_page(data, 1, "received new systems.", near=0.6)
+    assert (image.width, image.height) == (800, 1600)  # shown upright: 200 x 400 points, 4 px a point
+    [(left, top, right, bottom)] = image.marks
+    # The line runs down the page (clockwise turn: its text starts at the top), the mark on its lower part.
+    assert bottom - top > 300 and right - left < 80
+    assert top > 0.4 * image.height
 
 
 def test_a_sentence_not_on_the_page_leaves_it_unmarked():

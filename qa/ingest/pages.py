@@ -21,6 +21,8 @@ from qa.ingest.readers import ReadError
 MARK_RGB = (253, 230, 120)
 # A sentence drawn across more boxes than this is marked with its first ones.
 MAX_MARKS = 200
+# What may close a sentence after its last letter or digit.
+_CLOSING = ".!?;:\"'»”’)]…"
 # Occurrences of a (short) sentence considered when choosing the one nearest where it should be.
 MAX_MATCHES = 50
 
@@ -89,7 +91,12 @@ def find_text(haystack: str, needle: str, near: float = 0.0) -> tuple[int, int] 
         return None
     target = near * len(letters)
     best = min(found, key=lambda i: abs(i - target))
-    return where[best], where[best + len(wanted) - 1] + 1
+    start, end = where[best], where[best + len(wanted) - 1] + 1
+    # The sentence's closing punctuation ("." or ".»") is marked too, when the page has it there.
+    closing = needle.rstrip()[len(needle.rstrip().rstrip(_CLOSING)) :]
+    if closing and haystack.startswith(closing, end):
+        end += len(closing)
+    return start, end
 
 
 def _letters(text: str) -> tuple[str, list[int]]:

@@ -132,6 +132,10 @@ class CorpusFiles:
         except ServiceError as exc:
             log.info("page %d of %s not shown: %s", page, doc.source, exc)
             return PageView(page, "", view.original_url, problem=str(exc))
+        except Exception:  # a bug: the text view still opens
+            log.exception("rendering page %d of %s failed", page, doc.source)
+            problem = f"page {page} cannot be shown (the error was logged on the server)"
+            return PageView(page, "", view.original_url, problem=problem)
         return PageView(page, view.image_url, view.original_url, marked=image.marked)
 
     def close(self) -> None:
