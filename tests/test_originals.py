@@ -160,6 +160,7 @@ def test_the_page_picture_marks_the_cited_sentence(client, corpus):
     ("query", "status", "message"),
     [
         ("page=9", 400, "no page 9"),
+        ("page=0", 400, "no page 0"),
         ("start=5", 400, "give both start and end"),
         ("start=-1&end=5", 400, "whole number"),
         ("start=0&end=999999", 400, "outside the document"),
@@ -234,6 +235,7 @@ def test_the_viewer_shows_the_page_beside_the_text_and_links_the_original(corpus
     assert '<img class="qa-page" src="/corpus-page/changed.pdf?start=0&amp;end=20"' in html
     # A file that cannot be served: no picture, the reason, the text.
     html = handlers.open_document({"doc": "swapped", "start": 0, "end": 20})
-    assert "leads outside the corpus folder; the text is below" in html and "<img" not in html
+    assert "leads outside the corpus folder; the text is below" in html
+    assert "<img" not in html and "qa-original" not in html
     markdown = handlers.open_document({"doc": "kurils", "start": 0, "end": 20})
     assert "qa-page" not in markdown and "/corpus/" not in markdown

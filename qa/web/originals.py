@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 from qa.errors import QAError
 from qa.ingest.isolation import PageRenderer
 from qa.ingest.pages import PageImage, PageLimits
-from qa.ingest.readers import ReadError
+from qa.ingest.readers import ReadError, content_hash
 from qa.types import Document
 from qa.web.service import FILES, PAGES, NotFound, ServiceError, is_pdf, original_url
 
@@ -116,7 +116,7 @@ class CorpusFiles:
             near = _where_on_page(doc, page, start)
         data = self.read(path)
         try:
-            return self.renderer.render(data, page, sentence, near, key=(doc.source, doc.content_hash))
+            return self.renderer.render(data, page, sentence, near, key=(content_hash(data),))
         except ReadError as exc:
             raise ServiceError(f"page {page} of '{doc.source}' cannot be shown: {exc}") from None
 
@@ -129,6 +129,9 @@ class CorpusFiles:
         view = PageView(page, page_image_url(doc.source, start, end), original_url(doc.source, page))
         try:
             image = self.page_image(doc.source, start, end)
+        except (NotFound, Refused) as exc:  # no file to show: no link to it either
+            log.info("page %d of %s not shown: %s", page, doc.source, exc)
+            return PageView(page, "", "", problem=str(exc))
         except ServiceError as exc:
             log.info("page %d of %s not shown: %s", page, doc.source, exc)
             return PageView(page, "", view.original_url, problem=str(exc))
@@ -179,7 +182,7 @@ class CorpusFiles:
             start, end, page = (_number(query.get(key), key) for key in ("start", "end", "page"))
             if (start is None) != (end is None):
                 raise ServiceError("give both start and end (the cited text's offsets), or neither")
-            image = self.page_image(request.path_params["source"], start, end, page or 1)
+            image = self.page_image(request.path_params["source"], start, end, 1 if page is None else page)
         except ServiceError as exc:
             return _error(exc)
         headers = {

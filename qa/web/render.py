@@ -238,7 +238,7 @@ def render_document(
 
 
 def _original_link(page: PageView | None) -> str:
-    if page is None:
+    if page is None or not page.original_url:
         return ""
     return (
         f'<p class="qa-meta"><a class="qa-original" href="{esc(page.original_url)}" target="_blank" '
