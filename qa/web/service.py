@@ -3,7 +3,9 @@ list the documents, read a document or a span of it, check the index's health, a
 reader's verdict on an answer (qa.storage.feedback, beside the index).
 
 The REST API (`qa.web.api`) and the MCP server (`qa.web.mcp_server`) are thin layers over
-`CorpusService`; its errors carry the HTTP status they stand for. Nothing here changes the
+`CorpusService`; its errors carry the HTTP status they stand for. Passages and documents carry
+the address where the same server serves their original file (`/corpus/<source>`, a PDF at
+`#page=N`: qa.web.originals). Nothing here changes the
 corpus or the index: the analysts' actions are only in the web chat's Index tab.
 """
 
@@ -197,7 +199,8 @@ class CorpusService:
             return [d.to_dict() for d in self.engine.documents()]
 
     def document(self, doc_id: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
-        """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`."""
+        """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`,
+        with the `original_url` of its file (a PDF at the page holding `start`)."""
         with _statuses():
             check_text(doc_id, "the document id", MAX_FILTER_CHARS)
             try:
