@@ -7,6 +7,7 @@ Needs Debian's Chromium at /usr/bin/chromium (scripts/install-browser.sh install
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
+Image = pytest.importorskip("PIL.Image")
 
 from tests.pdfgen import make_pdf  # noqa: E402
 from tests.web_helpers import running_app, write_corpus  # noqa: E402
@@ -85,6 +87,18 @@ def test_a_pdf_citation_opens_on_its_page_with_the_sentence_marked(app, tmp_path
             assert original.ok and original.headers["content-type"] == "application/pdf"
             assert original.headers["content-disposition"].startswith("inline")
             assert original.body().startswith(b"%PDF")
+            # The link opens Chromium's PDF viewer in a new tab, under the served file's strict policy.
+            with page.context.expect_page() as opened:
+                link.click()
+            pdf = opened.value
+            pdf.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+            pdf.wait_for_load_state()
+            assert pdf.url.endswith("/corpus/aniva-bay.pdf#page=2")
+            pdf.wait_for_function("() => document.body && document.body.style.backgroundColor !== ''")
+            pdf.wait_for_timeout(1500)  # the viewer draws the pages
+            shot = Image.open(io.BytesIO(pdf.screenshot())).convert("RGB")
+            white = sum(1 for pixel in shot.getdata() if pixel == (255, 255, 255))
+            assert white > 0.1 * shot.width * shot.height  # the pages are drawn, not a blocked plugin
             assert not blocked, blocked
         finally:
             page.screenshot(path=str(tmp_path / "pdf-page.png"), full_page=True)
