@@ -14,7 +14,7 @@ from qa.engine import open_index
 from qa.errors import IndexCorruptError
 from qa.web import schemas
 from qa.web.api import MAX_BODY_BYTES, MOUNT, create_api
-from qa.web.service import CorpusService
+from qa.web.service import CorpusService, with_links
 from tests.web_helpers import web_settings
 
 testclient = pytest.importorskip("fastapi.testclient")
@@ -53,7 +53,8 @@ def test_ask_returns_the_cli_json_with_checkable_citations(client, engine):
     response = client.post("/api/v1/ask", json={"question": QUESTION, "k": 3})
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     answer = response.json()
-    assert answer == engine.ask(QUESTION, k=3).to_dict()
+    # (with each passage's link to its original file)
+    assert answer == with_links(engine.ask(QUESTION, k=3).to_dict())
     assert answer["passages"] and "[1]" in answer["answer"]
     # The documented schema is the real one, field for field.
     assert set(answer) == set(schemas.Answer.model_fields)
@@ -82,7 +83,9 @@ def test_ask_json_is_what_qa_ask_json_prints(client, engine, capsys, monkeypatch
     monkeypatch.setenv("QA_MIN_RELEVANCE", str(settings.min_relevance))
     assert main([*argv, "--index", str(settings.index_dir), QUESTION]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert client.post("/api/v1/ask", json={"question": QUESTION, "k": 2, "mode": "lexical"}).json() == printed
+    assert client.post("/api/v1/ask", json={"question": QUESTION, "k": 2, "mode": "lexical"}).json() == with_links(
+        printed
+    )
 
 
 def test_history_makes_follow_ups_work_as_in_the_chat(client, engine):
@@ -92,7 +95,7 @@ def test_history_makes_follow_ups_work_as_in_the_chat(client, engine):
     answer = client.post("/api/v1/ask", json={"question": follow_up, "history": [QUESTION]}).json()
     chat = Conversation()
     chat.ask(engine, QUESTION)
-    assert answer == chat.ask(engine, follow_up).to_dict()
+    assert answer == with_links(chat.ask(engine, follow_up).to_dict())
     assert answer["searched_query"].startswith("how did Japan respond?") and "Kuril" in answer["searched_query"]
 
 

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from qa.engine import open_index
-from qa.web.service import CorpusService
+from qa.web.service import CorpusService, with_links
 from tests.web_helpers import web_settings
 
 mcp = pytest.importorskip("mcp")
@@ -64,7 +64,7 @@ def test_ask_returns_cited_passages_that_read_document_gives_back(server):
     result, spans = session(server_, calls)
     assert not result.is_error
     answer = result.structured_content
-    assert answer == engine.ask(QUESTION, k=3).to_dict()
+    assert answer == with_links(engine.ask(QUESTION, k=3).to_dict())
     assert answer["passages"] and "[1]" in answer["answer"]
     assert result.content[0].type == "text" and "S-300V4" in result.content[0].text  # what a model reads
     for passage, span in zip(answer["passages"], spans):

@@ -98,14 +98,18 @@ def parse_html(fragment: str) -> TagCollector:
 
 
 def assert_inert(fragment: str) -> TagCollector:
-    """Only harmless tags, no event handler attributes, links only to fragments or http(s)."""
+    """Only harmless tags, no event handler attributes, links only to fragments, http(s) or the
+    corpus's originals; pictures only of the corpus's PDF pages."""
     parsed = parse_html(fragment)
     for tag, attrs in parsed.tags:
-        assert tag in SAFE_TAGS, f"unexpected <{tag}> in {fragment[:300]!r}"
+        assert tag in SAFE_TAGS or tag == "img", f"unexpected <{tag}> in {fragment[:300]!r}"
         for name, value in attrs.items():
             assert not name.startswith("on"), f"event handler {name} in <{tag}>"
             if name == "href":
-                assert value and (value.startswith("#") or value.startswith(("http://", "https://"))), value
+                assert value and value.startswith(("#", "http://", "https://", "/corpus/")), value
+        if tag == "img":
+            assert set(attrs) == {"class", "src", "alt", "loading"}, attrs
+            assert (attrs["src"] or "").startswith("/corpus-page/"), attrs
     return parsed
 
 

@@ -6,7 +6,8 @@ skipped file, never its memory or its afternoon. `IsolatedParser` parses the for
 separate process whose address space is capped (RLIMIT_AS) and whose every file has a deadline.
 Text, Markdown and HTML, which cannot grow past the file size limit (QA_MAX_FILE_MB), are read in
 this process. A file over a limit raises ReadError with the reason, and the next file gets a
-fresh worker. Scanned PDF pages are read by OCR in a second worker with a larger memory cap and
+fresh worker. `PageRenderer` draws pictures of PDF pages (for the web chat) in the same kind
+of worker. Scanned PDF pages are read by OCR in a second worker with a larger memory cap and
 a deadline per page (qa.ingest.ocr).
 """
 
@@ -17,12 +18,15 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import PurePosixPath
 
 from qa.ingest.ocr import NeedsOCR, OcrCache, Scan, recognise
 from qa.ingest.office import OFFICE_SUFFIXES
+from qa.ingest.pages import PageImage, PageLimits, render_page
 from qa.ingest.readers import PDF_SUFFIXES, ParseLimits, ReadError, parse_document
 from qa.types import Document
 
@@ -143,6 +147,65 @@ class IsolatedParser:
 
     def _stop(self) -> None:
         """End the worker at once (it may be stuck in a parse): the next file starts another."""
+        pool, self._pool = self._pool, None
+        _kill(pool)
+
+
+class PageRenderer:
+    """`render_page` in a worker process with the parser's memory cap and a deadline, one page at a
+    time (a web server's requests wait their turn); the last pages rendered are kept."""
+
+    def __init__(self, limits: PageLimits = PageLimits(), keep: int = 32) -> None:  # noqa: B008  (frozen)
+        self.limits = limits
+        self.keep = keep
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple, PageImage] = OrderedDict()
+
+    def __enter__(self) -> PageRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def render(self, data: bytes, page: int, sentence: str = "", near: float = 0.0, key: tuple = ()) -> PageImage:
+        """The page as PNG with the sentence marked (`key` names the file's version, for keeping
+        the result); ReadError with the reason when it cannot be rendered within the limits."""
+        kept_as = (key, page, sentence, round(near, 3)) if key else None
+        with self._lock:
+            if kept_as is not None and kept_as in self._kept:
+                self._kept.move_to_end(kept_as)
+                return self._kept[kept_as]
+            pool = self._pool or self._start()
+            future = pool.submit(render_page, data, page, sentence, near, self.limits)
+            try:
+                image = future.result(timeout=self.limits.seconds)
+            except concurrent.futures.TimeoutError:
+                self._stop()
+                raise ReadError(f"rendering page {page} took longer than {self.limits.seconds:g} s") from None
+            except (MemoryError, BrokenProcessPool):
+                self._stop()
+                raise ReadError(
+                    f"rendering page {page} needed more than {self.limits.memory_mb} MB of memory "
+                    "(set QA_PARSE_MEMORY_MB to allow more)"
+                ) from None
+            if kept_as is not None:
+                self._kept[kept_as] = image
+                while len(self._kept) > self.keep:
+                    self._kept.popitem(last=False)
+            return image
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        self._pool = _worker(self.limits.memory_mb)
+        return self._pool
+
+    def _stop(self) -> None:
         pool, self._pool = self._pool, None
         _kill(pool)
 

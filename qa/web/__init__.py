@@ -1,5 +1,6 @@
 """The web server: the chat (Gradio: handlers and layout, escaped HTML, safe uploads), the REST
-API and the MCP server over one read-only service, and their assembly. (The runner that starts
+API and the MCP server over one read-only service, the corpus's original files and pictures of
+their PDF pages, and their assembly. (The runner that starts
 the app for tests and benchmarks is qa.testing.web.)"""
 
 from qa._lazy import lazy_exports

@@ -110,8 +110,9 @@ def create_api(service: CorpusService, token: str | None = None) -> ASGIApp:
     )
     async def ask(request: schemas.AskRequest) -> JSONResponse:
         """The same JSON as `qa ask --json`: the short answer with citation markers [n] and the ranked
-        passages. `history` (the earlier questions) makes follow-ups work: the answer's
-        `searched_query` says what was searched."""
+        passages, each with the `url` of its original file on this server (a PDF at its `page`).
+        `history` (the earlier questions) makes follow-ups work: the answer's `searched_query` says
+        what was searched."""
         answer = await service.ask_async(
             request.question,
             request.k,

@@ -46,6 +46,7 @@ from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used t
     resolve_options,
     resolve_port,
 )
+from qa.web.originals import CorpusFiles
 from qa.web.render import (
     NO_DOCUMENT_OPEN,
     esc,
@@ -132,6 +133,8 @@ class ChatHandlers:
         # The only folder uploads are taken from: build_app sets it to Gradio's upload folder, so a
         # client cannot name a server path. (None: callers in this process choose the paths.)
         self.upload_dir: Path | None = None
+        # The original files and their PDF pages, pictured in a worker process (qa.web.originals).
+        self.files = CorpusFiles(engine)
         self._update_lock = threading.Lock()
 
     @property
@@ -257,7 +260,11 @@ class ChatHandlers:
         start, end = _int(request.get("start"), 0), _int(request.get("end"), 0)
         if not 0 <= start <= end <= len(doc.text):
             start, end = 0, 0
-        return render_document(doc, start, end, _int(request.get("hl_start"), None), _int(request.get("hl_end"), None))
+        hl_start, hl_end = _int(request.get("hl_start"), None), _int(request.get("hl_end"), None)
+        # The page shows the cited sentence marked, or the passage when no sentence is given.
+        sentence = hl_start is not None and hl_end is not None and start <= hl_start < hl_end <= end
+        page = self.files.page_view(doc, *((hl_start, hl_end) if sentence else (start, end)))
+        return render_document(doc, start, end, hl_start, hl_end, page)
 
     def summary(self) -> str:
         try:
@@ -475,6 +482,10 @@ mark.qa-hl, mark.qa-sentence { background: #fde68a; color: inherit; padding: 0 .
 .qa-doc-body { white-space: pre-wrap; line-height: 1.5; max-height: 62vh; overflow-y: auto;
   padding-right: .4rem; }
 mark.qa-span { background: #dbeafe; color: inherit; border-radius: 2px; }
+.qa-page-view { margin: .2rem 0 .5rem 0; }
+.qa-page-view > summary { cursor: pointer; font-size: .88em; color: var(--body-text-color-subdued); }
+img.qa-page { display: block; width: 100%; height: auto; max-height: 60vh; object-fit: contain;
+  margin-top: .3rem; border: 1px solid var(--border-color-primary); background: #fff; }
 .qa-report { border-collapse: collapse; width: 100%; font-size: .9em; }
 .qa-report caption { text-align: left; padding: .3rem 0; font-weight: 600; }
 .qa-report th, .qa-report td { border: 1px solid var(--border-color-primary); padding: .25rem .45rem;

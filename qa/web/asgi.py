@@ -1,5 +1,6 @@
 """One web server for everything: the chat (Gradio) at /, the REST API at /api/v1 and the MCP
-server at /mcp, on one FastAPI app run by uvicorn.
+server at /mcp, on one FastAPI app run by uvicorn; the corpus's original files at /corpus/ and
+pictures of PDF pages at /corpus-page/ (`qa.web.originals`).
 
 Gradio is mounted last, at /, so the API and MCP paths are matched first; the API answers
 every path under /api itself (JSON 404s), and neither has a route to the analysts' actions.
@@ -42,6 +43,7 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> AccessGuar
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with mcp.session_manager.run():
             yield
+        handlers.files.close()
 
     # No docs of its own: /docs and /openapi.json would only describe the mounts.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -56,6 +58,8 @@ def create_server(handlers: ChatHandlers, options: dict[str, Any]) -> AccessGuar
     )
     app.mount(api.MOUNT, api.create_api(service, options["api_token"]))
     app.router.routes.extend(mcp_routes(mcp, options["host"], api.MAX_BODY_BYTES, options["api_token"]))
+    # The original files and pictures of PDF pages (behind the guard, like the chat).
+    app.router.routes.extend(handlers.files.routes())
     demo = build_app(handlers)
     demo.queue(default_concurrency_limit=options["concurrency"])
     gr.mount_gradio_app(

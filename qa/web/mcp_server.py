@@ -66,8 +66,8 @@ def create_mcp(service: CorpusService) -> MCPServer:
     ) -> schemas.Answer:
         """Ask the corpus a question. Returns a short extractive answer whose sentences end in citation
         markers [n], and the ranked passages they cite, each with its document (doc_id, title, author,
-        date, source) and exact character span (start, end). "No relevant passage found" (and no
-        passages) when nothing in the corpus answers."""
+        date, source), exact character span (start, end), page (PDFs) and the url of its original file on
+        this server. "No relevant passage found" (and no passages) when nothing in the corpus answers."""
         answer = await _call_async(
             service.ask_async,
             question,

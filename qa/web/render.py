@@ -12,10 +12,14 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from qa.answering.answer import with_marks
 from qa.types import Answer, Document, Passage
+
+if TYPE_CHECKING:
+    from qa.web.originals import PageView
 
 # The viewer shows at most this many characters of a document around the cited span.
 VIEWER_WINDOW_CHARS = 200_000
@@ -188,8 +192,16 @@ def _cite(turn: int, rank: int) -> str:
 
 
 # -- the document viewer ------------------------------------------------------------------
-def render_document(doc: Document, start: int, end: int, hl_start: int | None = None, hl_end: int | None = None) -> str:
-    """The whole document (or a large window of it) with text[start:end] highlighted."""
+def render_document(
+    doc: Document,
+    start: int,
+    end: int,
+    hl_start: int | None = None,
+    hl_end: int | None = None,
+    page: PageView | None = None,
+) -> str:
+    """The whole document (or a large window of it) with text[start:end] highlighted; for a PDF,
+    above it, the `page` the citation comes from, as printed, and a link to the original there."""
     text = doc.text
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     if end < start:
@@ -212,7 +224,7 @@ def render_document(doc: Document, start: int, end: int, hl_start: int | None = 
         f'<div class="qa-doc-head"><p class="qa-doc-title">{esc(doc.title or doc.source)}</p>'
         f'<p class="qa-meta">{" · ".join(meta)}</p>'
         f'<p class="qa-meta">{esc(doc.source)}{link} · cited characters {start}–{end}'
-        f"{f' ({esc(place.label())})' if place else ''} of {len(text)}</p></div>"
+        f"{f' ({esc(place.label())})' if place else ''} of {len(text)}</p>{_original_link(page)}</div>"
     )
     if hl_start is not None and hl_end is not None:
         span = (
@@ -227,7 +239,34 @@ def render_document(doc: Document, start: int, end: int, hl_start: int | None = 
         + f"{esc(text[end:hi])}</div>"
         + (f'<p class="qa-note">… {len(text) - hi} more characters not shown</p>' if hi < len(text) else "")
     )
-    return f'<div class="qa-doc" data-doc="{esc(doc.doc_id)}">{head}{body}</div>'
+    return f'<div class="qa-doc" data-doc="{esc(doc.doc_id)}">{head}{_page_html(doc, page)}{body}</div>'
+
+
+def _original_link(page: PageView | None) -> str:
+    if page is None or not page.original_url:
+        return ""
+    return (
+        f'<p class="qa-meta"><a class="qa-original" href="{esc(page.original_url)}" target="_blank" '
+        f'rel="noopener noreferrer">Open the original PDF at page {int(page.page)}</a></p>'
+    )
+
+
+def _page_html(doc: Document, page: PageView | None) -> str:
+    """The cited page as a picture, the sentence marked on it (or why it is not)."""
+    if page is None:
+        return ""
+    if page.problem:
+        return f'<p class="qa-note qa-page-note">{esc(page.problem)}; the text is below.</p>'
+    note = (
+        "the cited sentence is marked"
+        if page.marked
+        else "the cited sentence could not be found on the page, so nothing is marked"
+    )
+    return (
+        f'<details class="qa-page-view" open><summary>Page {int(page.page)} as printed: {note}</summary>'
+        f'<img class="qa-page" src="{esc(page.image_url)}" '
+        f'alt="Page {int(page.page)} of {esc(doc.source)}" loading="lazy"></details>'
+    )
 
 
 def render_viewer_message(text: str) -> str:

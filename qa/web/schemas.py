@@ -83,6 +83,11 @@ class Passage(_Open):
     )
     highlight: Highlight
     scores: dict[str, float] = Field(default_factory=dict, description="Per-retriever scores.")
+    url: str | None = Field(
+        None,
+        description="The original file on this server, from its root, with the same token; a PDF at the "
+        "passage's page (`/corpus/report.pdf#page=4`).",
+    )
 
 
 class Answer(_Open):
@@ -125,6 +130,11 @@ class Document(_DocumentMetadata):
     end: int
     page: int | None = Field(None, description="The page holding `start`, for PDFs.")
     locator: str = Field("", description='The page, slides, chapter or rows the span lies on ("" if none).')
+    original_url: str | None = Field(
+        None,
+        description="The original file on this server, from its root (`/corpus/report.pdf#page=4` for "
+        "a PDF: at the page holding `start`), with the same token.",
+    )
     text: str
 
 

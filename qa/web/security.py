@@ -6,9 +6,10 @@
   lists (any host when it is unset).
 - **The token.** With QA_API_TOKEN set, nothing that answers a question or returns a document is
   served without it: the REST API and MCP check `Authorization: Bearer <token>` themselves; every
-  other route (the chat and all of Gradio's API) takes the same header or the session cookie the
-  sign-in page sets. Only the page's shell, its layout (/config) and static assets stay public;
-  the chat's URL shows the sign-in form until the browser has signed in.
+  other route (the chat, all of Gradio's API, the corpus's original files and pictures of PDF
+  pages) takes the same header or the session cookie the sign-in page sets. Only the page's
+  shell, its layout (/config) and static assets stay public; the chat's URL shows the sign-in form
+  until the browser has signed in.
 - **Headers.** Every response carries frame, content-type and content-security headers.
 
 `Lockout` counts wrong passwords per client, so one client guessing cannot lock out the others.

@@ -3,7 +3,9 @@ list the documents, read a document or a span of it, check the index's health, a
 reader's verdict on an answer (qa.storage.feedback, beside the index).
 
 The REST API (`qa.web.api`) and the MCP server (`qa.web.mcp_server`) are thin layers over
-`CorpusService`; its errors carry the HTTP status they stand for. Nothing here changes the
+`CorpusService`; its errors carry the HTTP status they stand for. Passages and documents carry
+the address where the same server serves their original file (`/corpus/<source>`, a PDF at
+`#page=N`: qa.web.originals). Nothing here changes the
 corpus or the index: the analysts' actions are only in the web chat's Index tab.
 """
 
@@ -14,7 +16,9 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -29,12 +33,16 @@ from qa.errors import (
     QAError,
     check_text,
 )
+from qa.ingest.readers import PDF_SUFFIXES
 from qa.storage.feedback import MAX_TEXT, VERDICTS, FeedbackRecord, ShownPassage
 
 if TYPE_CHECKING:
     from qa.engine import QA
 
 MAX_FILTER_CHARS = 500
+# Where the web server serves the corpus's original files and pictures of PDF pages (qa.web.originals).
+FILES = "/corpus/"
+PAGES = "/corpus-page/"
 
 log = logging.getLogger("qa.web.service")
 
@@ -77,6 +85,23 @@ def check_filters(
     return {"doc": doc_ids or None, "author": (author or "").strip() or None, **dates}
 
 
+def is_pdf(source: str) -> bool:
+    return PurePosixPath(source).suffix.lower() in PDF_SUFFIXES
+
+
+def original_url(source: str, page: int | None = None) -> str:
+    """Where the server serves a document's original file (at `page`, for a PDF), from its root."""
+    return FILES + quote(source) + (f"#page={int(page)}" if page else "")
+
+
+def with_links(answer: dict[str, Any]) -> dict[str, Any]:
+    """`qa ask --json` with each passage's `url`: its original file, a PDF at the passage's page."""
+    for passage in answer.get("passages", ()):
+        source = passage.get("source", "")
+        passage["url"] = original_url(source, passage.get("page") if is_pdf(source) else None)
+    return answer
+
+
 class CorpusService:
     """The read-only operations on an open index; `ask_async` answers at most `concurrency` at once."""
 
@@ -112,7 +137,7 @@ class CorpusService:
             conversation = Conversation.from_history(self.engine, history or ())
             answer = conversation.ask(self.engine, question, k=k, mode=mode, **filters)
             record_asked(self.engine, conversation, channel)
-            return answer.to_dict()
+            return with_links(answer.to_dict())
 
     def feedback(
         self,
@@ -174,7 +199,8 @@ class CorpusService:
             return [d.to_dict() for d in self.engine.documents()]
 
     def document(self, doc_id: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
-        """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`."""
+        """A document's metadata and text, or text[start:end] (bounds checked), as `qa show --json`,
+        with the `original_url` of its file (a PDF at the page holding `start`)."""
         with _statuses():
             check_text(doc_id, "the document id", MAX_FILTER_CHARS)
             try:
@@ -186,12 +212,14 @@ class CorpusService:
             hi = length if end is None else end
             if not 0 <= lo <= hi <= length:
                 raise ServiceError(f"span {lo}:{hi} is outside the document '{doc.doc_id}' (0:{length})")
+            page = doc.page_at(lo)
             return {
                 **doc.metadata(),
                 "length": length,
                 "start": lo,
                 "end": hi,
-                "page": doc.page_at(lo),
+                "page": page,
+                "original_url": original_url(doc.source, page if is_pdf(doc.source) else None),
                 "locator": place.label() if (place := doc.place(lo, hi)) else "",
                 "text": doc.text[lo:hi],
             }

@@ -136,6 +136,8 @@ GUARDED = (
     ("POST", "/api/v1/ask", {"question": QUESTION}),
     ("GET", "/api/v1/documents/kurils", None),
     ("POST", "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}),
+    ("GET", "/corpus/kurils.md", None),
+    ("GET", "/corpus-page/kurils.md?page=1", None),
 )
 
 
@@ -175,6 +177,9 @@ def test_the_token_opens_every_route(guarded_server):
     assert "S-300V4" in answer["answer"]
     with httpx.Client(base_url=url, timeout=60, headers=auth) as client:
         assert client.post("/api/v1/ask", json={"question": QUESTION}).status_code == 200
+        original = client.get("/corpus/kurils.md")
+        assert original.status_code == 200 and "S-300V4" in original.text
+        assert original.headers["content-disposition"].startswith("attachment")
         reply = PageSession(client).call("chat_turn", [QUESTION, [], None, 5, "hybrid", [], "", "", "", True])
         assert "S-300V4" in str(reply["output"]["data"][0])
 
@@ -197,6 +202,27 @@ def test_signing_in_sets_a_session_cookie_the_chat_accepts(guarded_server):
         assert client.post("/api/v1/ask", json={"question": QUESTION}).status_code == 401
         client.get("/logout")
         assert client.post("/gradio_api/call/ask", json={"data": [QUESTION, 3, "hybrid"]}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/corpus/%2E%2E/outside/secret.txt",
+        "/corpus/..%2Foutside%2Fsecret.txt",
+        "/corpus/{secret}",
+        "/corpus/{secret_encoded}",
+        "/corpus-page/%2E%2E/outside/secret.txt?page=1",
+        "/corpus-page/{secret}?page=1",
+    ],
+)
+def test_the_originals_route_serves_nothing_outside_the_index(open_server, path):
+    url, _, secret = open_server
+    path = path.format(secret=secret, secret_encoded=urllib.parse.quote(str(secret), safe=""))
+    with httpx.Client(base_url=url, timeout=30) as client:
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert "no document" in response.json()["error"]  # refused by the route, not missed by it
+        assert SECRET not in response.text
 
 
 # -- finding 7: hosts, CORS, frames, the API docs offline -------------------------------------------
