@@ -33,10 +33,6 @@ class Combination:
     weight: float = DEFAULT_WEIGHT
     # Whether the passages are ranked again from the sentence scores with the reader's say added.
     passages: bool = False
-    # The relevance gate hears the reader too: its logit gains `gate_weight` times the best
-    # relevance logit the reader gave, plus `gate_shift` (which keeps false refusals where they were).
-    gate_weight: float = 0.0
-    gate_shift: float = 0.0
 
     @classmethod
     def of(cls, reader: Reader) -> Combination:
@@ -45,8 +41,6 @@ class Combination:
             int(combined.get("depth", DEFAULT_DEPTH)),
             float(combined.get("weight", DEFAULT_WEIGHT)),
             bool(combined.get("passages", False)),
-            float(combined.get("gate_weight", 0.0)),
-            float(combined.get("gate_shift", 0.0)),
         )
 
     @property
@@ -61,12 +55,6 @@ class Read:
 
     relevance: dict[int, float] = field(default_factory=dict)
     phrases: dict[int, Phrase] = field(default_factory=dict)
-
-    def gate(self, gate_logit: float, combination: Combination) -> float:
-        """The relevance gate's logit with the reader's best relevance heard (as it was when nothing was read)."""
-        if not self.relevance or not (combination.gate_weight or combination.gate_shift):
-            return gate_logit
-        return gate_logit + combination.gate_weight * max(self.relevance.values()) + combination.gate_shift
 
 
 def distinct_best(table: SentenceTable, logits: np.ndarray, depth: int) -> list[list[int]]:

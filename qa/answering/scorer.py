@@ -143,8 +143,7 @@ def score(
 ) -> Scored:
     """Every candidate scored; with `reading`, the reader re-reads the best sentences (qa.answering.reading).
 
-    The relevance gate judges the fitted models' own scores, and the reader's best relevance when
-    its combination says so.
+    The relevance gate judges the fitted models' own scores, with or without the reader.
     """
     sentences = sentence_table(q, candidates, analyser)
     fitted = models.sentence.logits(sentences.features)
@@ -183,10 +182,7 @@ def reread(
     if combination.passages:
         passages = passage_table(q, scored.candidates, scored.sentences, logits, analyser)
         passage_logits = models.passage.logits(passages)
-    gate = read.gate(scored.gate_logit, combination)
-    return dataclasses.replace(
-        scored, sentence_logits=logits, passage_logits=passage_logits, gate_logit=gate, read=read
-    )
+    return dataclasses.replace(scored, sentence_logits=logits, passage_logits=passage_logits, read=read)
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:

@@ -5,6 +5,8 @@ with the reader off, and the scored candidates are kept; then each combination (
 best sentences the reader reads, how much its logit weighs, whether passages are ranked again) is
 applied to them and the answer judged as `qa eval` judges it (passage [1]'s highlight holds the
 answer, hit@1, the short answer). The reader's scores are cached, so each sentence is read once.
+The questions one document alone answers are also asked without that document (as `qa eval
+--withheld` does), and the share refused is reported with and without the reader.
 
 The combination is chosen on the validation articles of squad-dev-a (never trained on) and the
 natural-style questions over the articles the reader was trained on, so the held-out articles,
@@ -36,7 +38,6 @@ from qa.evaluation.runner import chunk_table
 
 DEPTHS = (0, 2, 3, 5, 8)
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.5)
-GATE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 METRICS = ("highlight", "hit@1", "short_answer")
 
 
@@ -170,59 +171,6 @@ def refused(asked: list[Asked], reader, combination: Combination | None) -> floa
     return float(np.mean([not answer_with(item, reader, combination).passages for item in asked]))
 
 
-def _margins(asked: list[Asked], reader, combination: Combination) -> np.ndarray:
-    """Each question's gate logit (the reader heard, no shift) minus its threshold; -inf when it
-    is refused whatever the gate says (no candidates, no content words)."""
-    out = []
-    for item in asked:
-        scored = item.scored
-        if item.fixed is not None or scored is None:
-            out.append(np.inf if item.fixed is not None and item.fixed.passages else -np.inf)
-            continue
-        if not scored.candidates or not scored.terms:
-            out.append(-np.inf)
-            continue
-        if combination.active:
-            scored = reread(scored, item.models, item.query, item.q, item.analyser, reader, combination)
-        out.append(scored.gate_logit - item.threshold)
-    return np.array(out, dtype=np.float64)
-
-
-def choose_gate(sets: list[QuestionSet], reader, combination: Combination) -> tuple[Combination, list[dict]]:
-    """How much the gate hears the reader: for each weight, the shift that refuses no more of the
-    choosing sets' answerable questions than the gate alone does, and the weight that then refuses
-    the most of their withheld questions (ties: the smaller weight)."""
-    choosing = [s for s in sets if s.role == "choose"]
-    answerable = [a for s in choosing for a in s.asked]
-    withheld = [a for s in choosing for a in s.withheld]
-    if not withheld or not combination.active:
-        return combination, []
-    allowed = int(np.sum(_margins(answerable, reader, dataclasses.replace(combination, depth=0)) < 0))
-    trials = []
-    for weight in GATE_WEIGHTS:
-        trial = dataclasses.replace(combination, gate_weight=weight, gate_shift=0.0)
-        kept = np.sort(_margins(answerable, reader, trial))
-        finite = kept[np.isfinite(kept)]
-        below = int(np.sum(np.isneginf(kept)))
-        # The shift that leaves exactly `allowed` answerable questions below the threshold.
-        room = allowed - below
-        if room < 0 or not len(finite):
-            continue
-        shift = -float(finite[room]) + 1e-6 if room < len(finite) else -float(finite[-1]) - 1.0
-        margins = _margins(withheld, reader, trial) + shift
-        trials.append(
-            {
-                "gate_weight": weight,
-                "gate_shift": round(shift, 6),
-                "withheld_refused": round(float(np.mean(margins < 0)), 4),
-            }
-        )
-    if not trials:
-        return combination, []
-    best = max(trials, key=lambda t: (round(t["withheld_refused"], 3), -t["gate_weight"]))
-    return dataclasses.replace(combination, gate_weight=best["gate_weight"], gate_shift=best["gate_shift"]), trials
-
-
 def _phrase_right(phrase, item: Asked) -> bool:
     """A shown phrase is right when it holds an answer string or lies inside one's occurrence."""
     doc = item.targets
@@ -331,8 +279,6 @@ def run(reader: Reader, repo: Path, settings: Settings | None = None, progress=p
 
     combination, trials = choose(sets, caching)
     progress(f"chose depth {combination.depth}, weight {combination.weight:g}, passages {combination.passages}")
-    combination, gate_trials = choose_gate(sets, caching, combination)
-    progress(f"chose gate weight {combination.gate_weight:g}, shift {combination.gate_shift:.4f}")
     table = {}
     for s in sets:
         row = {
@@ -351,13 +297,10 @@ def run(reader: Reader, repo: Path, settings: Settings | None = None, progress=p
             "depth": combination.depth,
             "weight": combination.weight,
             "passages": combination.passages,
-            "gate_weight": combination.gate_weight,
-            "gate_shift": round(combination.gate_shift, 6),
             "chosen_on": [s.name for s in sets if s.role == "choose"],
         },
         "answers": table,
         "trials": trials,
-        "gate_trials": gate_trials,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -389,10 +332,7 @@ def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
     result = run(reader, repo, limit=limit, progress=lambda line: print(line, flush=True))
     print_table(result)
     chosen = result["combination"]
-    print(
-        f"combination: depth {chosen['depth']}, weight {chosen['weight']:g}, passages {chosen['passages']}, "
-        f"gate weight {chosen['gate_weight']:g}, shift {chosen['gate_shift']:g}"
-    )
+    print(f"combination: depth {chosen['depth']}, weight {chosen['weight']:g}, passages {chosen['passages']}")
     if limit is not None:
         print("(a look at the first questions only: reader.json is left as it is)")
         return 0
@@ -401,7 +341,6 @@ def main_combine(limit: int | None = None, folder: Path | None = None) -> int:
     data["combination"] = chosen
     data["answers_through_ask"] = result["answers"]
     data["combination_trials"] = result["trials"]
-    data["gate_trials"] = result["gate_trials"]
     meta.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote the combination and the figures to {meta}")
     return 0
