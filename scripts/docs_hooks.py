@@ -22,11 +22,16 @@ import dataclasses
 import io
 import json
 import re
+import sys
 import tokenize
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- generated: (?P<name>[a-z]+) -->$", re.M)
+
+# The references describe the checkout being built, even where another copy of qa is installed.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
