@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make chat   installs everything into .venv, builds the index on first use, opens the web chat
 #   make test   installs everything (with test tools and Chromium) and runs the whole test suite
+#   make docs   builds the documentation site into site/
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ PIP := $(PY) -m pip
 #   make chat TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install install-test install-bench chat test lint format browser-deps bench clean
+.PHONY: install install-test install-bench install-docs chat test lint format browser-deps bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,17 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench
 
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[docs]"
+	touch $@
+
+install-docs: $(VENV)/.installed-docs
+
+# The documentation site, into site/; --strict: a broken link, a page missing from the navigation
+# or a docstring mkdocstrings cannot read fails the build (tests/test_docs.py runs the same).
+docs: install-docs
+	$(VENV)/bin/mkdocs build --strict
+
 bench: install-bench
 	$(PY) -m bench.run --json results/bench.json
 
@@ -55,4 +67,4 @@ format: install-test
 	$(VENV)/bin/ruff check --fix qa tests app.py
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/snapshots index/cache .pytest_cache
+	rm -rf $(VENV) index/CURRENT index/snapshots index/cache .pytest_cache site

@@ -29,7 +29,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
-DEPTH = 20  # the default head: the pool `ask` reads (--depth tries others; the README gives their figures)
+DEPTH = 20  # the default head: the pool `ask` reads (--depth tries others; docs/evaluation.md gives their figures)
 FOLDS = 5
 
 

@@ -1,4 +1,4 @@
-"""A linear query adapter fitted on judged queries: tried and not kept (README, "Tried and not kept").
+"""A linear query adapter fitted on judged queries: tried and not kept (docs/experiments/tried-and-not-kept.md).
 
     python -m bench.query_adapter                # fit, print the held-out figures (about 15 min on 2 cores)
     python -m bench.query_adapter --ridge 0.1    # a stronger pull towards the unchanged query

@@ -56,7 +56,9 @@ ENV_VARS = {
 
 @dataclass(frozen=True)
 class Settings:
+    # The corpus folder: the files `qa index` reads, sub-folders included.
     corpus_dir: Path = Path("corpus")
+    # The index folder of the local store: its snapshots, the embedding cache and readers' feedback.
     index_dir: Path = Path("index")
     # A sentence-transformers model name or path; "all-MiniLM-L6-v2" is the bundled copy.
     # "hash" selects a deterministic hashing embedder (no model, for tests and dry runs).
@@ -69,7 +71,7 @@ class Settings:
     backend: str = "onnx-int8"
     # Chunks are measured in the embedding model's tokens (special tokens included),
     # so no chunk is ever truncated by the encoder. 128 tokens scored best for dense
-    # retrieval on SciFact here (see RETRIEVAL-NOTES).
+    # retrieval on SciFact here (docs/evaluation.md).
     chunk_size: int = 128
     chunk_overlap: int = 32
     # A paragraph longer than a chunk but within this many tokens stays one chunk instead of
@@ -111,7 +113,7 @@ class Settings:
     # (1 - w) * minmax(cosine) + w * minmax(BM25) with w = lexical_weight over the top
     # `candidates` chunks of each retriever; "rrf" is reciprocal rank fusion with rrf_k. Chosen on
     # SciFact train and squad-dev-a together (bench/tune.py): convex, w = 0.5. 1000 candidates
-    # scored 0.001-0.003 higher than 300 but cost 5-25 % of a hybrid query's time (README, Evaluation).
+    # scored 0.001-0.003 higher than 300 but cost 5-25 % of a hybrid query's time (docs/evaluation.md).
     fusion: str = "convex"
     lexical_weight: float = 0.5
     rrf_k: int = 60
@@ -143,7 +145,7 @@ class Settings:
     # and disk, recall@10 within ~0.01 here); fixed when the schema's index is first built.
     pg_vector: str = "vector"
     # Lexical ranking in postgres: "bm25" (the local store's BM25, computed in SQL over the
-    # GIN index's matches) or "ts_rank_cd" (PostgreSQL's cover density; see README).
+    # GIN index's matches) or "ts_rank_cd" (PostgreSQL's cover density; see docs/postgresql.md).
     pg_lexical: str = "bm25"
     # HNSW candidate list per query (pgvector's hnsw.ef_search); iterative scans extend it
     # when filters reject candidates.

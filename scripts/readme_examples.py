@@ -1,8 +1,11 @@
-"""Re-run the README's examples and paste their real output back into it.
+"""Re-run the examples of the README and the documentation pages, and paste their real output back.
 
-    python scripts/readme_examples.py            # re-run every marked example, rewrite README.md
+    python scripts/readme_examples.py            # re-run every marked example, rewrite the files
     python scripts/readme_examples.py --check    # re-run them and say which ones changed (exit 1)
     python scripts/readme_examples.py --only "qa eval"   # only examples whose commands contain this
+    python scripts/readme_examples.py docs/rest.md       # only the examples of these files
+
+The files are README.md and every Markdown page under docs/ (the site's sources), unless named.
 
 An example is a ```console block preceded by a marker line:
 
@@ -151,8 +154,13 @@ def rerun_block(block: list[str], options: dict) -> list[str]:
     return out
 
 
-def rewrite(lines: list[str], only: str | None) -> tuple[list[str], list[str]]:
-    """The README with its marked examples re-run, and the first command of each changed one."""
+def documents() -> list[Path]:
+    """README.md and the documentation pages: every file whose examples are re-run by default."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def rewrite(lines: list[str], only: str | None, name: str = "README") -> tuple[list[str], list[str]]:
+    """The file with its marked examples re-run, and the first command of each changed one."""
     result, changed, i = [], [], 0
     while i < len(lines):
         line = lines[i]
@@ -162,18 +170,18 @@ def rewrite(lines: list[str], only: str | None) -> tuple[list[str], list[str]]:
         if not match:
             continue
         if i >= len(lines) or not lines[i].startswith("```"):
-            raise SystemExit(f"README line {i}: a rerun marker must be followed by a ``` block")
+            raise SystemExit(f"{name} line {i}: a rerun marker must be followed by a ``` block")
         end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), None)
         if end is None:
-            raise SystemExit(f"README line {i + 1}: the block never ends")
+            raise SystemExit(f"{name} line {i + 1}: the block never ends")
         block = lines[i + 1 : end]
         commands = [b for b in block if b.startswith("$ ")]
         if not commands:
-            raise SystemExit(f"README line {i + 1}: a rerun block needs `$ ` command lines")
+            raise SystemExit(f"{name} line {i + 1}: a rerun block needs `$ ` command lines")
         if only and not any(only in c for c in commands):
             result.extend(lines[i : end + 1])
         else:
-            print(f"README line {i + 1}:", file=sys.stderr)
+            print(f"{name} line {i + 1}:", file=sys.stderr)
             fresh = rerun_block(block, parse_options(match.group("options")))
             if fresh != block:
                 changed.append(commands[0])
@@ -184,18 +192,24 @@ def rewrite(lines: list[str], only: str | None) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("files", nargs="*", type=Path, help="Markdown files (default: README.md and docs/**/*.md)")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if an example's output changed")
     parser.add_argument("--only", help="only the examples with a command containing this text")
     args = parser.parse_args(argv)
-    lines = args.readme.read_text(encoding="utf-8").split("\n")
-    fresh, changed = rewrite(lines, args.only)
-    for command in changed:
-        print(f"changed: {command}")
+    total = 0
+    for path in args.files or documents():
+        lines = path.read_text(encoding="utf-8").split("\n")
+        name = str(path.resolve().relative_to(REPO)) if path.resolve().is_relative_to(REPO) else str(path)
+        fresh, changed = rewrite(lines, args.only, name)
+        for command in changed:
+            print(f"changed in {name}: {command}")
+        total += len(changed)
+        if not args.check and fresh != lines:
+            path.write_text("\n".join(fresh), encoding="utf-8")
+            print(f"{name} written")
     if args.check:
-        return 1 if changed else 0
-    args.readme.write_text("\n".join(fresh), encoding="utf-8")
-    print(f"{len(changed)} example(s) changed; {args.readme} written")
+        return 1 if total else 0
+    print(f"{total} example(s) changed")
     return 0
 
 

@@ -3,7 +3,7 @@ kill -9 at random moments, two writers at once. Hash embedder, temporary folders
 
 Each case ends with a clear message (CLI: one line on stderr, exit 1, no traceback) and
 nothing lost. Cases that other test files already cover exactly are not repeated here; the
-README's "What survives what" section maps every case of the issue to its test.
+"What survives what" section of docs/indexing.md maps every case of the issue to its test.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ qa.answering.features: the sentence and passage models are linear conditional lo
 rank a question's candidates (their softmax is the probability that a candidate holds the
 answer); the relevance gate is an additive logistic regression (one fitted curve per feature,
 qa.linear.AdditiveModel) whose threshold was chosen on labelled answerable and off-topic
-questions (see the file's "fitted_on" and the README).
+questions (see the file's "fitted_on" and docs/answers.md).
 """
 
 from __future__ import annotations

@@ -119,7 +119,8 @@ class IsolatedParser:
                 except (ImportError, OSError) as exc:
                     # E.g. OpenCV without the system's libGL: the environment, not the file, is at fault.
                     raise ReadError(
-                        f"OCR is unavailable here ({str(exc)[:120]}); see the README's OCR notes, or set QA_OCR=off"
+                        f"OCR is unavailable here ({str(exc)[:120]}); "
+                        "see the OCR notes in docs/indexing.md, or set QA_OCR=off"
                     ) from None
                 cache.put(scan.digest, text)
             if self.progress is not None:
