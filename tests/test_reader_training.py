@@ -167,3 +167,24 @@ def test_the_shipped_reader_ranks_the_answer_first():
     assert int(np.argmax(reading.relevance)) == 1
     phrase = reading.phrases[1]
     assert phrase is not None and "Armstrong" in phrase.text
+
+
+def test_the_shipped_variant_is_the_fastest_that_keeps_the_figures():
+    from qa.training import reader as training
+
+    def result(p1, ms):
+        return {"held_out": {"reader_p1": p1, "span_em": 0.5, "span_f1": 0.6}, "ms_per_10_sentences": ms}
+
+    small, big = 20e6, 60e6
+    sizes = {"fp32": big, "int8": small, "int8-weights": small}
+    # The fast int8 loses figures, the weight-only one keeps them: the weight-only one ships.
+    results = {"fp32": result(0.83, 100), "int8": result(0.82, 50), "int8-weights": result(0.829, 95)}
+    keep, gaps = training.choose_variant(results, sizes)
+    assert keep == "int8-weights" and abs(gaps["int8"]["reader_p1"] - 0.01) < 1e-9
+    results["int8"] = result(0.828, 50)
+    assert training.choose_variant(results, sizes)[0] == "int8"
+    # None keeps them: the closest within the budget.
+    results.update(int8=result(0.80, 50), **{"int8-weights": result(0.82, 95)})
+    assert training.choose_variant(results, sizes)[0] == "int8-weights"
+    # fp32 within the budget and faster than every variant that holds: fp32.
+    assert training.choose_variant(results, {**sizes, "fp32": small})[0] == "fp32"
