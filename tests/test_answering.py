@@ -11,7 +11,8 @@ import pytest
 from qa.answering.about import match_title, parse_about
 from qa.answering.answer_types import capitalised, dates, numbers, question_kind
 from qa.answering.features import QuestionTerms, _phrases, _prefix_coverage, _proximity
-from qa.embedding.models import HashEmbedder, pool_spans
+from qa.embedding.models import HashEmbedder
+from qa.embedding.pooling import pool_spans
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
 from qa.storage.local.snapshot import IndexLayout

