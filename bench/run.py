@@ -197,8 +197,7 @@ def synthetic_corpus(n_chunks: int, dim: int, seed: int = 0, per_doc: int = 100)
 
     Yields (document, chunks, vectors) per document, so that 1M chunks need not sit in memory.
     """
-    from qa.ingest.chunking import text_hash
-    from qa.types import Chunk, Document
+    from qa.types import Chunk, Document, text_hash
 
     rng = np.random.default_rng(seed)
     vocab = np.array([f"w{i}" for i in range(50_000)] + SYNTHETIC_WORDS)
@@ -356,9 +355,9 @@ def bench_stores(
 
 def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
     from qa.embedding.models import load_embedder
-    from qa.ingest.indexer import base_manifest
     from qa.retrieval.search import Searcher
     from qa.storage.base import IndexedChunk, open_store
+    from qa.storage.manifest import base_manifest
 
     embedder = load_embedder(settings.model)
     store = open_store(settings)

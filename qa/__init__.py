@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from qa.errors import QAError
+from qa.versions import __version__
 
 __all__ = ["QAError", "__version__", "open_index"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +149,11 @@ class Document:
         if starts and starts[0] != 0:
             starts.insert(0, 0)
         return tuple(starts)
+
+
+def text_hash(text: str) -> str:
+    """The hash of a text that identifies it: a chunk's `text_hash`, and the key of its cached vectors."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from qa.errors import (
     SplitterRevisedError,
 )
 from qa.ingest.indexer import update_index
-from qa.ingest.sentences import SPLITTER
 from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.snapshot import IndexLayout, Snapshot
+from qa.versions import SPLITTER
 from tests.conftest import REPO
 
 

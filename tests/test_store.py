@@ -9,9 +9,10 @@ import pytest
 from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
 from qa.errors import IndexMismatchError, IndexMissingError
-from qa.ingest.indexer import base_manifest, make_chunker, update_index
+from qa.ingest.indexer import make_chunker, update_index
 from qa.ingest.readers import parse_document
 from qa.storage.base import ChunkEvidence, IndexedChunk, open_store
+from qa.storage.manifest import base_manifest
 from qa.types import Filters
 
 

@@ -94,7 +94,7 @@ def test_word_vectors_are_unit_vectors_in_the_order_asked_and_kept_in_memory():
 
 
 def test_word_vectors_come_from_the_cache_before_the_encoder():
-    from qa.ingest.chunking import text_hash
+    from qa.types import text_hash
 
     embedder = Chosen()
     cache = DictCache({text_hash("border"): np.array([0.0, 0.0, 0.0, 2.0], dtype=np.float32)})
@@ -106,13 +106,13 @@ def test_word_vectors_come_from_the_cache_before_the_encoder():
 
 def test_word_keys_are_the_caches_text_keys():
     from qa.embedding.words import _hashes
-    from qa.ingest.chunking import text_hash
+    from qa.types import text_hash
 
     assert _hashes(["frontier", "naïve"]) == [text_hash("frontier"), text_hash("naïve")]
 
 
 def test_words_embedded_on_the_spot_are_kept_in_the_cache_for_the_next_process():
-    from qa.ingest.chunking import text_hash
+    from qa.types import text_hash
 
     cache = DictCache()
     WordVectors(Chosen(), lambda: cache).vectors(["frontier"])

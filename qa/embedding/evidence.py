@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa.embedding.models import Embedder, EmbeddingCache, _progress, embed_with_cache
-from qa.ingest.sentences import SPLITTER_VERSION
+from qa.types import text_hash
+from qa.versions import SPLITTER_VERSION
 
 METHODS = ("late", "alone")
 
@@ -102,8 +103,6 @@ def _alone(
     progress: bool,
     bar=None,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
-    from qa.ingest.chunking import text_hash
-
     vectors, embedded = embed_with_cache(embedder, cache, texts, hashes, progress=progress, bar=bar)
     arrays = [np.array(sp, dtype=np.int32).reshape(-1, 2) for sp in spans]
     sentences = [text[s:e] for text, sp in zip(texts, arrays) for s, e in sp]

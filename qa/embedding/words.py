@@ -15,7 +15,6 @@ in memory, as float16, for the words seen so far; past MAX_WORDS the memory star
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from qa.storage.vocabulary import spellable
+from qa.types import text_hash
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,8 @@ MAX_WORDS = 300_000  # ~230 MB of float16 vectors at 384 dimensions
 
 
 def _hashes(words: Sequence[str]) -> list[str]:
-    """The cache keys of one-word texts: qa.ingest.chunking.text_hash, without importing the chunker
-    (and its text splitters) on the answering path."""
-    return [hashlib.sha256(w.encode("utf-8")).hexdigest() for w in words]
+    """The cache keys of one-word texts, as of any text."""
+    return [text_hash(w) for w in words]
 
 
 def embed_words(embedder, cache, words: Iterable[str], progress: bool = False) -> int:

@@ -138,8 +138,8 @@ def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.
     vectors `ask` gets for the same questions.
     """
     from qa.embedding.models import embed_with_cache
-    from qa.ingest.chunking import text_hash
     from qa.storage.base import open_store
+    from qa.types import text_hash
 
     cache = open_store(searcher.settings).embedding_cache()
     try:

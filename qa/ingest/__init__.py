@@ -9,7 +9,6 @@ _EXPORTS = {
     "ReadError": "qa.ingest.readers",
     "SUPPORTED_SUFFIXES": "qa.ingest.readers",
     "Chunker": "qa.ingest.chunking",
-    "text_hash": "qa.ingest.chunking",
     "split_sentences": "qa.ingest.sentences",
     "update_index": "qa.ingest.indexer",
     "IndexReport": "qa.ingest.indexer",

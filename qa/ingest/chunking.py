@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Callable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.errors import QAError
-from qa.types import Chunk, Document
+from qa.types import Chunk, Document, text_hash
 
 # Coarse to fine: paragraphs, lines, sentences, clauses, words, characters. Separators stay
 # attached (keep_separator) so that chunks are contiguous slices of the text.
@@ -38,10 +37,6 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
         if match:
             start = match.end()
     return spans
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

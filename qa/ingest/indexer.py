@@ -15,7 +15,7 @@ from qa.embedding.evidence import embed_with_evidence
 from qa.embedding.models import Embedder, load_embedder
 from qa.embedding.words import embed_words
 from qa.errors import QAError
-from qa.ingest.chunking import Chunker, text_hash
+from qa.ingest.chunking import Chunker
 from qa.ingest.isolation import IsolatedParser
 from qa.ingest.readers import (
     CorpusFile,
@@ -30,11 +30,11 @@ from qa.ingest.readers import (
     version_hash,
 )
 from qa.ingest.representation import Representer
-from qa.ingest.sentences import SPLITTER, split_sentences
+from qa.ingest.sentences import split_sentences
 from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
-from qa.storage.manifest import FORMAT, now_iso, version_info
+from qa.storage.manifest import base_manifest
 from qa.storage.vocabulary import words_of
-from qa.types import Document
+from qa.types import Document, text_hash
 
 
 @dataclass
@@ -307,40 +307,3 @@ def failure_records(report: IndexReport) -> list[dict]:
 def _new_doc_id(source: str, taken: set[str]) -> str:
     doc_id = doc_id_for(source)
     return doc_id if doc_id not in taken else source
-
-
-def base_manifest(settings: Settings, embedder: Embedder, chunker: Chunker | None = None) -> dict:
-    """The manifest's common part: format, versions, model, chunker (each store adds its own parts)."""
-    chunker = chunker or make_chunker(settings, embedder)
-    return {
-        "format": FORMAT,
-        "created": now_iso(),
-        "versions": {**version_info(), "langchain_text_splitters": _dist_version("langchain-text-splitters")},
-        "model": {
-            "name": settings.model,
-            "cache_key": embedder.cache_key,
-            "dim": embedder.dim,
-            "max_tokens": embedder.max_tokens,
-            "normalized": True,
-        },
-        "chunker": {
-            "unit": "model tokens",
-            "chunk_size": chunker.chunk_size,
-            "chunk_overlap": chunker.chunk_overlap,
-            "paragraph_size": chunker.paragraph_size,
-            "context": settings.chunk_context,
-            "context_tokens": settings.context_tokens,
-            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
-        },
-        "sentences": {"vectors": settings.sentence_vectors, "splitter": SPLITTER},
-        "corpus": {"dir": str(Path(settings.corpus_dir).resolve())},
-    }
-
-
-def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return ""

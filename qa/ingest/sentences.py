@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-# Bump when the spans change: indexes and cached sentence vectors made with other spans are made again.
-SPLITTER_VERSION = 3
-SPLITTER = f"qa.ingest.sentences v{SPLITTER_VERSION}"  # as the manifest records it
+# When the spans change, bump qa.versions.SPLITTER_VERSION: indexes and cached sentence vectors
+# made with other spans are then made again.
 
 # Words that end with a full stop without ending a sentence.
 _ABBREVIATIONS = {

@@ -12,10 +12,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from qa import __version__
 from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError, SplitterRevisedError
-from qa.ingest.sentences import SPLITTER
+from qa.versions import SPLITTER, __version__
+
+if TYPE_CHECKING:
+    from qa.config import Settings
+    from qa.embedding.models import Embedder
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -176,6 +180,56 @@ class Manifest:
                 f"the index's vectors were made by an earlier version of qa's {model_key.split(':')[0]} encoder "
                 f"(made in batches, where each text is now embedded alone); run `qa index` to embed them again"
             )
+
+
+class ChunkSizes(Protocol):
+    """What the manifest records of the chunker (qa.ingest.chunking.Chunker)."""
+
+    chunk_size: int
+    chunk_overlap: int
+    paragraph_size: int
+
+
+def base_manifest(settings: Settings, embedder: Embedder, chunker: ChunkSizes | None = None) -> dict:
+    """The manifest's common part: format, versions, model, chunker (each store adds its own parts).
+
+    `chunker` is the one that cut the chunks; without one, the sizes the settings give it."""
+    chunk_size, chunk_overlap = settings.chunk_size, settings.chunk_overlap
+    paragraph_size = max(settings.paragraph_size, chunk_size)  # as the chunker keeps it
+    if chunker is not None:
+        chunk_size, chunk_overlap, paragraph_size = chunker.chunk_size, chunker.chunk_overlap, chunker.paragraph_size
+    return {
+        "format": FORMAT,
+        "created": now_iso(),
+        "versions": {**version_info(), "langchain_text_splitters": _dist_version("langchain-text-splitters")},
+        "model": {
+            "name": settings.model,
+            "cache_key": embedder.cache_key,
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+            "normalized": True,
+        },
+        "chunker": {
+            "unit": "model tokens",
+            "chunk_size": chunk_size,
+            "chunk_overlap": chunk_overlap,
+            "paragraph_size": paragraph_size,
+            "context": settings.chunk_context,
+            "context_tokens": settings.context_tokens,
+            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+        },
+        "sentences": {"vectors": settings.sentence_vectors, "splitter": SPLITTER},
+        "corpus": {"dir": str(Path(settings.corpus_dir).resolve())},
+    }
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
 
 
 def now_iso() -> str:

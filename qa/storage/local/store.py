@@ -24,7 +24,7 @@ from qa.storage.local.catalog import Catalog
 from qa.storage.local.lexical import Bm25Index
 from qa.storage.local.snapshot import IndexLayout, Snapshot, _remove
 from qa.storage.local.vectors import FaissFlatStore, fit_store
-from qa.storage.manifest import Manifest, corpus_fingerprint, now_iso
+from qa.storage.manifest import Manifest, base_manifest, corpus_fingerprint, now_iso
 from qa.types import Document
 
 if TYPE_CHECKING:
@@ -238,8 +238,6 @@ class LocalWriter:
 
 
 def _common_manifest(writer: LocalWriter) -> dict:
-    from qa.ingest.indexer import base_manifest  # the common part, when called without one
-
     return base_manifest(writer.settings, writer.embedder)
 
 

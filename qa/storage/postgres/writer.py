@@ -13,7 +13,7 @@ import numpy as np
 
 from qa.errors import EncoderRevisedError, IndexMismatchError, QAError
 from qa.storage.base import IndexedChunk
-from qa.storage.manifest import Manifest
+from qa.storage.manifest import Manifest, base_manifest
 from qa.storage.postgres.cache import PostgresEmbeddingCache
 from qa.storage.postgres.connection import DOCUMENT_LOCK, lock_holder
 from qa.storage.postgres.lexical import tsvector_literal
@@ -236,8 +236,6 @@ class PostgresWriter:
         return f"generation-{int(generation)}"
 
     def finish(self, manifest: dict | None, failed: list[dict] | None = None) -> str:
-        from qa.ingest.indexer import base_manifest
-
         data = dict(manifest or base_manifest(self.settings, self.embedder))
         if failed is not None:
             data["corpus"] = {**data.get("corpus", {}), "failed": failed}
