@@ -10,6 +10,9 @@ from pathlib import Path
 from qa.errors import QAError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# QA_CHUNK_CONTEXT: nothing, the document's title, or the title and the headings above the chunk
+# (qa.ingest.representation makes the prefix).
+CONTEXTS = ("none", "title", "title+headings")
 
 # Environment variable for each setting that has one.
 ENV_VARS = {
@@ -195,8 +198,6 @@ class Settings:
                 f"chunk overlap must be between 0 and half the chunk size "
                 f"(got {self.chunk_overlap} for size {self.chunk_size})"
             )
-        from qa.ingest.representation import CONTEXTS
-
         if self.chunk_context not in CONTEXTS:
             raise QAError(f"QA_CHUNK_CONTEXT must be {', '.join(CONTEXTS)} (got {self.chunk_context!r})")
         if not 1 <= self.context_tokens <= 128:

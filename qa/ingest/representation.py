@@ -15,10 +15,9 @@ import bisect
 import re
 from collections.abc import Callable, Sequence
 
+from qa.config import CONTEXTS
 from qa.types import Chunk, Document
 
-# QA_CHUNK_CONTEXT: nothing, the document's title, or the title and the headings above the chunk.
-CONTEXTS = ("none", "title", "title+headings")
 # A prefix never takes more than `context_tokens` model tokens (QA_CONTEXT_TOKENS: a long title or
 # deep heading path must not crowd out the chunk's own words, and every token costs encoder time),
 # nor more than the model's window leaves beside the chunk.
