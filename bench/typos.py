@@ -27,7 +27,7 @@ MIN_LETTERS = 7
 def misspelt(question: str, known) -> str | None:
     """The question with its longest word's 3rd and 4th letters swapped, or None when it has no
     word long enough or the swap makes a word the corpus uses (or changes nothing)."""
-    from qa.storage.terms import TOKEN
+    from qa.terms import TOKEN
 
     words = [w for w in TOKEN.findall(question) if len(w) >= MIN_LETTERS and w.isalpha()]
     if not words:

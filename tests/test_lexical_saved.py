@@ -92,7 +92,7 @@ def test_read_saved_keeps_bm25s_parameters(tmp_path):
 
 
 def test_term_pairs_reward_the_question_words_in_order(tmp_path):
-    from qa.storage.terms import query_weights, term_pairs
+    from qa.terms import query_weights, term_pairs
 
     assert term_pairs(["russia", "deploy", "kuril"]) == ["russia deploy", "deploy kuril"]
     assert query_weights(["air", "defenc", "air"], 0.25) == {

@@ -1,4 +1,4 @@
-"""The spelling fallback (qa.retrieval.spelling) and the stores' vocabularies (qa.storage.vocabulary)."""
+"""The spelling fallback (qa.retrieval.spelling) and the stores' vocabularies (qa.vocabulary)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from qa.engine import open_index
 from qa.ingest.indexer import update_index
 from qa.retrieval.spelling import Correction, correct, english_word
 from qa.storage.base import open_store
-from qa.storage.vocabulary import Vocabulary, nearest_words, words_of
+from qa.vocabulary import Vocabulary, nearest_words, words_of
 
 
 def test_vocabulary_keeps_alphabetic_words_of_four_letters_or_more():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from qa.storage.terms import Analyzer
+from qa.terms import Analyzer
 
 TEXT = "The cities' populations grew; running runners ran past the running water in 1905."
 
@@ -67,7 +67,7 @@ def test_the_faster_token_pattern_finds_bm25s_s_words():
     import random
     import re
 
-    from qa.storage.terms import BM25S_TOKEN, TOKEN
+    from qa.terms import BM25S_TOKEN, TOKEN
 
     reference = re.compile(BM25S_TOKEN)
     rng = random.Random(0)

@@ -14,8 +14,8 @@ from qa.embedding.words import WordVectors, embed_words
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
 from qa.storage.base import open_store
-from qa.storage.terms import Analyzer
-from qa.storage.vocabulary import words_of
+from qa.terms import Analyzer
+from qa.vocabulary import words_of
 
 
 class Counting:

@@ -35,8 +35,8 @@ from qa.embedding.words import WordVectors
 from qa.memo import LruMemo
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import Candidate
-from qa.storage.terms import TOKEN, Analyzer  # its words are the lexical index's
-from qa.storage.vocabulary import spellable
+from qa.terms import TOKEN, Analyzer  # its words are the lexical index's
+from qa.vocabulary import spellable
 
 PREFIX = 5  # words sharing their first 5 letters count as the same word for the fuzzy overlap
 _ANAPHOR = re.compile(
@@ -203,7 +203,7 @@ class Analyser:
     MAX_CHUNKS = 20_000
 
     def __init__(self, analyzer: Analyzer, words: WordVectors | None = None) -> None:
-        """`analyzer` is the index's (qa.storage.terms.Analyzer): its memoised stems and its stop
+        """`analyzer` is the index's (qa.terms.Analyzer): its memoised stems and its stop
         words; `words` gives word vectors for soft coverage (None: only exact matches count)."""
         self.stems = analyzer.stem_words
         self.stopwords = analyzer.stopword_set()

@@ -5,7 +5,7 @@ stemmer joins them, but the encoder gives each word, embedded alone, a vector ne
 neighbours in meaning. The answer scorer (qa.answering.features) weighs how close each question
 term comes to some word of a sentence ("soft coverage").
 
-The words are those the spelling vocabulary keeps (qa.storage.vocabulary: alphabetic, four
+The words are those the spelling vocabulary keeps (qa.vocabulary: alphabetic, four
 letters or more). Indexing embeds the new chunks' words once, through the index's embedding
 cache, keyed like any text (a word's vector is the vector of that one-word text), so `ask`
 finds them there; a word the cache lacks (a question's word the corpus never uses, a cache made
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from qa.storage.vocabulary import spellable
 from qa.types import text_hash
+from qa.vocabulary import spellable
 
 log = logging.getLogger(__name__)
 

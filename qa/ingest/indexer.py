@@ -33,8 +33,8 @@ from qa.ingest.representation import Representer
 from qa.ingest.sentences import split_sentences
 from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
 from qa.storage.manifest import base_manifest
-from qa.storage.vocabulary import words_of
 from qa.types import Document, text_hash
+from qa.vocabulary import words_of
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy as np
 from qa.errors import QAError
 from qa.linear import LinearModel
 from qa.memo import LruMemo
-from qa.storage.terms import bm25_idf
+from qa.terms import bm25_idf
 
 __all__ = ["FEATURES", "MODEL_FILE", "ChunkTerms", "QueryTerms", "Reranker", "features", "load_reranker", "model_file"]
 

@@ -20,8 +20,8 @@ import re
 import threading
 from dataclasses import dataclass
 
-from qa.storage.terms import TOKEN
-from qa.storage.vocabulary import spellable
+from qa.terms import TOKEN
+from qa.vocabulary import spellable
 
 __all__ = ["Correction", "correct", "english_word", "held"]
 

@@ -15,7 +15,6 @@ _EXPORTS = {
     "open_store": "qa.storage.base",
     "STORES": "qa.storage.base",
     "Manifest": "qa.storage.manifest",
-    "Analyzer": "qa.storage.terms",
     "LocalStore": "qa.storage.local.store",
     "Snapshot": "qa.storage.local.snapshot",
     "IndexLayout": "qa.storage.local.snapshot",

@@ -26,7 +26,7 @@ import numpy as np
 
 from qa.errors import QAError
 from qa.storage.manifest import Manifest
-from qa.storage.terms import Analyzer
+from qa.terms import Analyzer
 from qa.types import Chunk, Document, Filters
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class IndexReader(Protocol):
 
     def similar_words(self, word: str, max_edits: int) -> list[tuple[str, int]]:
         """(word, edits) of the corpus's words as written that begin with `word`'s letter and lie
-        within max_edits of it, nearest first (qa.storage.vocabulary): spelling suggestions."""
+        within max_edits of it, nearest first (qa.vocabulary): spelling suggestions."""
         ...
 
     def consistent(self) -> AbstractContextManager[None]:

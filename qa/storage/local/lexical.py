@@ -11,8 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from qa.errors import IndexCorruptError
-from qa.storage.terms import Analyzer, bm25_idf, coverage_function, indexed_terms, query_weights
-from qa.storage.vocabulary import Vocabulary, words_of
+from qa.terms import Analyzer, bm25_idf, coverage_function, indexed_terms, query_weights
+from qa.vocabulary import Vocabulary, words_of
 
 # np.load parses .npy headers with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (gh-106905: "AST constructor recursion depth mismatch" when readers open
@@ -51,7 +51,7 @@ class Bm25Index:
 
     DIR = "bm25"
     STOPWORDS = "stopwords.json"  # the list the index was built with, so searching needs no bm25s
-    WORDS = "words.txt"  # the texts' words as written (qa.storage.vocabulary), one per line
+    WORDS = "words.txt"  # the texts' words as written (qa.vocabulary), one per line
 
     def __init__(
         self,

@@ -3,7 +3,7 @@ positions), and the BM25 parameters both stores share."""
 
 from __future__ import annotations
 
-from qa.storage.terms import Analyzer, term_pairs
+from qa.terms import Analyzer, term_pairs
 
 # BM25 parameters when none are given: the defaults of Settings (QA_BM25_K1/B) and of the local
 # store's Bm25Index, so that both rank alike.
@@ -22,7 +22,7 @@ def tsvector_literal(analyzer: Analyzer, text: str, pairs: bool = False) -> tupl
     """(tsvector literal of text's terms with positions, number of indexed terms).
 
     With pairs, each two adjacent terms are also a lexeme "a b" at the first one's position, and
-    count in the text's length, as in the local store's index (qa.storage.terms.indexed_terms)."""
+    count in the text's length, as in the local store's index (qa.terms.indexed_terms)."""
     terms = analyzer.terms([text])[0]
     positions: dict[str, list[int]] = {}
     for position, term in enumerate(terms, start=1):

@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS {s}.sentence_vectors (
 );
 COMMENT ON COLUMN {s}.evidence.vectors IS 'float16, one row per sentence';
 """,
-    # The chunks' words as written, for spelling suggestions (qa.storage.vocabulary). A removed
+    # The chunks' words as written, for spelling suggestions (qa.vocabulary). A removed
     # document's words stay until a rebuild: a suggestion must also be a term some chunk holds.
     # An index made before this migration gets the words of its chunks' text (not their titles').
     4: """

@@ -14,9 +14,9 @@ import numpy as np
 from qa.storage.base import ChunkEvidence, ChunkRecord, DocumentInfo
 from qa.storage.manifest import Manifest, corpus_fingerprint
 from qa.storage.postgres.lexical import quote_lexeme
-from qa.storage.terms import Analyzer, bm25_idf, coverage_function, query_weights
-from qa.storage.vocabulary import nearest_words
+from qa.terms import Analyzer, bm25_idf, coverage_function, query_weights
 from qa.types import Chunk, Document, Filters, Locator, Place
+from qa.vocabulary import nearest_words
 
 if TYPE_CHECKING:
     from qa.storage.postgres.store import PostgresStore

@@ -4,7 +4,7 @@
   memory); filters are plain WHERE clauses and pgvector 0.8's iterative index scans keep
   returning rows until k pass them.
 * Lexical: a tsvector of each chunk's terms (the same analysis as the local store:
-  qa.storage.terms) with a GIN index; ranked by BM25 computed in SQL over the GIN matches
+  qa.terms) with a GIN index; ranked by BM25 computed in SQL over the GIN matches
   (QA_PG_LEXICAL=bm25, the local store's formula) or by PostgreSQL's ts_rank_cd.
 * Updates: each document's change is one transaction, so readers never see half a document and
   a killed `qa index` keeps every document it finished. Writers take a transaction-level advisory
@@ -31,7 +31,7 @@ from qa.storage.postgres.lexical import K1, B
 from qa.storage.postgres.migrations import LATEST, MIGRATIONS
 from qa.storage.postgres.reader import PostgresReader
 from qa.storage.postgres.writer import PostgresWriter
-from qa.storage.terms import Analyzer
+from qa.terms import Analyzer
 
 if TYPE_CHECKING:
     from qa.config import Settings

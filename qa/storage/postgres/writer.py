@@ -17,8 +17,8 @@ from qa.storage.manifest import Manifest, base_manifest
 from qa.storage.postgres.cache import PostgresEmbeddingCache
 from qa.storage.postgres.connection import DOCUMENT_LOCK, lock_holder
 from qa.storage.postgres.lexical import tsvector_literal
-from qa.storage.vocabulary import words_of
 from qa.types import Document
+from qa.vocabulary import words_of
 
 if TYPE_CHECKING:
     from qa.config import Settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from qa.storage.terms import TOKEN
+from qa.terms import TOKEN
 
 MIN_LENGTH = 4  # shorter words are too close to too many others to correct
 
