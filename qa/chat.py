@@ -1,7 +1,7 @@
 """`qa chat`: a conversation with the corpus in the terminal.
 
 The same answers, citations and follow-ups as the web chat (both hold a
-`qa.answering.conversation.Conversation`), with readline editing and history, and commands:
+`qa.conversation.Conversation`), with readline editing and history, and commands:
 /sources (the last answer's passages in full), /open N (passage N in its document),
 /save FILE (the conversation as Markdown), /good, /bad, /answered N (feedback on the last
 answer, kept with the index unless QA_FEEDBACK=off), /new, /help, /quit. No web module is imported.
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from qa.answering.conversation import Conversation
-from qa.answering.feedback import record_asked, record_verdict
 from qa.answering.transcript import to_markdown
+from qa.conversation import Conversation
 from qa.errors import QAError
+from qa.feedback import record_asked, record_verdict
 from qa.formatting import answer_text
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class TerminalChat:
             raise QAError(f"{path} exists: choose another name, or /save! {argument} to replace it")
         if not path.parent.is_dir():
             raise QAError(f"there is no folder {path.parent}")
-        text = to_markdown(Conversation(self.conversation.answered), self.engine.stats())
+        text = to_markdown(self.conversation.answered, self.engine.stats())
         staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             staged.write_text(text, encoding="utf-8")

@@ -450,8 +450,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from qa.answering.feedback import answers_now
     from qa.evaluation import usage
+    from qa.feedback import answers_now
     from qa.storage.feedback import check_since
 
     since = check_since(args.since)
@@ -481,8 +481,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from qa.answering.feedback import answers_now
     from qa.evaluation.labelled import export_feedback, write_export
+    from qa.feedback import answers_now
     from qa.storage.feedback import check_since
 
     since = check_since(args.since)

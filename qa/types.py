@@ -294,3 +294,13 @@ class Answer:
             "searched_query": self.searched_query or self.question,
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation: as read, what was searched, and its answer."""
+
+    question: str
+    searched: str  # the question itself when it stood on its own
+    answer: Answer | None = None  # None for a turn rebuilt from a history of questions
+    version: str = ""  # the index version that answered (a snapshot, a database generation)

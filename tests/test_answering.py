@@ -284,8 +284,8 @@ def engine(settings):
 def test_the_headline_question_names_what_was_deployed_and_the_follow_up_the_response(tmp_path):
     import shutil
 
-    from qa.answering.conversation import Conversation
     from qa.config import Settings
+    from qa.conversation import Conversation
     from tests.conftest import REPO
 
     shutil.copytree(REPO / "corpus", tmp_path / "corpus")

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from qa.answering.conversation import Conversation
+from qa.conversation import Conversation
 from qa.engine import open_index
 from qa.errors import IndexCorruptError
 from qa.web import schemas

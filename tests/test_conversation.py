@@ -9,11 +9,11 @@ import re
 
 import pytest
 
-from qa.answering.conversation import CONTEXT_TURNS, MAX_HISTORY, Conversation, Turn
 from qa.answering.transcript import escape, export_filename, to_markdown
+from qa.conversation import CONTEXT_TURNS, MAX_HISTORY, Conversation
 from qa.engine import open_index
 from qa.errors import QAError
-from qa.types import Answer, Highlight, Passage
+from qa.types import Answer, Highlight, Passage, Turn
 
 FIRST = "What did Russia deploy to the Kuril islands?"
 FOLLOW_UP = "and how did Japan respond?"
@@ -128,7 +128,7 @@ def test_markdown_holds_answers_markers_and_checkable_citations(engine):
     conversation = Conversation()
     first = conversation.ask(engine, FIRST, k=3)
     second = conversation.ask(engine, FOLLOW_UP, k=2)
-    markdown = to_markdown(conversation, engine.stats())
+    markdown = to_markdown(conversation.turns, engine.stats())
     assert markdown.startswith("# Conversation with the corpus\n")
     assert f"index {engine.stats()['snapshot']}" in markdown
     assert f"## 1. {escape(FIRST)}" in markdown and f"## 2. {escape(FOLLOW_UP)}" in markdown
@@ -174,7 +174,7 @@ def test_markdown_keeps_corpus_markup_as_text():
     conversation = Conversation()
     answer = _answer_with(text, "Planted <script>x</script> [title]")
     conversation.turns.append(Turn(answer.question, answer.question, answer))
-    markdown = to_markdown(conversation)
+    markdown = to_markdown(conversation.turns)
     rendered = markdown_it.MarkdownIt("commonmark").enable("strikethrough").enable("table").render(markdown)
     # Only the export's own markup: headings, paragraphs, emphasis for the best sentence, quotes, code.
     tags = set(re.findall(r"<(\w+)", rendered))
@@ -190,6 +190,6 @@ def test_markdown_keeps_corpus_markup_as_text():
 def test_turns_without_answers_and_file_names():
     conversation = Conversation()
     conversation.turns.append(Turn("earlier question", "earlier question"))
-    assert "no answer was recorded" in to_markdown(conversation)
+    assert "no answer was recorded" in to_markdown(conversation.turns)
     when = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
     assert export_filename(when) == "qa-chat-20260304-050607.md"

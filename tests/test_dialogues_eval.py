@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.answering.conversation import Conversation
 from qa.cli import main
+from qa.conversation import Conversation
 from qa.engine import open_index
 from qa.errors import QAError
 from qa.evaluation.dialogues import (

@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 
-from qa.answering.conversation import Conversation
-from qa.answering.feedback import record_asked, record_verdict, turn_record
 from qa.chat import TerminalChat
 from qa.config import Settings
+from qa.conversation import Conversation
 from qa.engine import open_index
 from qa.errors import QAError
+from qa.feedback import record_asked, record_verdict, turn_record
 from qa.storage.feedback import FILE_NAME, FeedbackRecord, ShownPassage, check_since
 
 QUESTION = "What did Russia deploy to the Kuril islands?"

@@ -1,5 +1,5 @@
 """From passages to an answer: the highlighted sentence, the short answer, follow-up questions,
-conversations, a conversation as Markdown, and replies to small talk."""
+a conversation as Markdown, and replies to small talk."""
 
 from qa._lazy import lazy_exports
 
@@ -8,8 +8,6 @@ _EXPORTS = {
     "NOTHING_FOUND": "qa.answering.answer",
     "followup_query": "qa.answering.followup",
     "is_followup": "qa.answering.followup",
-    "Conversation": "qa.answering.conversation",
-    "Turn": "qa.answering.conversation",
     "to_markdown": "qa.answering.transcript",
     "small_talk": "qa.answering.smalltalk",
 }

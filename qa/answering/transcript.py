@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from qa.answering.answer import phrase_ranges, with_marks
-from qa.answering.conversation import Conversation
-from qa.types import Answer, Passage
+from qa.types import Answer, Passage, Turn
 
 TITLE = "Conversation with the corpus"
 
@@ -36,11 +35,10 @@ def escape_answer(text: str) -> str:
 
 
 def to_markdown(
-    conversation: Conversation, index: Mapping[str, object] | None = None, saved: dt.datetime | None = None
+    turns: Sequence[Turn], index: Mapping[str, object] | None = None, saved: dt.datetime | None = None
 ) -> str:
-    """The whole conversation as a Markdown document."""
+    """A conversation's turns as a Markdown document."""
     saved = saved or dt.datetime.now(dt.timezone.utc)
-    turns = conversation.turns
     head = [f"# {TITLE}", ""]
     meta = [f"Saved {saved.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", f"{len(turns)} question(s)"]
     if index:

@@ -328,7 +328,7 @@ def evaluate_dialogues(
     """Ask every conversation, turn by turn, of its corpus's engine (qa.engine.QA) and judge each turn."""
     from tqdm import tqdm
 
-    from qa.answering.conversation import Conversation
+    from qa.conversation import Conversation
     from qa.evaluation.runner import chunk_table
 
     started = time.perf_counter()

@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.answering.conversation import Conversation
-from qa.answering.feedback import answers_now, record_asked, record_verdict
 from qa.answering.transcript import export_filename, to_markdown
+from qa.conversation import Conversation
 from qa.errors import IndexLockedError, QAError
+from qa.feedback import answers_now, record_asked, record_verdict
 from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits
 from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
     ADMIN_PASSWORD_ENV,
@@ -238,7 +238,7 @@ class ChatHandlers:
         folder = Path(self.export_dir) / uuid.uuid4().hex
         folder.mkdir(parents=True)
         path = folder / export_filename(saved)
-        path.write_text(to_markdown(Conversation(context.answered), self.engine.stats(), saved), encoding="utf-8")
+        path.write_text(to_markdown(context.answered, self.engine.stats(), saved), encoding="utf-8")
         return str(path)
 
     def ask_json(self, question: str, k: int = 5, mode: str = "hybrid") -> dict:

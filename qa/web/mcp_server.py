@@ -19,7 +19,7 @@ from pydantic import Field
 from starlette.routing import Route
 
 from qa import __version__
-from qa.answering.conversation import MAX_HISTORY
+from qa.conversation import MAX_HISTORY
 from qa.web import schemas
 from qa.web.api import BearerGuard, DeclaredSizeLimit
 from qa.web.service import CorpusService, ServiceError

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qa.answering.conversation import MAX_HISTORY
+from qa.conversation import MAX_HISTORY
 from qa.engine import MAX_K
 
 Mode = Literal["hybrid", "dense", "lexical"]

@@ -23,8 +23,7 @@ from urllib.parse import quote
 import anyio
 import anyio.to_thread
 
-from qa.answering.conversation import Conversation
-from qa.answering.feedback import record_asked
+from qa.conversation import Conversation
 from qa.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -33,6 +32,7 @@ from qa.errors import (
     QAError,
     check_text,
 )
+from qa.feedback import record_asked
 from qa.ingest.readers import PDF_SUFFIXES
 from qa.storage.feedback import MAX_TEXT, VERDICTS, FeedbackRecord, ShownPassage
 

@@ -17,7 +17,7 @@ from qa.answering.answer import answer_sentences, sentence_key
 from qa.answering.followup import followup_query, names_in
 from qa.answering.smalltalk import small_talk
 from qa.errors import QAError
-from qa.types import Answer
+from qa.types import Answer, Turn
 
 if TYPE_CHECKING:
     from qa.engine import QA
@@ -27,16 +27,6 @@ _WHO = re.compile(r"\bwho(?:m|se)?\b", re.I)
 CONTEXT_TURNS = 5
 # The most earlier questions a caller may hand over as a conversation's history.
 MAX_HISTORY = 100
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One question of a conversation: as read, what was searched, and its answer."""
-
-    question: str
-    searched: str  # the question itself when it stood on its own
-    answer: Answer | None = None  # None for a turn rebuilt from a history of questions
-    version: str = ""  # the index version that answered (a snapshot, a database generation)
 
 
 @dataclass

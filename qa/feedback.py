@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from qa.answering.conversation import Conversation, Turn
 from qa.answering.smalltalk import small_talk
+from qa.conversation import Conversation
 from qa.errors import QAError
 from qa.storage.feedback import VERDICTS, FeedbackRecord, ShownPassage
+from qa.types import Turn
 
 if TYPE_CHECKING:
     from qa.engine import QA
