@@ -11,7 +11,7 @@ Fitted on two collections together, each weighing the same in the loss:
     chunk is relevant when it holds the question's answer where the crowd-worker found it.
 Each query's head is the fused ranking's top DEPTH chunks (the first stage alone, QA_RERANK_DEPTH=0),
 scored with qa.retrieval.rerank.features. The model is a conditional logit over the head
-(bench.fit_answers.fit_listwise, scipy). Printed: SciFact train and test nDCG@10 (test is never
+(qa.training.answers.fit_listwise, scipy). Printed: SciFact train and test nDCG@10 (test is never
 used for fitting) and squad-dev-a Hit@1/Hit@5, out of fold (5 contiguous folds) and in-sample,
 each beside the fused ranking without re-ranking. The indexes are those `qa eval` caches.
 `qa eval` prints the same figures through the real search path.
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and args.depth != DEPTH:
         raise SystemExit(f"--check compares with the shipped model, which re-ranks {DEPTH}; leave --depth out")
 
-    from bench.fit_answers import fit_listwise, write_or_check
     from bench.tune import beir_collection, question_collection
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.evaluation.questions import ChunkSpan
     from qa.retrieval.rerank import FEATURES, Reranker, model_file
+    from qa.training.answers import fit_listwise, write_or_check
 
     started = time.perf_counter()
     scifact, squad = SHARED / "scifact", SHARED / "squad-dev-a"

@@ -18,7 +18,7 @@ import argparse
 import statistics
 import time
 
-from bench.fit_answers import REPO, collections, open_collection, read_questions
+from qa.training.answers import REPO, collections, open_collection, read_questions
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 
-from bench.fit_answers import REPO, collections, open_collection, read_questions
+from qa.training.answers import REPO, collections, open_collection, read_questions
 
 MIN_LETTERS = 7
 

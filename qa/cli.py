@@ -7,6 +7,7 @@ import functools
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from qa import __version__
 from qa.arguments import (  # noqa: F401  (the flags' home; re-exported for app.py, the tests and old callers)
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every question that found nothing as unanswerable, without asking the current index again",
     )
 
-    p = sub.add_parser("fit", help="train one of the project's own models (needs torch and transformers)")
+    p = sub.add_parser("fit", help="fit one of the models the package ships, or check the shipped one")
     fit = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     p = fit.add_parser("reader", help="fine-tune the reader (answer sentences and phrases) and ship it as ONNX")
     p.add_argument("--out", metavar="DIR", default="reader-run", help="checkpoints and the log (default ./reader-run)")
@@ -193,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
         "reader.json and print every set's answers through ask: the cosine alone, without and with the reader",
     )
     p.add_argument("--limit", type=int, metavar="N", help="with --combine: the first N questions of each set only")
+    p = fit.add_parser(
+        "answers",
+        help="fit the answer models (sentence scorer, passage re-ranker, relevance gate) on the tuning sets "
+        "and ship them (needs scikit-learn and scipy)",
+    )
+    p.add_argument("--out", metavar="FILE", type=Path, help="where to write the models (default: the shipped file)")
+    p.add_argument("--check", action="store_true", help="fit and compare with the shipped file; write nothing")
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="index cache (default: qa eval's, QA_EVAL_CACHE or ~/.cache/qa/beir)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions of each set (a quick dry run)")
     return parser
 
 
@@ -341,8 +356,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from qa import evaluation as evaluation
     from qa.evaluation.plots import plot_comparison, plot_recall
 
@@ -513,8 +526,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    if args.model == "answers":
+        from qa.training.answers import main_fit as fit_answers
 
+        return fit_answers(args.out, args.check, args.cache, args.limit)
     if args.combine:
         from qa.training.combination import main_combine
 

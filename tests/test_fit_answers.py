@@ -1,4 +1,4 @@
-"""The answer models' fitting script runs end to end, and the shipped models load and score."""
+"""The answer models' fit (`qa fit answers`) runs end to end, and the shipped models load and score."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_the_fitted_gate_scores_as_its_spline_model_does(monkeypatch):
     pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression
 
-    from bench import fit_answers
+    from qa.training import answers
 
     fitted = {}
     real = LogisticRegression.fit
@@ -85,7 +85,7 @@ def test_the_fitted_gate_scores_as_its_spline_model_does(monkeypatch):
     rng = np.random.default_rng(0)
     rows = np.c_[rng.normal(size=400), rng.exponential(size=400), np.full(400, 3.0)]
     labels = rows[:, 0] ** 2 + rng.normal(scale=0.3, size=400) < 1.0  # a curve, not a line
-    gate = fit_answers.fit_gate(rows, labels, np.ones(400), ("a", "b", "c"))
+    gate = answers.fit_gate(rows, labels, np.ones(400), ("a", "b", "c"))
     assert isinstance(gate, AdditiveModel) and isinstance(load_models().gate, AdditiveModel)
     expected = fitted["model"].decision_function(fitted["x"])
     assert np.max(np.abs(gate.logits(rows) - expected)) < 0.02
@@ -94,12 +94,12 @@ def test_the_fitted_gate_scores_as_its_spline_model_does(monkeypatch):
 
 
 @pytest.mark.integration
-def test_the_fitting_script_runs_on_a_few_questions(tmp_path):
+def test_the_fit_runs_on_a_few_questions(tmp_path):
     pytest.importorskip("sklearn")
-    from bench import fit_answers
+    from qa.cli import main
 
     out = tmp_path / "models.json"
-    assert fit_answers.main(["--limit", "40", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
+    assert main(["fit", "answers", "--limit", "40", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
     models = load_models(out)
     figures = models.meta["cross_validated"]
     assert set(figures) == {"squad-dev-a", "seed", "squad-dev-a (document withheld)"}
@@ -108,7 +108,7 @@ def test_the_fitting_script_runs_on_a_few_questions(tmp_path):
 
 
 def test_a_check_that_fails_says_how_far_and_where():
-    from bench.fit_answers import largest_difference
+    from qa.training.answers import largest_difference
 
     shipped = {"model": {"weights": [1.0, 2.0], "bias": 0.5}, "figures": {"hit@1": 0.9}}
     assert largest_difference(shipped, json.loads(json.dumps(shipped))) == (0.0, "/model/weights[0]")
@@ -120,7 +120,7 @@ def test_a_check_that_fails_says_how_far_and_where():
 
 
 def test_the_gate_tradeoff_says_what_each_looser_threshold_costs_and_buys():
-    from bench.fit_answers import gate_tradeoff
+    from qa.training.answers import gate_tradeoff
 
     # 100 answerable questions scoring 0..99 and 10 off-topic ones scoring -5..4, in one collection.
     scores = np.concatenate([np.arange(100.0), np.arange(-5.0, 5.0)])
@@ -147,9 +147,9 @@ BUILDINGS = ("tower", "bridge", "mill", "chapel", "lighthouse", "granary", "aque
 
 
 def test_each_question_is_asked_again_of_an_index_without_the_document_that_answers_it(tmp_path):
-    from bench import fit_answers
     from qa.config import Settings
     from qa.embedding.models import load_embedder
+    from qa.training import answers
 
     corpus = tmp_path / "towns" / "corpus"
     corpus.mkdir(parents=True)
@@ -161,24 +161,24 @@ def test_each_question_is_asked_again_of_an_index_without_the_document_that_answ
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "unused", model="hash", chunk_size=48, chunk_overlap=8)
     embedder = load_embedder(settings.model, settings.backend)
     cache = tmp_path / "cache"
-    engine = fit_answers.open_collection(corpus, cache, settings, embedder)
-    asked = fit_answers.gather(engine, "towns", questions, True, 1.0)
+    engine = answers.open_collection(corpus, cache, settings, embedder)
+    asked = answers.gather(engine, "towns", questions, True, 1.0)
     assert all(item.passage_labels.any() for item in asked)
 
-    near = fit_answers.withheld("towns", corpus, cache, settings, embedder, questions, asked)
+    near = answers.withheld("towns", corpus, cache, settings, embedder, questions, asked)
     assert [item.question for item in near] == [q["question"] for q in questions]
     for i, item in enumerate(near):
         assert (item.collection, item.answerable, item.weight) == (
             "towns (document withheld)",
             False,
-            fit_answers.WITHHELD_WEIGHT,
+            answers.WITHHELD_WEIGHT,
         )
         assert {c.doc_id for c in item.candidates} == {f"town-{j}" for j in range(len(TOWNS)) if j != i}
         assert not item.passage_labels.any()
-    again = fit_answers.open_collection(corpus, cache, settings, embedder)  # the cached index is untouched
+    again = answers.open_collection(corpus, cache, settings, embedder)  # the cached index is untouched
     assert len(again.documents()) == len(TOWNS)
 
     (corpus / "town-9.md").unlink()  # too few documents to withhold one
-    small = fit_answers.open_collection(corpus, cache, settings, embedder)
-    assert fit_answers.withheld("towns", corpus, cache, settings, embedder, questions[:9], asked[:9]) == []
+    small = answers.open_collection(corpus, cache, settings, embedder)
+    assert answers.withheld("towns", corpus, cache, settings, embedder, questions[:9], asked[:9]) == []
     assert len(small.documents()) == len(TOWNS) - 1

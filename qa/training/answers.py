@@ -1,10 +1,10 @@
 """Fit the answer models (sentence scorer, passage re-ranker, relevance gate) and write their weights.
 
-    python -m bench.fit_answers                 # fit, print the cross-validated figures, write the file
-    python -m bench.fit_answers --check         # fit again and compare with the shipped file
-    python -m bench.fit_answers --out FILE      # write elsewhere
+    qa fit answers                 # fit, print the cross-validated figures, write the file
+    qa fit answers --check         # fit again and compare with the shipped file
+    qa fit answers --out FILE      # write elsewhere
 
-Needs scikit-learn (`pip install -e ".[fit]"`); answering itself needs numpy only.
+Needs scikit-learn and scipy; answering itself needs numpy only.
 
 What it is fitted on (answerable questions, each candidate sentence labelled by whether it holds
 one of the question's answer strings):
@@ -23,7 +23,6 @@ conditional logits (scipy), the gate a logistic regression (scikit-learn).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -33,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from qa.errors import QAError
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout: its corpus and tests/data are fitted on too
 SHARED = REPO.parent / "shared" / "data"
 POOL = 20  # candidates per question, as qa.engine.POOL
 FOLDS = 5
@@ -86,7 +87,7 @@ class Item:
 def collections(repo: Path) -> list[tuple[str, Path, Path, float]]:
     squad = SHARED / "squad-dev-a"
     if not squad.is_dir():
-        raise SystemExit(f"{squad} is missing: the tuning data lives beside the repository in ../shared/data")
+        raise QAError(f"{squad} is missing: the tuning data lives beside the repository in ../shared/data")
     return [
         ("squad-dev-a", squad / "corpus", squad / "questions.jsonl", 1.0),
         ("seed", repo / "corpus", repo / "tests" / "data" / "seed_questions.jsonl", SEED_WEIGHT),
@@ -410,16 +411,9 @@ def _short_answer_text(scored, models, shown, item: Item) -> str:
     return short_answer(scored, models, shown)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="where to write the models (default: the shipped file)")
-    parser.add_argument("--check", action="store_true", help="fit and compare with the shipped file; write nothing")
-    parser.add_argument(
-        "--cache", type=Path, default=None, help="index cache (default: qa eval's, QA_EVAL_CACHE or ~/.cache/qa/beir)"
-    )
-    parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick dry run)")
-    args = parser.parse_args(argv)
-
+def main_fit(out: Path | None = None, check: bool = False, cache: Path | None = None, limit: int | None = None) -> int:
+    """`qa fit answers`: fit on every set, print the figures, then write the models to `out` (default:
+    the shipped file), or with `check` compare them with the shipped file (1 if they differ)."""
     from qa.answering.scorer import AnswerModels, models_file, softmax
     from qa.config import Settings
     from qa.embedding.models import load_embedder
@@ -431,14 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     embedder = load_embedder(settings.model, settings.backend)  # once, for both collections
     for name, corpus, questions_file, weight in collections(REPO):
-        engine = open_collection(corpus, args.cache, settings, embedder)
-        questions = read_questions(questions_file)[: args.limit]
+        engine = open_collection(corpus, cache, settings, embedder)
+        questions = read_questions(questions_file)[:limit]
         answerable = gather(engine, name, questions, True, weight)
         items += answerable
-        items += gather(engine, name, offtopic[: args.limit], False, weight)
-        near = withheld(name, corpus, args.cache, settings, embedder, questions, answerable)
+        items += gather(engine, name, offtopic[:limit], False, weight)
+        near = withheld(name, corpus, cache, settings, embedder, questions, answerable)
         items += near
-        sizes[name] = {"questions": len(questions), "offtopic": len(offtopic[: args.limit]), "weight": weight}
+        sizes[name] = {"questions": len(questions), "offtopic": len(offtopic[:limit]), "weight": weight}
         if near:
             sizes[near[0].collection] = {"offtopic": len(near), "weight": WITHHELD_WEIGHT}
         print(
@@ -499,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  QA_MIN_RELEVANCE={row['min_relevance']:.4f}   {cells}")
     shipped = models_file(settings.sentence_vectors)
-    return write_or_check(models.to_dict(), shipped, args.out, args.check, started, "models")
+    return write_or_check(models.to_dict(), shipped, out, check, started, "models")
 
 
 def largest_difference(a, b, path: str = "") -> tuple[float, str]:
@@ -537,7 +531,3 @@ def write_or_check(data: dict, shipped: Path, out: Path | None, check: bool, sta
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
