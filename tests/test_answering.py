@@ -97,7 +97,7 @@ def test_an_index_of_sentences_encoded_alone_answers_with_the_models_fitted_on_t
         assert scorer.load_models(scorer.models_file(method)).meta["sentence_vectors"] == method
         assert rerank.load_reranker(rerank.model_file(method)).meta["sentence_vectors"] == method
     assert scorer.models_file("alone").name == "answer_models-alone.json"
-    assert scorer.refit_command(scorer.models_file("alone")) == "QA_SENTENCE_VECTORS=alone python -m bench.fit_answers"
+    assert scorer.refit_command(scorer.models_file("alone")) == "QA_SENTENCE_VECTORS=alone qa fit answers"
     loaded: list[str] = []
 
     def recording(load):

@@ -19,7 +19,7 @@ def test_shipped_models_match_the_features_this_version_computes():
     assert models.passage.features == PASSAGE_FEATURES
     assert models.gate.features == QUESTION_FEATURES
     fitted = models.meta
-    assert fitted["script"] == "python -m bench.fit_answers"
+    assert fitted["script"] == "qa fit answers"
     assert fitted["sets"]["squad-dev-a"]["questions"] == 4566 and fitted["sets"]["seed"]["questions"] >= 39
     assert 0 < models.answer_share < 1 and models.answer_max_sentences >= 1
 
@@ -27,11 +27,11 @@ def test_shipped_models_match_the_features_this_version_computes():
 def test_models_refuse_other_features_with_the_command_that_fixes_it(tmp_path):
     data = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
     data["sentence"]["features"] = ["cosine"]
-    with pytest.raises(QAError, match=r"bench\.fit_answers"):
+    with pytest.raises(QAError, match="qa fit answers"):
         AnswerModels.from_dict(data)
     broken = tmp_path / "models.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(QAError, match=r"bench\.fit_answers"):
+    with pytest.raises(QAError, match="qa fit answers"):
         load_models(broken)
 
 

@@ -1,7 +1,7 @@
 """Features of candidate sentences, passages and questions: what the answer models weigh.
 
 Pure functions over plain data (numpy arrays, strings), shared by answering (`ask`) and by the
-fitting script (`bench/fit_answers.py`), so the models are fitted on exactly what they see.
+fit (`qa fit answers`, qa.training.answers), so the models are fitted on exactly what they see.
 
 * A sentence is scored by its cosine to the question (its late-chunked vector), the share of
   the question's terms it holds (idf-weighted, stemmed; and by shared prefixes, for "respond"
@@ -321,7 +321,7 @@ def soft_coverage(
     sentence lacks counts by how close its word comes to one of the sentence's words (its word
     vector's cosine, rescaled from SOFT_FLOOR..1 to 0..1). Without word vectors: exact coverage.
 
-    Out of fold on squad-dev-a (bench.fit_answers), as two sentence features: highlight 0.809 ->
+    Out of fold on squad-dev-a (qa fit answers), as two sentence features: highlight 0.809 ->
     0.818; floors 0.2-0.5 all gain 0.006-0.009. `exact`: the exact coverage, if already computed."""
     if exact is None:
         exact = np.array([_coverage(f.stem_set, q) for f in sentences])

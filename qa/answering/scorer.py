@@ -1,6 +1,6 @@
 """The fitted answer models: sentence scorer, passage re-ranker and relevance gate (numpy only).
 
-The weights live in `answer_models.json` beside this module, written by `bench/fit_answers.py`
+The weights live in `answer_models.json` beside this module, written by `qa fit answers`
 (which anyone can rerun to reproduce it). The models read the standardised features of
 qa.answering.features: the sentence and passage models are linear conditional logits, fitted to
 rank a question's candidates (their softmax is the probability that a candidate holds the
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 MODELS_FILE = Path(__file__).with_name("answer_models.json")
 FORMAT = 1
-REFIT = "python -m bench.fit_answers"
+REFIT = "qa fit answers"
 
 
 def models_file(sentence_vectors: str = "late") -> Path:

@@ -9,7 +9,7 @@ worded like the questions readers ask of it, about things the other documents ma
 Each document's index is a copy of the collection's local index brought up to date without it
 (qa.ingest.indexer.update_index over the other files), so nothing is embedded again and the
 index itself is left as it was. `qa eval --withheld` reports the share refused
-(`withheld_refused`); `bench/fit_answers.py` fits the gate on such questions too.
+(`withheld_refused`); `qa fit answers` fits the gate on such questions too.
 """
 
 from __future__ import annotations

@@ -472,7 +472,7 @@ def main_fit(out: Path | None = None, check: bool = False, cache: Path | None = 
     models = replace(
         models,
         meta={
-            "script": "python -m bench.fit_answers",
+            "script": "qa fit answers",
             "sentence_vectors": settings.sentence_vectors,
             "sets": sizes,
             "offtopic_file": "tests/data/offtopic_questions.txt",
