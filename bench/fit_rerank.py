@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and args.depth != DEPTH:
         raise SystemExit(f"--check compares with the shipped model, which re-ranks {DEPTH}; leave --depth out")
 
-    from bench.tune import beir_collection, question_collection
     from qa.config import Settings
     from qa.embedding.models import load_embedder
     from qa.evaluation.questions import ChunkSpan
     from qa.retrieval.rerank import FEATURES, Reranker, model_file
     from qa.training.answers import fit_listwise, write_or_check
+    from qa.training.retrieval_sets import beir_collection, question_collection
 
     started = time.perf_counter()
     scifact, squad = SHARED / "scifact", SHARED / "squad-dev-a"

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.tune import Collection, beir_collection, question_collection
 from qa import evaluation as ev
 from qa.config import Settings
 from qa.embedding.models import load_embedder
+from qa.training.retrieval_sets import Collection, beir_collection, question_collection
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEPTH = 100  # candidates per retriever in each query's softmax
