@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="index cache (default: qa eval's, QA_EVAL_CACHE or ~/.cache/qa/beir)",
     )
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions of each set (a quick dry run)")
+    p = fit.add_parser("rerank", help="fit the hybrid re-ranker on the tuning sets and ship it")
+    p.add_argument("--out", metavar="FILE", type=Path, help="where to write the model (default: the shipped file)")
+    p.add_argument("--check", action="store_true", help="fit and compare with the shipped file; write nothing")
+    p.add_argument(
+        "--depth", type=int, metavar="N", help="chunks of the fused head to re-rank (default 20, the shipped model's)"
+    )
     return parser
 
 
@@ -530,6 +536,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from qa.training.answers import main_fit as fit_answers
 
         return fit_answers(args.out, args.check, args.cache, args.limit)
+    if args.model == "rerank":
+        from qa.training.rerank import main_fit as fit_rerank
+
+        return fit_rerank(args.out, args.check, args.depth)
     if args.combine:
         from qa.training.combination import main_combine
 

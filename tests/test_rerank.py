@@ -169,3 +169,17 @@ def test_answers_show_the_rerankers_score_beside_the_retrievers(engine, settings
     assert passages and all("rerank" in p.scores and "fused" in p.scores for p in passages)
     fused_only = open_index(settings=settings.with_(rerank_depth=0)).ask(QUERY).passages
     assert all("rerank" not in p.scores for p in fused_only)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--depth", "1"], "--depth must be between 2 and 1000"),
+        (["--depth", "30", "--check"], "which re-ranks 20; leave --depth out"),
+    ],
+)
+def test_qa_fit_rerank_refuses_a_head_it_cannot_fit_or_check(capsys, argv, message):
+    from qa.cli import main
+
+    assert main(["fit", "rerank", *argv]) == 1
+    assert message in capsys.readouterr().err

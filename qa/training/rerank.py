@@ -1,8 +1,8 @@
 """Fit the hybrid re-ranker (qa.retrieval.rerank) and write its weights.
 
-    python -m bench.fit_rerank                  # fit, print the figures, write qa/retrieval/rerank_model.json
-    python -m bench.fit_rerank --check          # fit again and compare with the shipped file; write nothing
-    python -m bench.fit_rerank --depth 30 --out /tmp/rerank-30.json   # another head (QA_RERANK_DEPTH=30)
+    qa fit rerank                  # fit, print the figures, write qa/retrieval/rerank_model.json
+    qa fit rerank --check          # fit again and compare with the shipped file; write nothing
+    qa fit rerank --depth 30 --out /tmp/rerank-30.json   # another head (QA_RERANK_DEPTH=30)
 
 Fitted on two collections together, each weighing the same in the loss:
   * SciFact train (../shared/data/scifact, qrels/train.tsv): a chunk is relevant when its
@@ -19,7 +19,6 @@ each beside the fused ranking without re-ranking. The indexes are those `qa eval
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
+from qa.errors import QAError
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # beside the checkout
 DEPTH = 20  # the default head: the pool `ask` reads (--depth tries others; docs/evaluation.md gives their figures)
 FOLDS = 5
 
@@ -84,16 +84,15 @@ def groups(queries: list[Query]) -> list[tuple[np.ndarray, np.ndarray, float]]:
     return [(q.rows, q.labels, q.weight) for q in queries if q.labels.any()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="where to write the model (default: the shipped file)")
-    parser.add_argument("--check", action="store_true", help="fit and compare with the shipped file; write nothing")
-    parser.add_argument("--depth", type=int, default=DEPTH, help=f"chunks of the fused head to re-rank ({DEPTH})")
-    args = parser.parse_args(argv)
-    if not 2 <= args.depth <= 1000:
-        raise SystemExit("--depth must be between 2 and 1000")
-    if args.check and args.depth != DEPTH:
-        raise SystemExit(f"--check compares with the shipped model, which re-ranks {DEPTH}; leave --depth out")
+def main_fit(out: Path | None = None, check: bool = False, depth: int | None = None) -> int:
+    """`qa fit rerank`: fit a head of `depth` chunks (default DEPTH), print the figures, then write the
+    model to `out` (default: the shipped file), or with `check` compare it with the shipped file (1 if
+    it differs)."""
+    depth = DEPTH if depth is None else depth
+    if not 2 <= depth <= 1000:
+        raise QAError("--depth must be between 2 and 1000")
+    if check and depth != DEPTH:
+        raise QAError(f"--check compares with the shipped model, which re-ranks {DEPTH}; leave --depth out")
 
     from qa.config import Settings
     from qa.embedding.models import load_embedder
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     scifact, squad = SHARED / "scifact", SHARED / "squad-dev-a"
     if not scifact.is_dir() or not squad.is_dir():
-        raise SystemExit(f"{SHARED} lacks scifact/ or squad-dev-a/: the tuning data lives beside the repository")
+        raise QAError(f"{SHARED} lacks scifact/ or squad-dev-a/: the tuning data lives beside the repository")
     settings = Settings.from_env().with_(rerank_depth=0)  # features of the first stage alone
     embedder = load_embedder(settings.model, settings.backend)
     train = beir_collection(str(scifact), "train", settings, embedder)
@@ -118,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     def holds_answer(qid, c):
         return ChunkSpan(c.chunk_id, c.doc_id, c.start, c.end).passage_id in questions.qrels[qid]
 
-    train_q = gather(train, in_document(train), args.depth)
-    test_q = gather(test, in_document(test), args.depth)
-    squad_q = gather(questions, holds_answer, args.depth)
+    train_q = gather(train, in_document(train), depth)
+    test_q = gather(test, in_document(test), depth)
+    squad_q = gather(questions, holds_answer, depth)
     for q in train_q:  # the two collections weigh the same
         q.weight = len(squad_q) / len(train_q)
     print(f"gathered in {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -156,14 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         "figures": report,
     }
     return write_or_check(
-        Reranker(model, args.depth, meta).to_dict(),
+        Reranker(model, depth, meta).to_dict(),
         model_file(settings.sentence_vectors),
-        args.out,
-        args.check,
+        out,
+        check,
         started,
         "model",
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
