@@ -1,8 +1,8 @@
 """The fitted models qa ships, over standardised features (numpy only): linear, or additive.
 
 The re-ranker (qa.retrieval.rerank) and the answer models (qa.answering.scorer) are each one
-of these, read from a JSON file beside their module and written by a script in bench/ that
-reproduces it. `model_from_dict` reads either form.
+of these, read from a JSON file beside their module and written by the command that reproduces
+it (`qa fit rerank`, `qa fit answers`). `model_from_dict` reads either form.
 """
 
 from __future__ import annotations

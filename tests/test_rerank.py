@@ -31,7 +31,7 @@ def test_shipped_model_matches_the_features_and_says_what_it_was_fitted_on():
     assert reranker.model.features == FEATURES
     assert reranker.depth == Settings().rerank_depth
     assert set(reranker.meta["sets"]) == {"scifact train", "squad-dev-a"}
-    assert reranker.meta["script"] == "python -m bench.fit_rerank"
+    assert reranker.meta["script"] == "qa fit rerank"
 
 
 def test_a_model_file_that_does_not_fit_is_refused_with_the_command_that_refits_it(tmp_path):
@@ -39,7 +39,7 @@ def test_a_model_file_that_does_not_fit_is_refused_with_the_command_that_refits_
     data["model"]["features"] = data["model"]["features"][:-1]
     bad = tmp_path / "model.json"
     bad.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(QAError, match=r"bench\.fit_rerank"):
+    with pytest.raises(QAError, match="qa fit rerank"):
         load_reranker(bad)
     with pytest.raises(QAError, match="missing"):
         load_reranker(tmp_path / "none.json")

@@ -5,7 +5,7 @@ chunk: its sentences' vectors (the best sentence can match a question that the c
 only half matches), the idf-weighted share of the question's terms the chunk, its best sentence
 and its title hold, the question's adjacent term pairs found in it, and how many of the leading
 chunks come from its document. The model is a conditional logit (its softmax over a question's
-head is the probability that each chunk is the relevant one), fitted by `python -m bench.fit_rerank`
+head is the probability that each chunk is the relevant one), fitted by `qa fit rerank`
 on SciFact train and squad-dev-a together, each weighing the same; its weights are in
 `rerank_model.json` beside this module. numpy only.
 """
@@ -43,7 +43,7 @@ def refit_command(path: Path) -> str:
 
 
 FORMAT = 1
-REFIT = "python -m bench.fit_rerank"
+REFIT = "qa fit rerank"
 
 FEATURES = (
     "rank",  # log(1 + position in the fused ranking)

@@ -147,7 +147,7 @@ def main_fit(out: Path | None = None, check: bool = False, depth: int | None = N
             if metric in before:
                 print(f"{name:<42} {metric:<10} {before[metric]:>7.4f} {after[metric]:>9.4f}")
     meta = {
-        "script": "python -m bench.fit_rerank",
+        "script": "qa fit rerank",
         "sets": {"scifact train": len(train_q), "squad-dev-a": len(squad_q)},
         "model": settings.model,
         "backend": settings.backend,
