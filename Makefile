@@ -59,12 +59,12 @@ test: install-test browser-deps
 	$(VENV)/bin/pytest -q
 
 lint: install-test
-	$(VENV)/bin/ruff check qa tests app.py
-	$(VENV)/bin/ruff format --check qa tests app.py
+	$(VENV)/bin/ruff check qa tests bench app.py
+	$(VENV)/bin/ruff format --check qa tests bench app.py
 
 format: install-test
-	$(VENV)/bin/ruff format qa tests app.py
-	$(VENV)/bin/ruff check --fix qa tests app.py
+	$(VENV)/bin/ruff format qa tests bench app.py
+	$(VENV)/bin/ruff check --fix qa tests bench app.py
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/snapshots index/cache .pytest_cache site
