@@ -356,8 +356,9 @@ def bench_stores(
 def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
     from qa.embedding.models import load_embedder
     from qa.retrieval.search import Searcher
-    from qa.storage.base import IndexedChunk, open_store
+    from qa.storage.base import IndexedChunk
     from qa.storage.manifest import base_manifest
+    from qa.storage.stores import open_store
 
     embedder = load_embedder(settings.model)
     store = open_store(settings)

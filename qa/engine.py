@@ -34,7 +34,8 @@ from qa.errors import EncoderRevisedError, IndexMissingError, QAError, check_tex
 from qa.ingest.sentences import split_sentences
 from qa.retrieval.rerank import QueryTerms
 from qa.retrieval.search import MODES, Searcher
-from qa.storage.base import DocumentInfo, IndexReader, Store, open_store
+from qa.storage.base import DocumentInfo, IndexReader, Store
+from qa.storage.stores import open_store
 from qa.types import Answer, Document, Filters, Highlight, Passage
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from qa.engine import open_index
 from qa.errors import IndexLockedError, QAError
 from qa.ingest.indexer import update_index
 from qa.ingest.readers import content_hash
-from qa.storage.base import open_store
 from qa.storage.postgres.migrations import LATEST
+from qa.storage.stores import open_store
 from tests.conftest import REPO
 from tests.test_hardening import qa_env
 

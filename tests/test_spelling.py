@@ -8,7 +8,7 @@ from qa.embedding.models import HashEmbedder
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
 from qa.retrieval.spelling import Correction, correct, english_word
-from qa.storage.base import open_store
+from qa.storage.stores import open_store
 from qa.vocabulary import Vocabulary, nearest_words, words_of
 
 

@@ -11,8 +11,9 @@ from qa.engine import open_index
 from qa.errors import IndexMismatchError, IndexMissingError
 from qa.ingest.indexer import make_chunker, update_index
 from qa.ingest.readers import parse_document
-from qa.storage.base import ChunkEvidence, IndexedChunk, open_store
+from qa.storage.base import ChunkEvidence, IndexedChunk
 from qa.storage.manifest import base_manifest
+from qa.storage.stores import open_store
 from qa.types import Filters
 
 

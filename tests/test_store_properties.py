@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from qa.embedding.models import HashEmbedder
 from qa.ingest.indexer import make_chunker
 from qa.ingest.readers import content_hash
-from qa.storage.base import IndexedChunk, open_store
+from qa.storage.base import IndexedChunk
 from qa.storage.manifest import base_manifest
+from qa.storage.stores import open_store
 from qa.types import Document
 
 # Any character a decoded UTF-8 file can hold except NUL (refused by the reader for every store).

@@ -13,7 +13,7 @@ from qa.embedding.models import HashEmbedder
 from qa.embedding.words import WordVectors, embed_words
 from qa.engine import open_index
 from qa.ingest.indexer import update_index
-from qa.storage.base import open_store
+from qa.storage.stores import open_store
 from qa.terms import Analyzer
 from qa.vocabulary import words_of
 

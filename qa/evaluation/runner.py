@@ -138,7 +138,7 @@ def embed_queries(searcher, texts: Sequence[str], progress: bool = False) -> np.
     vectors `ask` gets for the same questions.
     """
     from qa.embedding.models import embed_with_cache
-    from qa.storage.base import open_store
+    from qa.storage.stores import open_store
     from qa.types import text_hash
 
     cache = open_store(searcher.settings).embedding_cache()
@@ -328,7 +328,7 @@ def evaluate_beir(
     from qa.embedding.models import load_embedder
     from qa.evaluation.beir import beir_id, index_beir, load_beir
     from qa.retrieval.search import Searcher
-    from qa.storage.base import open_store
+    from qa.storage.stores import open_store
 
     started = time.perf_counter()
     modes = check_modes(modes)

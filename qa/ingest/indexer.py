@@ -31,8 +31,9 @@ from qa.ingest.readers import (
 )
 from qa.ingest.representation import Representer
 from qa.ingest.sentences import split_sentences
-from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter, open_store
+from qa.storage.base import ChunkEvidence, IndexedChunk, IndexWriter
 from qa.storage.manifest import base_manifest
+from qa.storage.stores import open_store
 from qa.types import Document, text_hash
 from qa.vocabulary import words_of
 

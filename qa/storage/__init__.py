@@ -12,7 +12,7 @@ _EXPORTS = {
     "ChunkEvidence": "qa.storage.base",
     "DocumentInfo": "qa.storage.base",
     "IndexedChunk": "qa.storage.base",
-    "open_store": "qa.storage.base",
+    "open_store": "qa.storage.stores",
     "STORES": "qa.storage.base",
     "Manifest": "qa.storage.manifest",
     "LocalStore": "qa.storage.local.store",

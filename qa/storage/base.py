@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from qa.errors import QAError
 from qa.storage.manifest import Manifest
 from qa.terms import Analyzer
 from qa.types import Chunk, Document, Filters
@@ -266,21 +265,3 @@ class Store(Protocol):
         ...
 
     def embedding_cache(self) -> EmbeddingCache: ...
-
-
-def open_store(settings: Settings) -> Store:
-    """The store the settings name (QA_STORE): the local folder or a PostgreSQL database."""
-    if settings.store == "local":
-        from qa.storage.local.store import LocalStore
-
-        return LocalStore(settings.index_dir)
-    if settings.store == "postgres":
-        try:
-            from qa.storage.postgres.store import PostgresStore
-        except ImportError as exc:
-            raise QAError(
-                f"the postgres store needs psycopg and pgvector ({exc}); "
-                "install them with `pip install -e '.[postgres]'`"
-            ) from None
-        return PostgresStore.from_settings(settings)
-    raise QAError(f"QA_STORE must be one of {', '.join(STORES)} (got {settings.store!r})")

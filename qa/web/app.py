@@ -922,7 +922,7 @@ def serve(args: argparse.Namespace) -> int:
     server on one port until interrupted."""
     from qa.arguments import settings_from_args
     from qa.engine import open_index
-    from qa.storage.base import open_store
+    from qa.storage.stores import open_store
     from qa.web import asgi
 
     options = resolve_options(args)
