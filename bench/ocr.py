@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qa.ingest.isolation import IsolatedParser
 from qa.ingest.ocr import word_error_rate
-from qa.ingest.readers import ParseLimits
+from qa.ingest.parsing import ParseLimits
 from tests.scangen import PAGES, scanned_pdf
 
 CONDITIONS = {"clean": {}, "noisy": {"noise": 0.08, "skew": 0.5}}

@@ -10,7 +10,8 @@ from qa.cli import main
 from qa.ingest.chunking import Chunker
 from qa.ingest.isolation import ISOLATED_SUFFIXES, IsolatedParser
 from qa.ingest.office import OFFICE_SUFFIXES
-from qa.ingest.readers import ParseLimits, ReadError, parse_document
+from qa.ingest.parsing import ParseLimits, ReadError
+from qa.ingest.readers import parse_document
 from qa.types import Place
 from tests import officegen
 

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from qa.ingest import metadata
-from qa.ingest.readers import ReadError, parse_document
+from qa.ingest.parsing import ReadError
+from qa.ingest.readers import parse_document
 from tests.conftest import REPO
 from tests.pdfgen import make_pdf
 

@@ -9,7 +9,7 @@ import pytest
 from qa.config import Settings
 from qa.ingest.isolation import IsolatedParser
 from qa.ingest.ocr import lines_of, otsu_threshold, word_error_rate
-from qa.ingest.readers import ParseLimits, ReadError
+from qa.ingest.parsing import ParseLimits, ReadError
 from tests.scangen import PAGES, scanned_pdf
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from qa.ingest.isolation import PageRenderer
 from qa.ingest.pages import MARK_RGB, PageLimits, find_text, page_scale, render_page
-from qa.ingest.readers import ReadError
+from qa.ingest.parsing import ReadError
 from tests.pdfgen import make_bomb_pdf, make_pdf
 
 Image = pytest.importorskip("PIL.Image")

@@ -4,7 +4,9 @@ import io
 
 import pytest
 
-from qa.ingest.readers import ReadError, normalise_date, parse_document, scan_corpus
+from qa.ingest.metadata import normalise_date
+from qa.ingest.parsing import ReadError
+from qa.ingest.readers import parse_document, scan_corpus
 
 
 def test_markdown_front_matter_and_verbatim_body():

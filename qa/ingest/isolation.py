@@ -27,7 +27,8 @@ from pathlib import PurePosixPath
 from qa.ingest.ocr import NeedsOCR, OcrCache, Scan, recognise
 from qa.ingest.office import OFFICE_SUFFIXES
 from qa.ingest.pages import PageImage, PageLimits, render_page
-from qa.ingest.readers import PDF_SUFFIXES, ParseLimits, ReadError, parse_document
+from qa.ingest.parsing import ParseLimits, ReadError
+from qa.ingest.readers import PDF_SUFFIXES, parse_document
 from qa.types import Document
 
 log = logging.getLogger("qa.ingest.isolation")
@@ -42,7 +43,7 @@ class IsolatedParser:
 
     def __init__(
         self,
-        limits: ParseLimits = ParseLimits(),  # noqa: B008  (frozen)
+        limits: ParseLimits = ParseLimits(),
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.limits = limits

@@ -162,3 +162,23 @@ def _title_like(text: str) -> bool:
         and not _URL.match(text)
         and not is_placeholder_title(text)
     )
+
+
+_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def normalise_date(value: object) -> str:
+    """ISO 8601 prefix (YYYY, YYYY-MM, YYYY-MM-DD) from a YAML date or string; "" if unknown."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()[:10]
+    text = str(value).strip()
+    head = text[:10]
+    if _ISO_DATE.match(head):
+        return head
+    if _ISO_DATE.match(text[:7]):
+        return text[:7]
+    if _ISO_DATE.match(text[:4]):
+        return text[:4]
+    return ""

@@ -18,13 +18,10 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from qa.ingest import metadata
+from qa.ingest.parsing import ParseLimits, ReadError, decode_text
 from qa.types import Heading, Locator
-
-if TYPE_CHECKING:
-    from qa.ingest.readers import ParseLimits
 
 DOCX_SUFFIXES = {".docx"}
 PPTX_SUFFIXES = {".pptx"}
@@ -46,8 +43,6 @@ MAX_LABEL = 80
 
 
 def _error(reason: str) -> Exception:
-    from qa.ingest.readers import ReadError
-
     return ReadError(reason)
 
 
@@ -165,8 +160,6 @@ def checked_zip(data: bytes, kind: str, limits: ParseLimits) -> zipfile.ZipFile:
 
 def _guarded(kind: str, read, *args) -> dict:
     """Run a reader, turning whatever a damaged file makes a library raise into one ReadError."""
-    from qa.ingest.readers import ReadError
-
     try:
         return read(*args)
     except (ReadError, MemoryError):
@@ -201,9 +194,7 @@ def read_office(suffix: str, data: bytes, limits: ParseLimits) -> dict:
 
 
 def _date(value: object) -> str:
-    from qa.ingest.readers import normalise_date
-
-    return normalise_date(value)
+    return metadata.normalise_date(value)
 
 
 # -- Word ----------------------------------------------------------------------------
@@ -340,9 +331,7 @@ def _cell_text(value: object) -> str:
 
 
 def _read_csv(data: bytes, suffix: str, limits: ParseLimits) -> dict:
-    from qa.ingest.readers import _decode
-
-    text = _decode(data)
+    text = decode_text(data)
     delimiter = "\t" if suffix == ".tsv" else ","
     if suffix == ".csv":
         try:

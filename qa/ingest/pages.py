@@ -15,7 +15,7 @@ import math
 import unicodedata
 from dataclasses import dataclass
 
-from qa.ingest.readers import ReadError
+from qa.ingest.parsing import ReadError
 
 # The highlighter's yellow, multiplied into the page: paper turns yellow, ink stays dark.
 MARK_RGB = (253, 230, 120)

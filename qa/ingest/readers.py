@@ -8,7 +8,6 @@ for the order and for which of a file's own metadata is passed over).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import logging
@@ -20,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from qa.ingest import metadata
 from qa.ingest.ocr import NeedsOCR, page_images
 from qa.ingest.office import OFFICE_SUFFIXES, read_office
+from qa.ingest.parsing import ParseLimits, ReadError, decode_text
 from qa.types import Document, Heading
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -34,7 +34,6 @@ SIDECAR_KEYS = ("title", "author", "authors", "publisher", "date", "url", "sourc
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # pypdf logs what it repairs ("EOF marker not found") to stderr when nothing else handles its
 # logs; a file it cannot read is reported with the reason anyway.
 logging.getLogger("pypdf").addHandler(logging.NullHandler())
@@ -44,51 +43,6 @@ logging.getLogger("pypdf").addHandler(logging.NullHandler())
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```+|~~~+)")
-
-
-class ReadError(Exception):
-    """A corpus file that cannot be read; str(error) is the reason."""
-
-
-@dataclass(frozen=True)
-class ParseLimits:
-    """What reading one untrusted file may cost (settings QA_MAX_PAGES, QA_PARSE_MEMORY_MB and
-    QA_PARSE_SECONDS; memory and time are enforced by qa.ingest.isolation's worker)."""
-
-    pages: int = 2000
-    memory_mb: int = 512
-    seconds: float = 60.0
-    # Decompressed bytes of any one PDF stream: a page's text is never near this, a bomb is.
-    stream_bytes: int = 16_000_000
-    # Spreadsheet cells (XLSX, CSV) and, for zip-based files, the entries and their total
-    # uncompressed size, checked before anything is inflated.
-    cells: int = 1_000_000
-    zip_bytes: int = 256_000_000
-    zip_entries: int = 10_000
-    # OCR of PDF pages without text (qa.ingest.ocr): on or off, the OCR worker's memory and
-    # time per page, where its results are cached, and the texts already read for this file
-    # ((page index, text) pairs, filled in by IsolatedParser between the two reads of a scan).
-    ocr: bool = False
-    ocr_memory_mb: int = 2048
-    ocr_seconds: float = 120.0
-    ocr_cache: str = ""
-    ocr_texts: tuple[tuple[int, str], ...] = ()
-
-    @classmethod
-    def from_settings(cls, settings) -> ParseLimits:
-        from qa.ingest import ocr
-
-        return cls(
-            settings.max_pages,
-            settings.parse_memory_mb,
-            settings.parse_seconds,
-            cells=settings.max_cells,
-            zip_bytes=int(settings.max_zip_mb * 1_000_000),
-            ocr=settings.ocr == "on" and ocr.available(),
-            ocr_memory_mb=settings.ocr_memory_mb,
-            ocr_seconds=settings.ocr_seconds,
-            ocr_cache=str(Path(settings.index_dir) / "ocr-cache"),
-        )
 
 
 # pypdf's per-stream output limits, each set to ParseLimits.stream_bytes.
@@ -326,7 +280,7 @@ def _sidecar_fields(data: bytes, name: str) -> dict:
         fields["url"] = _str(meta.get("url", meta.get("source")))
     if "date" in meta:
         raw = meta["date"]
-        fields["date"] = normalise_date(raw)
+        fields["date"] = metadata.normalise_date(raw)
         if raw not in (None, "") and not fields["date"]:
             raise ReadError(
                 f"its metadata sidecar {name} has date {str(raw)!r}; write it as YYYY, YYYY-MM or YYYY-MM-DD"
@@ -335,7 +289,7 @@ def _sidecar_fields(data: bytes, name: str) -> dict:
 
 
 def _read_text(data: bytes, source: str) -> dict:
-    text = _decode(data)
+    text = decode_text(data)
     meta: dict = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -350,7 +304,7 @@ def _read_text(data: bytes, source: str) -> dict:
         "title": title,
         "author": _author(meta.get("author") or meta.get("authors")),
         "publisher": _str(meta.get("publisher")),
-        "date": normalise_date(meta.get("date")),
+        "date": metadata.normalise_date(meta.get("date")),
         "url": _str(meta.get("source") or meta.get("url")),
     }
 
@@ -390,20 +344,6 @@ def markdown_headings(text: str) -> tuple[Heading, ...]:
             continue
         previous = (start, body) if body.strip() and not body.startswith(("    ", "\t")) else None
     return tuple(headings)
-
-
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
-        raise ReadError("binary content (NUL bytes) in a text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReadError(f"not valid UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
-    # Other control characters mean the file is not really text.
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
-    if controls > 8:
-        raise ReadError("binary content (control characters) in a text file")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _parse_front_matter(block: str, what: str = "YAML front matter") -> dict:
@@ -449,7 +389,7 @@ def _read_html(data: bytes) -> dict:
         "title": "" if metadata.is_placeholder_title(title) else title,
         "author": "" if metadata.is_placeholder_author(author) else author,
         "publisher": _str(getattr(meta, "sitename", "")),
-        "date": normalise_date(getattr(meta, "date", "")),
+        "date": metadata.normalise_date(getattr(meta, "date", "")),
         "url": _str(getattr(meta, "url", "")),
     }
 
@@ -584,23 +524,6 @@ def _text_runs(page) -> list[tuple[str, float]]:
     except Exception:  # a heading is a nicety: the text itself was read already
         return []
     return runs
-
-
-def normalise_date(value: object) -> str:
-    """ISO 8601 prefix (YYYY, YYYY-MM, YYYY-MM-DD) from a YAML date or string; "" if unknown."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()[:10]
-    text = str(value).strip()
-    head = text[:10]
-    if _ISO_DATE.match(head):
-        return head
-    if _ISO_DATE.match(text[:7]):
-        return text[:7]
-    if _ISO_DATE.match(text[:4]):
-        return text[:4]
-    return ""
 
 
 def _author(value: object) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.ingest.readers import ReadError, file_version, scan_corpus
+from qa.ingest.parsing import ReadError
+from qa.ingest.readers import file_version, scan_corpus
 
 
 @dataclass(frozen=True)

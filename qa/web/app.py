@@ -34,7 +34,8 @@ from qa.answering.transcript import export_filename, to_markdown
 from qa.conversation import Conversation
 from qa.errors import IndexLockedError, QAError
 from qa.feedback import answers_now, record_asked, record_verdict
-from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits
+from qa.ingest.parsing import ParseLimits
+from qa.ingest.readers import SUPPORTED_SUFFIXES
 from qa.web.options import (  # noqa: F401  (re-exported: the serve flags used to live here)
     ADMIN_PASSWORD_ENV,
     DEFAULT_HOST,

@@ -23,7 +23,8 @@ from urllib.parse import quote, urlencode
 from qa.errors import QAError
 from qa.ingest.isolation import PageRenderer
 from qa.ingest.pages import PageImage, PageLimits
-from qa.ingest.readers import ReadError, content_hash
+from qa.ingest.parsing import ReadError
+from qa.ingest.readers import content_hash
 from qa.types import Document
 from qa.web.service import FILES, PAGES, NotFound, ServiceError, is_pdf, original_url
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.ingest.isolation import IsolatedParser
-from qa.ingest.readers import SUPPORTED_SUFFIXES, ParseLimits, ReadError, content_hash
+from qa.ingest.parsing import ParseLimits, ReadError
+from qa.ingest.readers import SUPPORTED_SUFFIXES, content_hash
 
 MAX_NAME_CHARS = 120
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes: 120 CJK characters would not fit
@@ -81,7 +82,7 @@ def store_uploads(
     max_bytes: int,
     replace: bool = False,
     known_hashes: Mapping[str, str] | None = None,
-    limits: ParseLimits = ParseLimits(),  # noqa: B008  (frozen)
+    limits: ParseLimits = ParseLimits(),
 ) -> list[UploadResult]:
     """Copy uploaded files (name as uploaded, path of the received bytes) into the corpus.
 

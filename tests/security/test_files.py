@@ -14,7 +14,7 @@ import pytest
 from qa.config import Settings
 from qa.errors import QAError
 from qa.ingest.isolation import IsolatedParser
-from qa.ingest.readers import ParseLimits, ReadError
+from qa.ingest.parsing import ParseLimits, ReadError
 from qa.web.uploads import store_uploads
 from tests.conftest import REPO
 from tests.pdfgen import make_bomb_pdf, make_pdf
