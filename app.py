@@ -2,7 +2,7 @@
 
 import sys
 
-from qa.web.app import main
+from qa.web.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

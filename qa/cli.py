@@ -318,7 +318,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.web.app import serve
+    from qa.web.server import serve
 
     return serve(args)
 

@@ -109,7 +109,7 @@ def test_admin_app_adds_the_index_tab_with_private_actions(engine):
 
 
 def test_main_reports_a_bad_corpus_without_traceback(tmp_path, capsys, monkeypatch):
-    from qa.web.app import main
+    from qa.web.server import main
 
     monkeypatch.setenv("QA_MODEL", "hash")
     code = main(["--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "index"), "--port", "1"])
