@@ -2,7 +2,8 @@
 and type-checking imports included): the interfaces sit on top and none imports another; nothing
 below them imports an interface, the evaluation or the training code; test servers stay out of the
 package's layers; and every module of the package sits in one layer of LAYERS, importing only the
-layers below it, so that no two parts of the package import each other."""
+layers below it, so that no two parts of the package import each other; and no module imports
+itself at run time through others."""
 
 from __future__ import annotations
 
@@ -121,6 +122,16 @@ def test_the_package_opens_an_index_from_above_the_engine(graph):
     assert importers <= above
 
 
+def _on_cycles(imports: dict[str, set[str]]) -> list[str]:
+    """The nodes of an import graph that lie on a cycle or lead to one."""
+    # Take away the nodes that import nothing left, until none is left; what stays is on a cycle.
+    while True:
+        leaves = {p for p, imported in imports.items() if not imported & imports.keys()}
+        if not leaves:
+            return sorted(imports)
+        imports = {p: imported for p, imported in imports.items() if p not in leaves}
+
+
 def test_no_two_parts_of_the_package_import_each_other(graph):
     """The parts of qa (its sub-packages and top modules, the package itself) form no import cycle."""
 
@@ -131,10 +142,12 @@ def test_no_two_parts_of_the_package_import_each_other(graph):
     for module in graph.modules:
         found = imports.setdefault(part(module), set())
         found.update(part(m) for m in graph.find_modules_directly_imported_by(module) if part(m) != part(module))
-    # Take away the parts that import nothing left, until none is left; what stays is on a cycle.
-    while True:
-        leaves = {p for p, imported in imports.items() if not imported & imports.keys()}
-        if not leaves:
-            break
-        imports = {p: imported for p, imported in imports.items() if p not in leaves}
-    assert not imports, f"parts on or above an import cycle: {sorted(imports)}"
+    assert not _on_cycles(imports), f"parts on or above an import cycle: {_on_cycles(imports)}"
+
+
+def test_no_module_imports_itself_at_run_time():
+    """No import cycle between modules, type-checking imports aside (the postgres store's parts name
+    the store that made them in their type hints)."""
+    runtime = grimp.build_graph("qa", exclude_type_checking_imports=True, cache_dir=None)  # grimp's cache mixes the two
+    imports = {m: runtime.find_modules_directly_imported_by(m) for m in runtime.modules}
+    assert not _on_cycles(imports), f"modules on or above an import cycle: {_on_cycles(imports)}"
