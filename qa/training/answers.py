@@ -406,9 +406,11 @@ def gate_tradeoff(
 
 
 def _short_answer_text(scored, models, shown, item: Item) -> str:
+    """The short answer `ask` shows (without its "more")."""
     from qa.answering.answer import short_answer
 
-    return short_answer(scored, models, shown)
+    answer, _more = short_answer(scored, models, shown)
+    return answer
 
 
 def main_fit(out: Path | None = None, check: bool = False, cache: Path | None = None, limit: int | None = None) -> int:
