@@ -27,6 +27,8 @@ _WHO = re.compile(r"\bwho(?:m|se)?\b", re.I)
 CONTEXT_TURNS = 5
 # The most earlier questions a caller may hand over as a conversation's history.
 MAX_HISTORY = 100
+# How many of the last earlier questions from_history answers again.
+ANSWERED_AGAIN = 2
 
 
 @dataclass
@@ -107,8 +109,9 @@ class Conversation:
     def from_history(cls, engine: QA, questions: Iterable[object]) -> Conversation:
         """The conversation of these earlier questions (oldest first), as the chat would have had it.
 
-        The last one is answered again (with ask's defaults): what a follow-up leans on besides the
-        questions (the names its answer led with, the sentences it showed) comes from that answer.
+        The last two are answered again (with ask's defaults): what a follow-up leans on besides
+        the questions (the names its answer led with, the sentences it showed) comes from the last
+        answer, which in turn set aside the sentences of the one before it.
         """
         questions = list(questions)
         if len(questions) > MAX_HISTORY:
@@ -118,7 +121,7 @@ class Conversation:
             if not isinstance(question, str):
                 raise QAError(f"history[{i}] must be a question as text (got {type(question).__name__})")
             try:
-                if i == len(questions) - 1:
+                if i >= len(questions) - ANSWERED_AGAIN:
                     conversation.ask(engine, question)
                 else:
                     conversation.remember(engine, question)

@@ -61,10 +61,12 @@ def test_history_gives_the_follow_up_the_chat_would_have_searched(engine):
     live = Conversation()
     for question in (FIRST, FOLLOW_UP, "what about China?"):
         answer = live.ask(engine, question)
-    rebuilt = Conversation.from_history(engine, [FIRST, "  and how did  Japan respond? "])
-    assert [t.searched for t in rebuilt.turns] == [t.searched for t in live.turns[:2]]
-    # The last earlier question is answered again: a follow-up leans on its answer as in the chat.
-    assert rebuilt.turns[0].answer is None and rebuilt.turns[1].answer == live.turns[1].answer
+    rebuilt = Conversation.from_history(engine, ["Where is Kaliningrad?", FIRST, "  and how did  Japan respond? "])
+    assert [t.searched for t in rebuilt.turns[1:]] == [t.searched for t in live.turns[:2]]
+    # The last two earlier questions are answered again: a follow-up leans on the last answer, as
+    # in the chat, and that answer set aside the sentences of the one before it.
+    assert rebuilt.turns[0].answer is None and rebuilt.turns[1].answer == live.turns[0].answer
+    assert rebuilt.turns[2].answer == live.turns[1].answer
     again = rebuilt.ask(engine, "what about China?")
     assert again.searched_query == answer.searched_query and again.to_dict() == answer.to_dict()
 
