@@ -86,3 +86,16 @@ def test_a_person_pronoun_carries_the_names_the_last_answer_led_with():
     assert "Baulch" not in followup_query(
         "and the islands?", ["essay strategic relations"], referents=["William Baulch"]
     )
+
+
+def test_a_topic_shift_that_says_what_it_asks_stands_alone():
+    assert (
+        followup_query("and what about China? how would it react to Russia and Japan getting closer", [FIRST]) is None
+    )
+    assert followup_query("what about China?", [FIRST]) == "what about China? deploy Kurils"
+
+
+def test_pronouns_are_never_carried():
+    previous = "what did he sign with her, and why did they protest?"
+    assert key_terms(previous) == ["sign", "protest"]
+    assert followup_query("and then?", [previous]) == "then? sign protest"

@@ -20,6 +20,8 @@ MAX_CARRIED_TERMS = 8
 STANDALONE_CONTENT_WORDS = 5
 # With no opener and no pronoun, a question this short (in content words) still needs context.
 SHORT_CONTENT_WORDS = 2
+# A topic shift ("what about …") with this many content words of its own stands on its own.
+SHIFT_STANDS_ALONE = 3
 
 _TOKEN = re.compile(r"\w(?:[\w'’\-.]*\w)?")
 
@@ -94,7 +96,7 @@ def key_terms(text: str) -> list[str]:
     terms: list[str] = []
     for token in _TOKEN.findall(text):
         lowered = token.lower()
-        if lowered in _STOPWORDS or (len(token) < 2 and not token.isdigit()):
+        if lowered in _STOPWORDS or lowered in _ANAPHORA or (len(token) < 2 and not token.isdigit()):
             continue
         norm = _normalise(token)
         if norm in seen:
@@ -139,7 +141,10 @@ def followup_query(
     words = [t.lower() for t in tokens]
     present = {_normalise(t) for t in tokens}
     terms = key_terms(last)
-    if _opener(words) in _SHIFTS and key_terms(question):
+    own = key_terms(question)
+    if _opener(words) in _SHIFTS and len(own) >= SHIFT_STANDS_ALONE:
+        return None  # "what about China, how would it react?" says what it asks
+    if _opener(words) in _SHIFTS and own:
         # "what about China?" names a new subject in the place of the old one: the previous
         # question's subject (its first name, else its first term) is not carried.
         subject = next((t for t in terms if t[:1].isupper()), terms[0] if terms else "")
