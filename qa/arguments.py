@@ -8,34 +8,21 @@ import argparse
 
 
 def add_path_arguments(parser: argparse.ArgumentParser) -> None:
-    """--corpus, --index, --model and --backend (shared by every command and app.py)."""
+    """The flags of the settings that declare one (qa.config: --corpus, --index, --model, --backend,
+    --chunk-context, --store and --dsn), shared by every command and app.py."""
+    from dataclasses import fields
+
+    from qa.config import Settings
+
     group = parser.add_argument_group("paths and model")
-    group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
-    group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
-    group.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
-    )
-    group.add_argument(
-        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
-    )
-    group.add_argument(
-        "--chunk-context",
-        choices=["none", "title", "title+headings"],
-        help="what each chunk's embedded and indexed text carries besides its own words "
-        "(QA_CHUNK_CONTEXT; default title+headings)",
-    )
-    group.add_argument(
-        "--store",
-        choices=["local", "postgres"],
-        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
-    )
-    group.add_argument(
-        "--dsn",
-        metavar="CONNINFO",
-        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
-    )
+    for f in fields(Settings):
+        declared = f.metadata
+        if not declared["flag"]:
+            continue
+        shown = declared["shown_default"] or (str(f.default) if f.default not in (None, "") else None)
+        where = f"{declared['env']}; default {shown}" if shown else declared["env"]
+        extra = {"choices": list(declared["choices"])} if declared["choices"] else {"metavar": declared["metavar"]}
+        group.add_argument(declared["flag"], help=f"{declared['flag_help']} ({where})", **extra)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
@@ -114,12 +101,6 @@ def settings_from_args(args: argparse.Namespace):
 
 def settings_overrides(args: argparse.Namespace) -> dict:
     """The settings given as flags (see add_path_arguments); None where a flag was not given."""
-    return {
-        "corpus_dir": getattr(args, "corpus", None),
-        "index_dir": getattr(args, "index", None),
-        "model": getattr(args, "model", None),
-        "backend": getattr(args, "backend", None),
-        "chunk_context": getattr(args, "chunk_context", None),
-        "store": getattr(args, "store", None),
-        "pg_dsn": getattr(args, "dsn", None),
-    }
+    from qa.config import FLAGS
+
+    return {name: getattr(args, flag.lstrip("-").replace("-", "_"), None) for name, flag in FLAGS.items()}
