@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from qa.config import MODES
+
 
 def add_path_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of the settings that declare one (qa.config: --corpus, --index, --model, --backend,
@@ -83,9 +85,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
 def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
     """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
     parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    parser.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
+    parser.add_argument("--mode", choices=list(MODES), default="hybrid", help="retrieval mode (default hybrid)")
     parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
     parser.add_argument("--author", help="only documents whose author contains this text")
     parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")

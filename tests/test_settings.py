@@ -156,3 +156,18 @@ def test_settings_still_read_override_and_replace():
     assert (settings.chunk_size, settings.min_relevance, settings.fusion, settings.store) == (64, 0.0, "rrf", "local")
     assert settings.with_(chunk_size=None, rrf_k=10).rrf_k == 10
     assert Settings().backend == "onnx-int8" and Settings().min_relevance is None
+
+
+def test_each_list_of_allowed_values_is_the_one_in_qa_config():
+    from typing import get_args
+
+    from qa.embedding.evidence import METHODS
+    from qa.retrieval.search import MODES
+    from qa.storage import STORES
+    from qa.web.schemas import Mode
+
+    assert MODES is config.MODES and get_args(Mode) == config.MODES
+    assert STORES is config.STORES and METHODS is config.SENTENCE_VECTORS
+    declared = {f.name: f.metadata["choices"] for f in dataclasses.fields(Settings)}
+    assert declared["backend"] is config.BACKENDS and declared["chunk_context"] is config.CONTEXTS
+    assert declared["store"] is config.STORES and declared["fusion"] is config.FUSIONS
