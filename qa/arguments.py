@@ -9,22 +9,32 @@ import argparse
 from qa.config import MODES
 
 
-def add_path_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of the settings that declare one (qa.config: --corpus, --index, --model, --backend,
-    --chunk-context, --store and --dsn), shared by every command and app.py."""
+def add_declared_arguments(group: argparse._ArgumentGroup, declarations: type) -> None:
+    """A flag for each field of a qa.config declarations class that declares one, with its help,
+    choices and type from the declaration, and its variable and default in the help."""
     from dataclasses import fields
 
-    from qa.config import Settings
-
-    group = parser.add_argument_group("paths and model")
-    for f in fields(Settings):
+    for f in fields(declarations):
         declared = f.metadata
         if not declared["flag"]:
             continue
         shown = declared["shown_default"] or (str(f.default) if f.default not in (None, "") else None)
-        where = f"{declared['env']}; default {shown}" if shown else declared["env"]
-        extra = {"choices": list(declared["choices"])} if declared["choices"] else {"metavar": declared["metavar"]}
+        note = declared["note"] or (f"default {shown}" if shown else None)
+        where = f"{declared['env']}; {note}" if note else declared["env"]
+        extra: dict = (
+            {"choices": list(declared["choices"])} if declared["choices"] else {"metavar": declared["metavar"]}
+        )
+        if f.type in ("int", "float"):
+            extra["type"] = int if f.type == "int" else float
         group.add_argument(declared["flag"], help=f"{declared['flag_help']} ({where})", **extra)
+
+
+def add_path_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the settings that declare one (qa.config: --corpus, --index, --model, --backend,
+    --chunk-context, --store and --dsn), shared by every command and app.py."""
+    from qa.config import Settings
+
+    add_declared_arguments(parser.add_argument_group("paths and model"), Settings)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
@@ -34,40 +44,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
     if paths:
         add_path_arguments(parser)
     group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument(
-        "--api-token",
-        metavar="TOKEN",
-        help=f"require this token on every route that answers or returns a document: the chat signs in "
-        f"with it, the APIs send 'Authorization: Bearer TOKEN' ({config.API_TOKEN_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--allowed-hosts",
-        metavar="HOSTS",
-        help=f"Host header values answered, comma-separated ({config.ALLOWED_HOSTS_ENV}; default: the "
-        "loopback names on a loopback address, any host elsewhere)",
-    )
-    group.add_argument(
-        "--cors-origins",
-        metavar="ORIGINS",
-        help=f"origins whose pages may call this server, comma-separated ({config.CORS_ORIGINS_ENV}; default none)",
-    )
+    add_declared_arguments(group, config.ServeSettings)
     group.add_argument(
         "--concurrency",
         type=int,

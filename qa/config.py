@@ -9,6 +9,7 @@ declarations, and each list of allowed values below is written once.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -47,6 +48,7 @@ def setting(
     metavar: str | None = None,
     flag_help: str | None = None,
     shown_default: str | None = None,
+    note: str | None = None,
     index: bool = False,
     choices: tuple[str, ...] | None = None,
 ) -> Any:
@@ -54,7 +56,8 @@ def setting(
 
     section: one of SECTIONS; env: its QA_* variable; help: what it sets (the configuration page);
     flag, metavar and flag_help: the shared command-line flag that overrides it (qa.arguments), if
-    any, with the default shown as shown_default where the plain value would not say it; index:
+    any, with the default shown as shown_default where the plain value would not say it (or, in
+    its place, note: what the flag's help says after the variable); index:
     whether the index records it, so that an index built with another value is refused or rebuilt;
     choices: the values it allows.
     """
@@ -68,6 +71,7 @@ def setting(
         "metavar": metavar,
         "flag_help": flag_help,
         "shown_default": shown_default,
+        "note": note,
         "index": index,
         "choices": choices,
     }
@@ -493,11 +497,6 @@ INDEX_SETTINGS = tuple(f.name for f in fields(Settings) if f.metadata["index"])
 FLAGS = {f.name: f.metadata["flag"] for f in fields(Settings) if f.metadata["flag"]}
 
 
-def section_of(name: str) -> str:
-    """The section ("index", "search", "store" or "serve") a Settings field belongs to."""
-    return next(f.metadata["section"] for f in fields(Settings) if f.name == name)
-
-
 # -- the reader (qa.answering.reader): a cross-encoder over question-sentence pairs -------------
 # QA_READER=off answers without it (the shipped model is not opened).
 READER_ENV = "QA_READER"
@@ -512,20 +511,102 @@ def reader_setting(env: dict[str, str] | None = None) -> str:
     return value
 
 
-# -- the web server (`qa serve`, `python app.py`): defaults and environment variables ----------
+# -- the web server (`qa serve`, `python app.py`): its settings and their variables -----------
 # Flags (qa.arguments.add_serve_arguments) override the variables; qa.web.options resolves them.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
-DEFAULT_MAX_UPLOAD_MB = 20.0
+PREFER_THE_VARIABLE = "prefer the variable: command lines are visible to other users"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The declarations of the web server's settings (section "serve"); qa.web.options resolves them."""
+
+    host: str = setting(
+        "127.0.0.1",
+        section="serve",
+        env="GRADIO_SERVER_NAME",
+        help="The address the web server listens on.",
+        flag="--host",
+        metavar="ADDRESS",
+        flag_help="address to listen on",
+    )
+    port: int = setting(
+        7860,
+        section="serve",
+        env="GRADIO_SERVER_PORT",
+        help="The web server's port.",
+        flag="--port",
+        metavar="N",
+        flag_help="port",
+    )
+    admin_password: str = setting(
+        "",
+        section="serve",
+        env="QA_ADMIN_PASSWORD",
+        help="Enables the analysts' Index tab behind this password.",
+        flag="--admin-password",
+        metavar="PASSWORD",
+        flag_help="enable the analysts' Index tab behind this password",
+        note=PREFER_THE_VARIABLE,
+    )
+    max_upload_mb: float = setting(
+        20.0,
+        section="serve",
+        env="QA_MAX_UPLOAD_MB",
+        help="The largest file analysts may upload, in MB.",
+        flag="--max-upload-mb",
+        metavar="MB",
+        flag_help="largest file analysts may upload",
+        shown_default="20",
+    )
+    # Optional: when set, every route that answers or returns a document needs the token
+    # (`Authorization: Bearer <token>`, or the chat's sign-in cookie); see qa.web.security.
+    api_token: str = setting(
+        "",
+        section="serve",
+        env="QA_API_TOKEN",
+        help="When set, every route that answers or returns a document needs this token.",
+        flag="--api-token",
+        metavar="TOKEN",
+        flag_help="require this token on every route that answers or returns a document: the chat signs in "
+        "with it, the APIs send 'Authorization: Bearer TOKEN'",
+        note=PREFER_THE_VARIABLE,
+    )
+    # Host header values answered besides the loopback names (comma-separated; any when unset on a
+    # non-loopback address), and the origins allowed to call the server from other sites' pages (none).
+    allowed_hosts: str = setting(
+        "",
+        section="serve",
+        env="QA_ALLOWED_HOSTS",
+        help="Host header values answered, comma-separated.",
+        flag="--allowed-hosts",
+        metavar="HOSTS",
+        flag_help="Host header values answered, comma-separated",
+        note="default: the loopback names on a loopback address, any host elsewhere",
+    )
+    cors_origins: str = setting(
+        "",
+        section="serve",
+        env="QA_CORS_ORIGINS",
+        help="Origins whose pages may call this server, comma-separated.",
+        flag="--cors-origins",
+        metavar="ORIGINS",
+        flag_help="origins whose pages may call this server, comma-separated",
+        shown_default="none",
+    )
+
+
+def _declared(cls: type, name: str) -> dataclasses.Field:
+    return next(f for f in fields(cls) if f.name == name)
+
+
+DEFAULT_HOST = _declared(ServeSettings, "host").default
+DEFAULT_PORT = _declared(ServeSettings, "port").default
+DEFAULT_MAX_UPLOAD_MB = _declared(ServeSettings, "max_upload_mb").default
 DEFAULT_CONCURRENCY = 4
-HOST_ENV = "GRADIO_SERVER_NAME"
-PORT_ENV = "GRADIO_SERVER_PORT"
-ADMIN_PASSWORD_ENV = "QA_ADMIN_PASSWORD"
-MAX_UPLOAD_ENV = "QA_MAX_UPLOAD_MB"
-# Optional: when set, every route that answers or returns a document needs the token
-# (`Authorization: Bearer <token>`, or the chat's sign-in cookie); see qa.web.security.
-API_TOKEN_ENV = "QA_API_TOKEN"
-# Host header values answered besides the loopback names (comma-separated; any when unset on a
-# non-loopback address), and the origins allowed to call the server from other sites' pages (none).
-ALLOWED_HOSTS_ENV = "QA_ALLOWED_HOSTS"
-CORS_ORIGINS_ENV = "QA_CORS_ORIGINS"
+HOST_ENV = _declared(ServeSettings, "host").metadata["env"]
+PORT_ENV = _declared(ServeSettings, "port").metadata["env"]
+ADMIN_PASSWORD_ENV = _declared(ServeSettings, "admin_password").metadata["env"]
+MAX_UPLOAD_ENV = _declared(ServeSettings, "max_upload_mb").metadata["env"]
+API_TOKEN_ENV = _declared(ServeSettings, "api_token").metadata["env"]
+ALLOWED_HOSTS_ENV = _declared(ServeSettings, "allowed_hosts").metadata["env"]
+CORS_ORIGINS_ENV = _declared(ServeSettings, "cors_origins").metadata["env"]

@@ -171,3 +171,28 @@ def test_each_list_of_allowed_values_is_the_one_in_qa_config():
     declared = {f.name: f.metadata["choices"] for f in dataclasses.fields(Settings)}
     assert declared["backend"] is config.BACKENDS and declared["chunk_context"] is config.CONTEXTS
     assert declared["store"] is config.STORES and declared["fusion"] is config.FUSIONS
+
+
+def test_the_web_servers_settings_are_declared_and_make_its_flags():
+    from qa.cli import build_parser
+
+    assert (config.HOST_ENV, config.PORT_ENV, config.ADMIN_PASSWORD_ENV, config.MAX_UPLOAD_ENV) == (
+        "GRADIO_SERVER_NAME",
+        "GRADIO_SERVER_PORT",
+        "QA_ADMIN_PASSWORD",
+        "QA_MAX_UPLOAD_MB",
+    )
+    assert (config.API_TOKEN_ENV, config.ALLOWED_HOSTS_ENV, config.CORS_ORIGINS_ENV) == (
+        "QA_API_TOKEN",
+        "QA_ALLOWED_HOSTS",
+        "QA_CORS_ORIGINS",
+    )
+    assert (config.DEFAULT_HOST, config.DEFAULT_PORT, config.DEFAULT_MAX_UPLOAD_MB) == ("127.0.0.1", 7860, 20.0)
+    serve = next(a for a in build_parser()._actions if a.dest == "command").choices["serve"]
+    actions = {a.option_strings[0]: a for a in serve._actions if a.option_strings}
+    for field in dataclasses.fields(config.ServeSettings):
+        declared = field.metadata
+        assert declared["section"] == "serve" and declared["help"]
+        assert declared["env"] in actions[declared["flag"]].help
+    args = serve.parse_args(["--port", "8080", "--max-upload-mb", "5"])
+    assert (args.port, args.max_upload_mb) == (8080, 5.0)
