@@ -497,9 +497,14 @@ INDEX_SETTINGS = tuple(f.name for f in fields(Settings) if f.metadata["index"])
 FLAGS = {f.name: f.metadata["flag"] for f in fields(Settings) if f.metadata["flag"]}
 
 
+def assignment(name: str, value: object) -> str:
+    """How a message tells the user to set a setting: its variable, e.g. QA_CHUNK_SIZE=128."""
+    return f"{ENV_VARS[name]}={value}"
+
+
 # -- the reader (qa.answering.reader): a cross-encoder over question-sentence pairs -------------
 # QA_READER=off answers without it (the shipped model is not opened).
-READER_ENV = "QA_READER"
+READER_ENV = ENV_VARS["reader"]
 READER_CHOICES = ON_OFF
 
 

@@ -196,3 +196,29 @@ def test_the_web_servers_settings_are_declared_and_make_its_flags():
         assert declared["env"] in actions[declared["flag"]].help
     args = serve.parse_args(["--port", "8080", "--max-upload-mb", "5"])
     assert (args.port, args.max_upload_mb) == (8080, 5.0)
+
+
+def test_the_manifests_messages_name_the_declared_variables_and_flags():
+    from qa.errors import IndexMismatchError
+    from qa.storage.manifest import FORMAT, Manifest
+
+    data = {
+        "format": FORMAT,
+        "model": {"name": "m", "cache_key": "onnx:m|1"},
+        "chunker": {"chunk_size": 128, "chunk_overlap": 32, "context": "title", "context_tokens": 16},
+        "sentences": {"vectors": "late"},
+        "corpus": {},
+    }
+    manifest = Manifest(data)
+    with pytest.raises(IndexMismatchError) as raised:
+        manifest.check_compatible("onnx:m|1", "m", 64, 16)
+    assert str(raised.value).endswith("or set QA_CHUNK_SIZE=128 QA_CHUNK_OVERLAP=32")
+    with pytest.raises(IndexMismatchError) as raised:
+        manifest.check_compatible("onnx:m|1", "m", 128, 32, "none", paragraph_size=128)
+    assert str(raised.value).endswith("or set QA_CHUNK_CONTEXT=title (--chunk-context)")
+    with pytest.raises(IndexMismatchError) as raised:
+        manifest.check_compatible("onnx:n|1", "n", 128, 32)
+    assert str(raised.value).endswith("or use --model 'm' (QA_MODEL)")
+    with pytest.raises(IndexMismatchError) as raised:
+        manifest.check_compatible("torch:m|1", "m", 128, 32)
+    assert str(raised.value).endswith("or set QA_BACKEND=onnx")
