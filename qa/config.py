@@ -51,6 +51,9 @@ def setting(
     note: str | None = None,
     index: bool = False,
     choices: tuple[str, ...] | None = None,
+    bounds: tuple[float | None, float | None] | None = None,
+    above: bool = False,
+    allowed: str | None = None,
 ) -> Any:
     """A Settings field with its declaration in the field's metadata.
 
@@ -59,7 +62,9 @@ def setting(
     any, with the default shown as shown_default where the plain value would not say it (or, in
     its place, note: what the flag's help says after the variable); index:
     whether the index records it, so that an index built with another value is refused or rebuilt;
-    choices: the values it allows.
+    choices: the values it allows; bounds: the least and the greatest number it allows (None: no
+    limit), the least itself excluded when above; allowed: how a message says the bounds, where
+    "between LOW and HIGH" or "at least LOW" would not say enough.
     """
     if section not in SECTIONS:
         raise ValueError(f"unknown section {section!r}")
@@ -74,8 +79,25 @@ def setting(
         "note": note,
         "index": index,
         "choices": choices,
+        "bounds": bounds,
+        "above": above,
+        "allowed": allowed or (bounds and _bounds_text(*bounds)),
     }
     return field(default=default, metadata=metadata)
+
+
+def _bounds_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def within(value: float, bounds: tuple[float | None, float | None], above: bool = False) -> bool:
+    """Whether `value` lies within a setting's declared bounds."""
+    low, high = bounds
+    if low is not None and (value <= low if above else value < low):
+        return False
+    return high is None or value <= high
 
 
 def choice_list(choices: tuple[str, ...]) -> str:
@@ -139,13 +161,16 @@ class Settings:
         "truncated by the encoder. 128 tokens scored best for dense retrieval on SciFact here "
         "(docs/evaluation.md).",
         index=True,
+        bounds=(16, None),
+        allowed="at least 16 tokens",
     )
     chunk_overlap: int = setting(
         32,
         section="index",
         env="QA_CHUNK_OVERLAP",
-        help="Tokens each chunk shares with the one before it: 0 up to half the chunk size.",
+        help="Tokens each chunk shares with the one before it.",
         index=True,
+        allowed="0 up to half the chunk size",  # checked in Settings.validate: it depends on chunk_size
     )
     paragraph_size: int = setting(
         224,
@@ -156,6 +181,8 @@ class Settings:
         "prefix; on squad-dev-a it lifts hybrid Hit@1 from 0.846 to 0.871, SciFact train nDCG@10 moves by "
         "-0.005 (bench/tune.py).",
         index=True,
+        bounds=(0, None),
+        allowed="0 or more tokens",
     )
     chunk_context: str = setting(
         "title+headings",
@@ -177,6 +204,7 @@ class Settings:
         "SciFact (titles of ~22 tokens) 16 keeps indexing at 0.88x the speed without context (64: 0.76x) "
         "for 0.002 less nDCG@10 on train; squad-dev-a's short titles fit either way.",
         index=True,
+        bounds=(1, 128),
     )
     max_file_mb: float = setting(
         20.0,
@@ -191,24 +219,30 @@ class Settings:
         help="Limits on reading one untrusted file (qa.ingest.isolation): PDFs are parsed in a worker process "
         "up to this many pages. A file over a limit is skipped with its reason; the rest of the corpus is "
         "indexed.",
+        bounds=(1, None),
+        allowed="a positive integer",
     )
     parse_memory_mb: int = setting(
         512,
         section="index",
         env="QA_PARSE_MEMORY_MB",
         help="The memory of the worker process that parses a PDF, in MB.",
+        bounds=(128, 65536),
     )
     parse_seconds: float = setting(
         60.0,
         section="index",
         env="QA_PARSE_SECONDS",
         help="The time the worker process may take to parse a PDF, in seconds.",
+        bounds=(1, 3600),
     )
     max_cells: int = setting(
         1_000_000,
         section="index",
         env="QA_MAX_CELLS",
         help="Spreadsheets (XLSX, CSV) are read up to this many cells.",
+        bounds=(1, None),
+        allowed="a positive integer",
     )
     max_zip_mb: float = setting(
         256.0,
@@ -216,6 +250,7 @@ class Settings:
         env="QA_MAX_ZIP_MB",
         help="Office files and e-books are zip archives: one that would expand past this many MB is refused "
         "before it is inflated.",
+        bounds=(1, 65536),
     )
     ocr: str = setting(
         "on",
@@ -230,12 +265,14 @@ class Settings:
         section="index",
         env="QA_OCR_MEMORY_MB",
         help="The memory of OCR's own worker process, in MB.",
+        bounds=(512, 65536),
     )
     ocr_seconds: float = setting(
         120.0,
         section="index",
         env="QA_OCR_SECONDS",
         help="The time OCR may take per page, in seconds.",
+        bounds=(1, 3600),
     )
     min_relevance: float | None = setting(
         None,
@@ -245,6 +282,8 @@ class Settings:
         "an answer reaches this; unset uses the threshold fitted with the answer models "
         "(qa/answering/answer_models.json: at most 0.5 % of answerable questions refused). 0 answers every "
         "question with whatever passages come closest.",
+        bounds=(0, 1),
+        allowed="a probability between 0 and 1",
     )
     fusion: str = setting(
         "convex",
@@ -261,14 +300,24 @@ class Settings:
         section="search",
         env="QA_LEXICAL_WEIGHT",
         help="The weight w of the lexical ranking in convex fusion, between 0 and 1.",
+        bounds=(0, 1),
     )
-    rrf_k: int = setting(60, section="search", env="QA_RRF_K", help="The constant k of reciprocal rank fusion.")
+    rrf_k: int = setting(
+        60,
+        section="search",
+        env="QA_RRF_K",
+        help="The constant k of reciprocal rank fusion.",
+        bounds=(1, None),
+        allowed="a positive integer",
+    )
     candidates: int = setting(
         300,
         section="search",
         env="QA_CANDIDATES",
         help="Chunks per retriever, before fusion. 1000 candidates scored 0.001-0.003 higher than 300 but "
         "cost 5-25 % of a hybrid query's time (docs/evaluation.md).",
+        bounds=(1, None),
+        allowed="a positive integer",
     )
     rerank_depth: int = setting(
         20,
@@ -278,6 +327,8 @@ class Settings:
         "and squad-dev-a together (qa.retrieval.rerank: best sentence cosine, term coverage, phrase pairs, "
         "both scores); 0 turns it off. Hybrid mode only: dense and lexical stay the single retrievers. 20 is "
         "the pool `ask` reads anyway, so it fetches nothing more.",
+        bounds=(0, 1000),
+        allowed="between 0 (no re-ranking) and 1000",
     )
     # Anserini's defaults for BEIR (k1 = 0.9, b = 0.4) beat 1.5 / 0.75 on both SciFact train and
     # squad-dev-a (bench/tune.py).
@@ -288,6 +339,9 @@ class Settings:
         help="BM25's term-frequency saturation. A change takes effect at the next `qa index`, which rebuilds "
         "the lexical index (no re-embedding).",
         index=True,
+        bounds=(0, 10),
+        above=True,
+        allowed="above 0 and at most 10",
     )
     bm25_b: float = setting(
         0.4,
@@ -296,6 +350,7 @@ class Settings:
         help="BM25's length normalisation, between 0 and 1. A change takes effect at the next `qa index`, "
         "which rebuilds the lexical index (no re-embedding).",
         index=True,
+        bounds=(0, 1),
     )
     bm25_pairs: float = setting(
         0.25,
@@ -306,6 +361,8 @@ class Settings:
         "train level (bench/tune.py --part extras). Like k1 and b, a change rebuilds the lexical index at "
         "the next `qa index` (PostgreSQL: `qa index --rebuild`), nothing re-embedded.",
         index=True,
+        bounds=(0, 4),
+        allowed="between 0 (no pairs) and 4",
     )
     ann_threshold: int = setting(
         50_000,
@@ -358,6 +415,7 @@ class Settings:
         env="QA_PG_EF_SEARCH",
         help="HNSW candidate list per query (pgvector's hnsw.ef_search); iterative scans extend it when "
         "filters reject candidates.",
+        bounds=(1, 1000),
     )
     sentence_vectors: str = setting(
         "late",
@@ -419,51 +477,16 @@ class Settings:
 
     def validate(self) -> None:
         for f in fields(self):
-            allowed = f.metadata["choices"]
-            value = getattr(self, f.name)
-            if allowed and value not in allowed:
-                raise QAError(f"{f.metadata['env']} must be {choice_list(allowed)} (got {value!r})")
-        if self.chunk_size < 16:
-            raise QAError(f"chunk size must be at least 16 tokens (got {self.chunk_size})")
+            declared, value = f.metadata, getattr(self, f.name)
+            if declared["choices"] and value not in declared["choices"]:
+                raise QAError(f"{declared['env']} must be {choice_list(declared['choices'])} (got {value!r})")
+            if declared["bounds"] and value is not None and not within(value, declared["bounds"], declared["above"]):
+                raise QAError(f"{declared['env']} must be {declared['allowed']} (got {value:g})")
         if not 0 <= self.chunk_overlap < self.chunk_size // 2 + 1:
             raise QAError(
                 f"chunk overlap must be between 0 and half the chunk size "
                 f"(got {self.chunk_overlap} for size {self.chunk_size})"
             )
-        if not 1 <= self.context_tokens <= 128:
-            raise QAError(f"QA_CONTEXT_TOKENS must be between 1 and 128 (got {self.context_tokens})")
-        if self.paragraph_size < 0:
-            raise QAError(f"QA_PARAGRAPH_SIZE must be 0 or more tokens (got {self.paragraph_size})")
-        if not 0.0 <= self.lexical_weight <= 1.0:
-            raise QAError(f"QA_LEXICAL_WEIGHT must be between 0 and 1 (got {self.lexical_weight})")
-        if self.min_relevance is not None and not 0.0 <= self.min_relevance <= 1.0:
-            raise QAError(f"QA_MIN_RELEVANCE must be a probability between 0 and 1 (got {self.min_relevance})")
-        if self.max_pages < 1:
-            raise QAError(f"QA_MAX_PAGES must be a positive integer (got {self.max_pages})")
-        if not 128 <= self.parse_memory_mb <= 65536:
-            raise QAError(f"QA_PARSE_MEMORY_MB must be between 128 and 65536 (got {self.parse_memory_mb})")
-        if not 512 <= self.ocr_memory_mb <= 65536:
-            raise QAError(f"QA_OCR_MEMORY_MB must be between 512 and 65536 (got {self.ocr_memory_mb})")
-        if not 1 <= self.ocr_seconds <= 3600:
-            raise QAError(f"QA_OCR_SECONDS must be between 1 and 3600 (got {self.ocr_seconds:g})")
-        if self.max_cells < 1:
-            raise QAError(f"QA_MAX_CELLS must be a positive integer (got {self.max_cells})")
-        if not 1 <= self.max_zip_mb <= 65536:
-            raise QAError(f"QA_MAX_ZIP_MB must be between 1 and 65536 (got {self.max_zip_mb:g})")
-        if not 1 <= self.parse_seconds <= 3600:
-            raise QAError(f"QA_PARSE_SECONDS must be between 1 and 3600 (got {self.parse_seconds:g})")
-        if self.rrf_k < 1:
-            raise QAError("QA_RRF_K must be a positive integer")
-        if self.candidates < 1:
-            raise QAError("QA_CANDIDATES must be a positive integer")
-        if not 0 <= self.rerank_depth <= 1000:
-            raise QAError(f"QA_RERANK_DEPTH must be between 0 (no re-ranking) and 1000 (got {self.rerank_depth})")
-        if not 0.0 < self.bm25_k1 <= 10.0:
-            raise QAError(f"QA_BM25_K1 must be above 0 and at most 10 (got {self.bm25_k1})")
-        if not 0.0 <= self.bm25_b <= 1.0:
-            raise QAError(f"QA_BM25_B must be between 0 and 1 (got {self.bm25_b})")
-        if not 0.0 <= self.bm25_pairs <= 4.0:
-            raise QAError(f"QA_BM25_PAIRS must be between 0 (no pairs) and 4 (got {self.bm25_pairs})")
         if self.store == "postgres" and not self.pg_dsn.strip():
             raise QAError(
                 "QA_STORE=postgres needs a database: set QA_PG_DSN (or --dsn) to a libpq connection string, "
@@ -471,8 +494,6 @@ class Settings:
             )
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.pg_schema):
             raise QAError(f"QA_PG_SCHEMA must be a plain lower-case name (letters, digits, _; got {self.pg_schema!r})")
-        if not 1 <= self.pg_ef_search <= 1000:
-            raise QAError(f"QA_PG_EF_SEARCH must be between 1 and 1000 (got {self.pg_ef_search})")
 
 
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:

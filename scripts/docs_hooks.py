@@ -4,8 +4,8 @@ A page asks for a generated part with a marker line, which `on_page_markdown` re
 
     <!-- generated: cli -->        every `qa` command and flag, walked from qa.cli.build_parser()
     <!-- generated: settings -->   every Settings field by section: its variable, flag, default,
-                                   whether the index records it, and what it sets, as qa/config.py
-                                   declares it
+                                   allowed values, whether the index records it, and what it sets,
+                                   as qa/config.py declares it
     <!-- generated: serve -->      the web server's flags, from the same parser
     <!-- generated: variables -->  the other QA_* variables the package reads, and where
     <!-- generated: rest -->       the REST API's routes and schemas, from the OpenAPI document that
@@ -178,18 +178,21 @@ def settings_reference() -> str:
                 continue
             default = "fitted" if field.default is None else "none" if field.default == "" else code(field.default)
             if declared["choices"]:
-                default += " (" + ", ".join(code(c) for c in declared["choices"]) + ")"
+                allowed = ", ".join(code(c) for c in declared["choices"])
+            else:
+                allowed = text(declared["allowed"] or "")
             rows.append(
                 [
                     code(declared["env"]),
                     code(flags[field.name]) if field.name in flags else "",
                     default,
+                    allowed,
                     "yes" if declared["index"] else "",
                     text(declared["help"]),
                 ]
             )
         if rows:
-            header = ["variable", "flag", "default", "index setting", "what it sets"]
+            header = ["variable", "flag", "default", "allowed", "index setting", "what it sets"]
             out.append(f"*{SECTION_TITLES[section]}*\n\n" + table(header, rows))
     return "\n\n".join(out)
 

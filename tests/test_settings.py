@@ -222,3 +222,40 @@ def test_the_manifests_messages_name_the_declared_variables_and_flags():
     with pytest.raises(IndexMismatchError) as raised:
         manifest.check_compatible("torch:m|1", "m", 128, 32)
     assert str(raised.value).endswith("or set QA_BACKEND=onnx")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QA_CHUNK_SIZE", "8", "QA_CHUNK_SIZE must be at least 16 tokens (got 8)"),
+        ("QA_CONTEXT_TOKENS", "0", "QA_CONTEXT_TOKENS must be between 1 and 128 (got 0)"),
+        ("QA_PARAGRAPH_SIZE", "-1", "QA_PARAGRAPH_SIZE must be 0 or more tokens (got -1)"),
+        ("QA_LEXICAL_WEIGHT", "1.5", "QA_LEXICAL_WEIGHT must be between 0 and 1 (got 1.5)"),
+        ("QA_MIN_RELEVANCE", "2", "QA_MIN_RELEVANCE must be a probability between 0 and 1 (got 2)"),
+        ("QA_MAX_PAGES", "0", "QA_MAX_PAGES must be a positive integer (got 0)"),
+        ("QA_PARSE_SECONDS", "0.5", "QA_PARSE_SECONDS must be between 1 and 3600 (got 0.5)"),
+        ("QA_RRF_K", "0", "QA_RRF_K must be a positive integer"),
+        ("QA_RERANK_DEPTH", "1001", "QA_RERANK_DEPTH must be between 0 (no re-ranking) and 1000 (got 1001)"),
+        ("QA_BM25_K1", "0", "QA_BM25_K1 must be above 0 and at most 10 (got 0)"),
+        ("QA_BM25_PAIRS", "5", "QA_BM25_PAIRS must be between 0 (no pairs) and 4 (got 5)"),
+        ("QA_PG_EF_SEARCH", "0", "QA_PG_EF_SEARCH must be between 1 and 1000 (got 0)"),
+    ],
+)
+def test_a_number_outside_the_declared_bounds_names_the_variable_and_the_bounds(variable, value, message):
+    with pytest.raises(QAError) as raised:
+        Settings.from_env({variable: value})
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("QA_BM25_K1", "10"),
+        ("QA_BM25_B", "0"),
+        ("QA_RERANK_DEPTH", "0"),
+        ("QA_MIN_RELEVANCE", "0"),
+        ("QA_CHUNK_SIZE", "16"),
+    ],
+)
+def test_the_bounds_themselves_are_allowed(variable, value):
+    Settings.from_env({variable: value, "QA_CHUNK_OVERLAP": "0"})
