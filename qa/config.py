@@ -465,7 +465,7 @@ class Settings:
                 continue
             values[name] = _convert(name, types[name], raw.strip(), var)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir"):
+        for key in (f.name for f in fields(cls) if f.type == "Path"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()  # type: ignore[arg-type]
         settings = cls(**values)  # type: ignore[arg-type]
