@@ -6,36 +6,35 @@ from __future__ import annotations
 
 import argparse
 
+from qa.config import MODES
+
+
+def add_declared_arguments(group: argparse._ArgumentGroup, declarations: type) -> None:
+    """A flag for each field of a qa.config declarations class that declares one, with its help,
+    choices and type from the declaration, and its variable and default in the help."""
+    from dataclasses import fields
+
+    for f in fields(declarations):
+        declared = f.metadata
+        if not declared["flag"]:
+            continue
+        shown = declared["shown_default"] or (str(f.default) if f.default not in (None, "") else None)
+        note = declared["note"] or (f"default {shown}" if shown else None)
+        where = f"{declared['env']}; {note}" if note else declared["env"]
+        extra: dict = (
+            {"choices": list(declared["choices"])} if declared["choices"] else {"metavar": declared["metavar"]}
+        )
+        if f.type in ("int", "float"):
+            extra["type"] = int if f.type == "int" else float
+        group.add_argument(declared["flag"], help=f"{declared['flag_help']} ({where})", **extra)
+
 
 def add_path_arguments(parser: argparse.ArgumentParser) -> None:
-    """--corpus, --index, --model and --backend (shared by every command and app.py)."""
-    group = parser.add_argument_group("paths and model")
-    group.add_argument("--corpus", metavar="DIR", help="corpus folder (QA_CORPUS; default corpus/)")
-    group.add_argument("--index", metavar="DIR", help="index folder (QA_INDEX; default index/)")
-    group.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="sentence-transformers model (QA_MODEL; default the bundled all-MiniLM-L6-v2)",
-    )
-    group.add_argument(
-        "--backend", choices=["torch", "onnx", "onnx-int8"], help="how the model runs (QA_BACKEND; default onnx-int8)"
-    )
-    group.add_argument(
-        "--chunk-context",
-        choices=["none", "title", "title+headings"],
-        help="what each chunk's embedded and indexed text carries besides its own words "
-        "(QA_CHUNK_CONTEXT; default title+headings)",
-    )
-    group.add_argument(
-        "--store",
-        choices=["local", "postgres"],
-        help="where the index lives: the --index folder, or a PostgreSQL database (QA_STORE; default local)",
-    )
-    group.add_argument(
-        "--dsn",
-        metavar="CONNINFO",
-        help="PostgreSQL connection string for --store postgres, e.g. 'host=db port=5432 dbname=qa' (QA_PG_DSN)",
-    )
+    """The flags of the settings that declare one (qa.config: --corpus, --index, --model, --backend,
+    --chunk-context, --store and --dsn), shared by every command and app.py."""
+    from qa.config import Settings
+
+    add_declared_arguments(parser.add_argument_group("paths and model"), Settings)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) -> None:
@@ -45,40 +44,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
     if paths:
         add_path_arguments(parser)
     group = parser.add_argument_group("web server")
-    group.add_argument(
-        "--host", metavar="ADDRESS", help=f"address to listen on ({config.HOST_ENV}; default {config.DEFAULT_HOST})"
-    )
-    group.add_argument("--port", type=int, metavar="N", help=f"port ({config.PORT_ENV}; default {config.DEFAULT_PORT})")
-    group.add_argument(
-        "--admin-password",
-        metavar="PASSWORD",
-        help=f"enable the analysts' Index tab behind this password ({config.ADMIN_PASSWORD_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help=f"largest file analysts may upload ({config.MAX_UPLOAD_ENV}; default {config.DEFAULT_MAX_UPLOAD_MB:g})",
-    )
-    group.add_argument(
-        "--api-token",
-        metavar="TOKEN",
-        help=f"require this token on every route that answers or returns a document: the chat signs in "
-        f"with it, the APIs send 'Authorization: Bearer TOKEN' ({config.API_TOKEN_ENV}; "
-        "prefer the variable: command lines are visible to other users)",
-    )
-    group.add_argument(
-        "--allowed-hosts",
-        metavar="HOSTS",
-        help=f"Host header values answered, comma-separated ({config.ALLOWED_HOSTS_ENV}; default: the "
-        "loopback names on a loopback address, any host elsewhere)",
-    )
-    group.add_argument(
-        "--cors-origins",
-        metavar="ORIGINS",
-        help=f"origins whose pages may call this server, comma-separated ({config.CORS_ORIGINS_ENV}; default none)",
-    )
+    add_declared_arguments(group, config.ServeSettings)
     group.add_argument(
         "--concurrency",
         type=int,
@@ -96,9 +62,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser, paths: bool = False) ->
 def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
     """-k, --mode and the filters (shared by `qa ask` and `qa chat`)."""
     parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    parser.add_argument(
-        "--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval mode (default hybrid)"
-    )
+    parser.add_argument("--mode", choices=list(MODES), default="hybrid", help="retrieval mode (default hybrid)")
     parser.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
     parser.add_argument("--author", help="only documents whose author contains this text")
     parser.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (YYYY[-MM[-DD]])")
@@ -114,12 +78,6 @@ def settings_from_args(args: argparse.Namespace):
 
 def settings_overrides(args: argparse.Namespace) -> dict:
     """The settings given as flags (see add_path_arguments); None where a flag was not given."""
-    return {
-        "corpus_dir": getattr(args, "corpus", None),
-        "index_dir": getattr(args, "index", None),
-        "model": getattr(args, "model", None),
-        "backend": getattr(args, "backend", None),
-        "chunk_context": getattr(args, "chunk_context", None),
-        "store": getattr(args, "store", None),
-        "pg_dsn": getattr(args, "dsn", None),
-    }
+    from qa.config import FLAGS
+
+    return {name: getattr(args, flag.lstrip("-").replace("-", "_"), None) for name, flag in FLAGS.items()}

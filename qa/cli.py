@@ -17,6 +17,7 @@ from qa.arguments import (  # noqa: F401  (the flags' home; re-exported for app.
     settings_from_args,
     settings_overrides,
 )
+from qa.config import MODES
 from qa.errors import QAError
 from qa.formatting import corpus_warnings, format_answer, format_passage, terminal_width  # noqa: F401  (re-exported)
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         action="append",
-        choices=["hybrid", "dense", "lexical", "ask"],
+        choices=[*MODES, "ask"],
         help="evaluate only this mode (repeatable; default all three); with --compare, the mode listed per query "
         "(ask: the answers through `ask`)",
     )

@@ -3,8 +3,9 @@
 A page asks for a generated part with a marker line, which `on_page_markdown` replaces:
 
     <!-- generated: cli -->        every `qa` command and flag, walked from qa.cli.build_parser()
-    <!-- generated: settings -->   every Settings field: its variable, flag, default, and the
-                                   comment above it in qa/config.py
+    <!-- generated: settings -->   every Settings field by section: its variable, flag, default,
+                                   allowed values, whether the index records it, and what it sets,
+                                   as qa/config.py declares it
     <!-- generated: serve -->      the web server's flags, from the same parser
     <!-- generated: variables -->  the other QA_* variables the package reads, and where
     <!-- generated: rest -->       the REST API's routes and schemas, from the OpenAPI document that
@@ -17,13 +18,10 @@ next `make docs`, with the text its help, comment or docstring gives it.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import io
 import json
 import re
 import sys
-import tokenize
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,29 +155,8 @@ def cli_reference() -> str:
 # -- settings -----------------------------------------------------------------------------------
 
 
-def field_comments(source: str, class_name: str) -> dict[str, str]:
-    """The comment lines right above each field of `class_name` (and one after it on its line)."""
-    tree = ast.parse(source)
-    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name).body
-    lines_of = {n.lineno: n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
-    comments: dict[int, str] = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            comments[token.start[0]] = token.string.lstrip("#").strip()
-    found = {}
-    for line, name in lines_of.items():
-        above, before = [], line - 1
-        while before in comments and before not in lines_of:
-            above.insert(0, comments[before])
-            before -= 1
-        if line in comments:
-            above.append(comments[line])
-        found[name] = " ".join(above)
-    return found
-
-
 def settings_flags() -> dict[str, str]:
-    """Settings field -> the flag that overrides it, from qa.arguments.settings_overrides."""
+    """Settings field -> the flag that overrides it, as `qa`'s parser has it (qa.arguments.settings_overrides)."""
     from qa.arguments import settings_overrides
 
     actions = {a.dest: a for _, _, sub in subcommands(parser()) for a in sub._actions if a.option_strings}
@@ -188,30 +165,44 @@ def settings_flags() -> dict[str, str]:
 
 
 def settings_reference() -> str:
+    """A table per section of Settings, from each field's declaration (qa.config.setting)."""
     from qa import config
 
-    comments = field_comments((REPO / "qa" / "config.py").read_text(encoding="utf-8"), "Settings")
     flags = settings_flags()
-    # Fields under one comment block (chunk_size and chunk_overlap, the PDF limits) share a row.
-    groups: list[tuple[str, list[dataclasses.Field]]] = []
-    for field in dataclasses.fields(config.Settings):
-        comment = comments.get(field.name, "")
-        if comment or not groups:
-            groups.append((comment, [field]))
-        else:
-            groups[-1][1].append(field)
-    rows = []
-    for comment, members in groups:
+    out = []
+    for section in config.SECTIONS:
+        rows = []
+        for field in dataclasses.fields(config.Settings):
+            declared = field.metadata
+            if declared["section"] != section:
+                continue
+            default = "fitted" if field.default is None else "none" if field.default == "" else code(field.default)
+            if declared["choices"]:
+                allowed = ", ".join(code(c) for c in declared["choices"])
+            else:
+                allowed = text(declared["allowed"] or "")
+            rows.append(
+                [
+                    code(declared["env"]),
+                    code(flags[field.name]) if field.name in flags else "",
+                    default,
+                    allowed,
+                    "yes" if declared["index"] else "",
+                    text(declared["help"]),
+                ]
+            )
+        if rows:
+            header = ["variable", "flag", "default", "allowed", "index setting", "what it sets"]
+            out.append(f"*{SECTION_TITLES[section]}*\n\n" + table(header, rows))
+    return "\n\n".join(out)
 
-        def cell(values: list[str]) -> str:
-            return " / ".join(values) if any(values) else ""
 
-        variables = [code(config.ENV_VARS[f.name]) if f.name in config.ENV_VARS else "" for f in members]
-        options = [code(flags[f.name]) if f.name in flags else "" for f in members]
-        defaults = ["fitted" if f.default is None else "none" if f.default == "" else code(f.default) for f in members]
-        flags_cell = cell([o or "—" for o in options]) if any(options) else ""
-        rows.append([cell(variables), flags_cell, cell(defaults), text(comment)])
-    return table(["variable", "flag", "default", "what it sets"], rows)
+SECTION_TITLES = {
+    "index": "indexing: what `qa index` reads and builds",
+    "search": "searching and answering",
+    "store": "where the index lives",
+    "serve": "the web server",
+}
 
 
 def serve_reference() -> str:

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from qa.config import SENTENCE_VECTORS
 from qa.embedding.models import Embedder, EmbeddingCache, _progress, embed_with_cache
 from qa.types import text_hash
 from qa.versions import SPLITTER_VERSION
 
-METHODS = ("late", "alone")
+METHODS = SENTENCE_VECTORS  # QA_SENTENCE_VECTORS
 
 Spans = list[tuple[int, int]]
 

@@ -26,7 +26,6 @@ from qa.embedding.model_files import model_identity, read_json, resolve_model_pa
 from qa.embedding.pooling import pool_spans
 from qa.errors import QAError
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
 EXPORT_VERSION = 1
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.config import Settings
+from qa.config import MODES, Settings
 from qa.embedding.models import Embedder
 from qa.errors import QAError
 from qa.retrieval.fusion import fuse_rankings, strictly_decreasing
@@ -21,8 +21,6 @@ from qa.storage.base import ChunkRecord, IndexReader
 from qa.types import Filters
 
 __all__ = ["MODES", "Candidate", "Filters", "Ranking", "Searcher"]
-
-MODES = ("hybrid", "dense", "lexical")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ _EXPORTS = {
     "DocumentInfo": "qa.storage.base",
     "IndexedChunk": "qa.storage.base",
     "open_store": "qa.storage.stores",
-    "STORES": "qa.storage.base",
+    "STORES": "qa.config",
     "Manifest": "qa.storage.manifest",
     "LocalStore": "qa.storage.local.store",
     "Snapshot": "qa.storage.local.snapshot",

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from qa.config import Settings
     from qa.embedding.models import Embedder
 
-STORES = ("local", "postgres")
-
 
 @dataclass(frozen=True)
 class ChunkRecord:
@@ -246,7 +244,7 @@ class IndexWriter(Protocol):
 class Store(Protocol):
     """Where an index lives."""
 
-    kind: str  # one of STORES
+    kind: str  # one of STORES (qa.config)
     location: str  # for messages: a folder, or a database and schema
 
     def open(self, model_key: str, settings: Settings) -> IndexReader:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from qa.config import ENV_VARS, FLAGS, assignment
 from qa.errors import EncoderRevisedError, IndexCorruptError, IndexMismatchError, SplitterRevisedError
 from qa.versions import SPLITTER, __version__
 
@@ -127,36 +128,38 @@ class Manifest:
             if self.model.get("name") == model_name and built != wanted:
                 raise IndexMismatchError(
                     f"the index was built with the {built} backend, not {wanted}; "
-                    f"run `qa index --rebuild`, or set QA_BACKEND={built}"
+                    f"run `qa index --rebuild`, or set {assignment('backend', built)}"
                 )
             raise IndexMismatchError(
                 f"the index was built with the model '{self.model.get('name')}', not '{model_name}'; "
                 f"run `qa index --rebuild` to rebuild it with '{model_name}', "
-                f"or use --model '{self.model.get('name')}' (QA_MODEL)"
+                f"or use {FLAGS['model']} '{self.model.get('name')}' ({ENV_VARS['model']})"
             )
         size, overlap = self.chunker.get("chunk_size"), self.chunker.get("chunk_overlap")
         if (size, overlap) != (chunk_size, chunk_overlap):
             raise IndexMismatchError(
                 f"the index was built with chunks of {size} tokens overlapping {overlap}, not "
                 f"{chunk_size}/{chunk_overlap}; run `qa index --rebuild`, or set "
-                f"QA_CHUNK_SIZE={size} QA_CHUNK_OVERLAP={overlap}"
+                f"{assignment('chunk_size', size)} {assignment('chunk_overlap', overlap)}"
             )
         paragraph_size = max(chunk_size, paragraph_size or 0)
         if self.paragraph_size != paragraph_size:
             raise IndexMismatchError(
                 f"the index was built keeping paragraphs of up to {self.paragraph_size} tokens whole, not "
-                f"{paragraph_size}; run `qa index --rebuild`, or set QA_PARAGRAPH_SIZE={self.paragraph_size}"
+                f"{paragraph_size}; run `qa index --rebuild`, "
+                f"or set {assignment('paragraph_size', self.paragraph_size)}"
             )
         if self.chunk_context != chunk_context:
             raise IndexMismatchError(
                 f"the index was built with chunk context '{self.chunk_context}', not '{chunk_context}' "
                 f"(what is embedded and indexed besides each chunk's text); run `qa index --rebuild`, "
-                f"or set QA_CHUNK_CONTEXT={self.chunk_context} (--chunk-context)"
+                f"or set {assignment('chunk_context', self.chunk_context)} ({FLAGS['chunk_context']})"
             )
         if chunk_context != "none" and context_tokens is not None and self.context_tokens != context_tokens:
             raise IndexMismatchError(
                 f"the index was built with at most {self.context_tokens} tokens of context per chunk, not "
-                f"{context_tokens}; run `qa index --rebuild`, or set QA_CONTEXT_TOKENS={self.context_tokens}"
+                f"{context_tokens}; run `qa index --rebuild`, "
+                f"or set {assignment('context_tokens', self.context_tokens)}"
             )
         built = self.data.get("sentences", {}).get("vectors")
         if built is None:
@@ -167,7 +170,7 @@ class Manifest:
         if built != sentence_vectors:
             raise IndexMismatchError(
                 f"the index holds sentence vectors made '{built}', not '{sentence_vectors}'; "
-                f"run `qa index --rebuild`, or set QA_SENTENCE_VECTORS={built}"
+                f"run `qa index --rebuild`, or set {assignment('sentence_vectors', built)}"
             )
         split = self.data.get("sentences", {}).get("splitter")
         if split != SPLITTER:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from qa.config import STORES
 from qa.errors import QAError
-from qa.storage.base import STORES, Store
+from qa.storage.base import Store
 
 if TYPE_CHECKING:
     from qa.config import Settings

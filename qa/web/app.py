@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answering.transcript import export_filename, to_markdown
+from qa.config import MODES
 from qa.conversation import Conversation
 from qa.errors import IndexLockedError, QAError
 from qa.feedback import answers_now, record_asked, record_verdict
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qa.web.app")
 
-MODES = ("hybrid", "dense", "lexical")
 _REPLY_TURN = re.compile(r'^<div class="qa-reply" id="qa-t(\d+)">')
 MAX_K_UI = 20
 EXAMPLES = (

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qa.config import MODES
 from qa.conversation import MAX_HISTORY
 from qa.engine import MAX_K
 
-Mode = Literal["hybrid", "dense", "lexical"]
+Mode = Literal[MODES]  # type: ignore[valid-type]  # qa.config.MODES, as a type pydantic checks
 DATE_HELP = "YYYY, YYYY-MM or YYYY-MM-DD; keeps only documents with a known date"
 
 
