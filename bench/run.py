@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.testing.imports import FORBIDDEN_ON_ANSWER, forbidden_on_answer, parse_importtime
+
 REPO = Path(__file__).resolve().parent.parent
 SCIFACT = REPO.parent / "shared" / "data" / "scifact"
 QUERIES = [
@@ -416,21 +418,6 @@ def _bench_store(settings, n: int, dim: int, repeats: int) -> dict:
 
 
 # -- cold start ---------------------------------------------------------------------------------
-# What answering a question must not import (each costs 0.1-5 s): the web UI, torch and what comes
-# with it, scipy (bm25s imports it: searching reads bm25s's saved arrays with numpy instead).
-FORBIDDEN_ON_ANSWER = (
-    "gradio",
-    "qa.web.app",
-    "torch",
-    "transformers",
-    "sentence_transformers",
-    "scipy",
-    "bm25s",
-    "langchain_core",
-    "langchain_text_splitters",
-    "matplotlib",
-    "pandas",
-)
 COLD_QUESTION = "what did Russia deploy to the Kurils?"
 
 
@@ -440,29 +427,11 @@ def qa_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "qa"]
 
 
-def forbidden_on_answer(module: str, among: str | tuple[str, ...] = FORBIDDEN_ON_ANSWER) -> bool:
-    """True if module is one of `among` (by default FORBIDDEN_ON_ANSWER) or inside one."""
-    names = (among,) if isinstance(among, str) else among
-    return any(module == name or module.startswith(name + ".") for name in names)
-
-
 def _children_cpu() -> float:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def parse_importtime(stderr: str) -> list[tuple[str, float, int]]:
-    """(module, cumulative ms, depth) of every import in `python -X importtime` output."""
-    rows = []
-    for line in stderr.splitlines():
-        if not line.startswith("import time:") or "self [us]" in line:
-            continue
-        _, cumulative, name = line[len("import time:") :].split("|", 2)
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        rows.append((name.strip(), int(cumulative) / 1000, depth))
-    return rows
 
 
 def bench_cold_start(backend: str, work: Path, runs: int = 7) -> dict:

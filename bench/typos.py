@@ -19,24 +19,8 @@ import statistics
 import sys
 import time
 
+from qa.testing.typos import misspelt
 from qa.training.answers import REPO, collections, open_collection, read_questions
-
-MIN_LETTERS = 7
-
-
-def misspelt(question: str, known) -> str | None:
-    """The question with its longest word's 3rd and 4th letters swapped, or None when it has no
-    word long enough or the swap makes a word the corpus uses (or changes nothing)."""
-    from qa.terms import TOKEN
-
-    words = [w for w in TOKEN.findall(question) if len(w) >= MIN_LETTERS and w.isalpha()]
-    if not words:
-        return None
-    word = max(words, key=len)
-    typo = word[:2] + word[3] + word[2] + word[4:]
-    if typo == word or known(typo.lower()):
-        return None
-    return question.replace(word, typo, 1)
 
 
 def run(engine, questions: list[dict]) -> dict[str, float]:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench.run import FORBIDDEN_ON_ANSWER, forbidden_on_answer, parse_importtime
+from qa.testing.imports import FORBIDDEN_ON_ANSWER, forbidden_on_answer, parse_importtime
 from tests.conftest import REPO
 
 PROBE = """

@@ -18,6 +18,18 @@ from qa.engine import open_index
 from qa.errors import QAError
 from qa.evaluation.beir import load_beir, read_qrels
 from qa.evaluation.cache import index_folder
+from qa.evaluation.metrics import RESULT_FORMAT, metric_names, recall_curve
+from qa.evaluation.questions import (
+    ChunkSpan,
+    Question,
+    SpanRef,
+    answer_spans,
+    load_questions,
+    normalise,
+    parse_questions,
+    question_id,
+    relevant_chunks,
+)
 from qa.retrieval.fusion import min_max
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +44,7 @@ def jsonl(path: Path, rows: list) -> Path:
 
 
 def test_questions_parse_answers_spans_and_ids():
-    questions = ev.parse_questions(
+    questions = parse_questions(
         [
             json.dumps({"question": "  Who   met Putin? ", "answers": ["Abe"]}),
             "",
@@ -46,8 +58,8 @@ def test_questions_parse_answers_spans_and_ids():
     )
     assert [q.line for q in questions] == [1, 3, 4]
     assert questions[0].text == "Who met Putin?" and questions[0].answers == ("Abe",)
-    assert questions[0].qid == ev.question_id("who met putin?")  # derived from the text: stable under reordering
-    assert questions[1].qid == "k1" and questions[1].spans == (ev.SpanRef("kurils", 3, 9),)
+    assert questions[0].qid == question_id("who met putin?")  # derived from the text: stable under reordering
+    assert questions[1].qid == "k1" and questions[1].spans == (SpanRef("kurils", 3, 9),)
     assert questions[2].spans[0].doc == "kurils.md"
 
 
@@ -66,7 +78,7 @@ def test_every_bad_line_is_reported_with_its_number(tmp_path):
         ],
     )
     with pytest.raises(QAError) as caught:
-        ev.load_questions(path)
+        load_questions(path)
     message = str(caught.value)
     assert "7 bad line(s)" in message
     for number, fragment in [
@@ -84,7 +96,7 @@ def test_every_bad_line_is_reported_with_its_number(tmp_path):
 
 def test_missing_question_file(tmp_path):
     with pytest.raises(QAError, match="not found"):
-        ev.load_questions(tmp_path / "none.jsonl")
+        load_questions(tmp_path / "none.jsonl")
 
 
 # -- judging --------------------------------------------------------------------------------
@@ -92,26 +104,26 @@ def test_missing_question_file(tmp_path):
 
 def test_answers_match_ignoring_case_and_whitespace():
     text = "Russia deployed an S-300V4\n   air  defence system. Café  Diplomacy; s-300v4 again."
-    spans = ev.answer_spans(text, ["s-300v4 AIR defence", "café diplomacy", "absent"])
+    spans = answer_spans(text, ["s-300v4 AIR defence", "café diplomacy", "absent"])
     assert [text[s:e] for s, e in spans] == ["S-300V4\n   air  defence", "Café  Diplomacy"]
-    assert [text[s:e] for s, e in ev.answer_spans(text, ["S-300V4"])] == ["S-300V4", "s-300v4"]
-    assert ev.normalise("  Ünïcode\tTEXT \n") == "ünïcode text"
+    assert [text[s:e] for s, e in answer_spans(text, ["S-300V4"])] == ["S-300V4", "s-300v4"]
+    assert normalise("  Ünïcode\tTEXT \n") == "ünïcode text"
 
 
 def test_contained_answers_and_overlapping_spans():
-    chunks = [ev.ChunkSpan(0, "d", 0, 100), ev.ChunkSpan(1, "d", 80, 180), ev.ChunkSpan(2, "d", 160, 260)]
-    chunks.append(ev.ChunkSpan(3, "other", 0, 100))
+    chunks = [ChunkSpan(0, "d", 0, 100), ChunkSpan(1, "d", 80, 180), ChunkSpan(2, "d", 160, 260)]
+    chunks.append(ChunkSpan(3, "other", 0, 100))
     # An answer occurrence must lie inside a chunk: 85-95 is in chunks 0 and 1; 170-190 straddles 1|2 only partly.
-    inside = ev.relevant_chunks(chunks, {"d": [(85, 95)]}, {})
+    inside = relevant_chunks(chunks, {"d": [(85, 95)]}, {})
     assert [c.id for c in inside] == [0, 1]
-    assert ev.relevant_chunks(chunks, {"d": [(175, 185)]}, {}) == [chunks[2]]
-    assert ev.relevant_chunks(chunks, {"d": [(95, 165)]}, {}) == [chunks[1]]
+    assert relevant_chunks(chunks, {"d": [(175, 185)]}, {}) == [chunks[2]]
+    assert relevant_chunks(chunks, {"d": [(95, 165)]}, {}) == [chunks[1]]
     # A gold span only has to share one character; touching is not overlapping.
-    assert [c.id for c in ev.relevant_chunks(chunks, {}, {"d": [(99, 161)]})] == [0, 1, 2]
-    assert [c.id for c in ev.relevant_chunks(chunks, {}, {"d": [(180, 200)]})] == [2]
-    assert ev.relevant_chunks(chunks, {}, {"d": [(260, 300)]}) == []
+    assert [c.id for c in relevant_chunks(chunks, {}, {"d": [(99, 161)]})] == [0, 1, 2]
+    assert [c.id for c in relevant_chunks(chunks, {}, {"d": [(180, 200)]})] == [2]
+    assert relevant_chunks(chunks, {}, {"d": [(260, 300)]}) == []
     assert chunks[0].passage_id == "d:0-100"
-    assert ev.ChunkSpan(9, "a folder/x y", 1, 2).passage_id == "a%20folder/x%20y:1-2"
+    assert ChunkSpan(9, "a folder/x y", 1, 2).passage_id == "a%20folder/x%20y:1-2"
 
 
 def _engine(settings):
@@ -122,7 +134,7 @@ def test_judging_on_an_index_skips_what_cannot_be_judged(settings):
     engine = _engine(settings)
     kurils = engine.document("kurils").text
     start = kurils.index("S-300V4")
-    questions = ev.parse_questions(
+    questions = parse_questions(
         json.dumps(row)
         for row in [
             {"id": "a", "question": "air defence", "answers": ["s-300v4  AIR defence"]},
@@ -155,7 +167,7 @@ def test_judging_on_an_index_skips_what_cannot_be_judged(settings):
     by_id = {c.passage_id: c for c in chunks}
     for passage in judged.qrels["a"]:
         chunk = by_id[passage]
-        assert "s-300v4 air defence" in ev.normalise(kurils[chunk.start : chunk.end])
+        assert "s-300v4 air defence" in normalise(kurils[chunk.start : chunk.end])
     assert {by_id[p].doc_id for p in judged.qrels["c"]} == {"fishing", "tokyo"}
     assert judged.qrels["b"] == judged.qrels["h"]
 
@@ -168,7 +180,7 @@ def test_gold_spans_stay_valid_when_the_chunking_changes(settings, tmp_path):
         doc = engine.document("tokyo")
         start = doc.text.index("eight-point")
         text_span = (start, start + len("eight-point economic plan"))
-        question = ev.Question("q", "plan", spans=(ev.SpanRef("tokyo", *text_span),), line=1)
+        question = Question("q", "plan", spans=(SpanRef("tokyo", *text_span),), line=1)
         chunks = ev.chunk_table(engine.snapshot.catalog)
         judged = ev.judge_questions([question], chunks, lambda k, e=engine: (k, e.document(k).text))
         relevant = [c for c in chunks if c.passage_id in judged.qrels["q"]]
@@ -183,7 +195,7 @@ def test_gold_spans_stay_valid_when_the_chunking_changes(settings, tmp_path):
 def test_metrics_match_a_hand_computed_example():
     qrels = {"q1": {"a": 1, "b": 1}, "q2": {"c": 1}, "q3": {"d": 1}}
     run = {"q1": {"a": 0.9, "x": 0.8, "b": 0.7}, "q2": {"x": 0.5, "c": 0.4}, "q3": {}}
-    names = ev.metric_names(passages=True)
+    names = metric_names(passages=True)
     scores = ev.evaluate_run(qrels, run, names)
     assert scores["ndcg@10"]["q1"] == pytest.approx((1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)))
     assert scores["ndcg@10"]["q2"] == pytest.approx(1 / math.log2(3))
@@ -194,13 +206,13 @@ def test_metrics_match_a_hand_computed_example():
     assert scores["hit@1"] == {"q1": 1.0, "q2": 0.0, "q3": 0.0}
     assert scores["hit@5"] == {"q1": 1.0, "q2": 1.0, "q3": 0.0}
     assert ev.mean(scores["mrr@10"]) == pytest.approx(0.5)
-    curve = ev.recall_curve(qrels, run)
+    curve = recall_curve(qrels, run)
     assert (
         len(curve) == 100
         and curve[0] == pytest.approx(0.5 / 3, abs=1e-6)
         and curve[2] == pytest.approx(2 / 3, abs=1e-6)
     )
-    assert "hit@5" not in ev.metric_names(passages=False)
+    assert "hit@5" not in metric_names(passages=False)
 
 
 def test_document_run_takes_each_documents_best_chunk_and_breaks_ties():
@@ -274,7 +286,7 @@ def test_beir_evaluation_is_cached_and_document_level(tmp_path, settings):
     assert set(first.runs["hybrid"]["2"]) <= {d["_id"] for d in BEIR_DOCS}
     assert first.modes["lexical"]["ndcg@10"] == pytest.approx(1.0)
     for metrics in first.modes.values():
-        assert set(metrics) == set(ev.metric_names(passages=False))
+        assert set(metrics) == set(metric_names(passages=False))
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
     second = ev.evaluate_beir(folder, settings, cache_root=cache)
     assert second.settings["chunks_embedded"] == 0
@@ -445,7 +457,7 @@ def saved_result(path: Path, values: dict[str, float], recall: float) -> Path:
     modes = {
         m: {"ndcg@10": sum(q[m]["metrics"]["ndcg@10"] for q in per_query) / len(per_query)} for m in ("hybrid", "dense")
     }
-    data = {"format": ev.RESULT_FORMAT, "dataset": "d", "modes": modes, "per_query": per_query}
+    data = {"format": RESULT_FORMAT, "dataset": "d", "modes": modes, "per_query": per_query}
     data["curves"] = {"hybrid": [recall] * 100, "dense": [recall / 2] * 100}
     path.write_text(json.dumps(data))
     return path
@@ -642,7 +654,7 @@ def test_a_corpus_of_one_document_has_nothing_to_withhold(tmp_path):
     corpus.mkdir()
     (corpus / "arden.md").write_text(f"# Arden\n\n{HARBOURS['arden']}\n", encoding="utf-8")
     engine = open_index(settings=Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash"))
-    questions = ev.parse_questions([json.dumps(WITHHELD_QUESTIONS[0])])
+    questions = parse_questions([json.dumps(WITHHELD_QUESTIONS[0])])
     targets = {questions[0].qid: Targets({"arden": [(23, 37)]}, {})}
     assert set(sole_documents(questions, targets)) == {"arden"}
     assert evaluate_withheld(engine, questions, targets) == {}

@@ -9,6 +9,7 @@ import pytest
 from qa import evaluation as ev
 from qa.config import Settings
 from qa.engine import open_index
+from qa.evaluation.questions import load_questions
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ def seed_eval(tmp_path_factory):
     root = tmp_path_factory.mktemp("seed")
     shutil.copytree(REPO / "corpus", root / "corpus")
     engine = open_index(settings=Settings(corpus_dir=root / "corpus", index_dir=root / "index"))
-    return ev.evaluate_questions(engine, ev.load_questions(SEED), SEED.name)
+    return ev.evaluate_questions(engine, load_questions(SEED), SEED.name)
 
 
 def test_seed_set_is_large_enough_and_fully_judged(seed_eval):

@@ -207,7 +207,8 @@ def test_qa_report_bad_flags(argv, message, capsys):
 # -- qa feedback export -------------------------------------------------------------------------
 def test_feedback_export_after_a_rebuild_reads_back_as_a_question_set(tmp_path, monkeypatch, capsys):
     from qa.cli import main
-    from qa.evaluation import load_questions, read_unanswerable
+    from qa.evaluation.answers import read_unanswerable
+    from qa.evaluation.questions import load_questions
     from tests.web_helpers import write_corpus
 
     corpus = write_corpus(tmp_path / "corpus")

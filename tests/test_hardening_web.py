@@ -227,7 +227,7 @@ def test_hostile_questions_through_the_api(server):
 
 def test_load_10_clients_x_5_questions_without_errors(server):
     pytest.importorskip("gradio_client")
-    from bench.load import run_load
+    from qa.testing.load import run_load
 
     url, *_ = server
     result = run_load(url, clients=10, questions=5)

@@ -7,6 +7,9 @@ itself at run time through others."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 grimp = pytest.importorskip("grimp")
@@ -151,3 +154,15 @@ def test_no_module_imports_itself_at_run_time():
     runtime = grimp.build_graph("qa", exclude_type_checking_imports=True, cache_dir=None)  # grimp's cache mixes the two
     imports = {m: runtime.find_modules_directly_imported_by(m) for m in runtime.modules}
     assert not _on_cycles(imports), f"modules on or above an import cycle: {_on_cycles(imports)}"
+
+
+def test_no_test_uses_the_measuring_scripts():
+    """bench/ only measures: what a test needs of it lives in the package (qa.testing)."""
+    offenders = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n == "bench" or n.startswith("bench.")]
+    assert not offenders

@@ -163,7 +163,7 @@ def test_each_list_of_allowed_values_is_the_one_in_qa_config():
 
     from qa.embedding.evidence import METHODS
     from qa.retrieval.search import MODES
-    from qa.storage import STORES
+    from qa.storage.stores import STORES
     from qa.web.schemas import Mode
 
     assert MODES is config.MODES and get_args(Mode) == config.MODES

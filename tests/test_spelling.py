@@ -132,8 +132,8 @@ def test_the_setting_is_on_or_off():
             Settings.from_env({"QA_SPELLING": value})
 
 
-def test_the_typo_benchmark_swaps_two_letters_of_the_longest_word_unless_that_makes_a_known_word():
-    from bench.typos import misspelt
+def test_the_typos_measured_swap_two_letters_of_the_longest_word_unless_that_makes_a_known_word():
+    from qa.testing.typos import misspelt
 
     assert misspelt("What is the education of a tradesman?", lambda w: False) == "What is the edcuation of a tradesman?"
     assert misspelt("What is the education of a tradesman?", lambda w: w == "edcuation") is None

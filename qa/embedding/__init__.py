@@ -1,19 +1,6 @@
-"""Text embedders (sentence-transformers, ONNX Runtime, a hashing fake) and the embedding cache."""
+"""Text embedders (sentence-transformers, ONNX Runtime, a hashing fake) and the embedding cache
+(`models`).
 
-from qa.embedding.models import (
-    Embedder,
-    EmbeddingCache,
-    HashEmbedder,
-    SentenceTransformerEmbedder,
-    embed_with_cache,
-    load_embedder,
-)
-
-__all__ = [
-    "Embedder",
-    "EmbeddingCache",
-    "HashEmbedder",
-    "SentenceTransformerEmbedder",
-    "embed_with_cache",
-    "load_embedder",
-]
+The package exports nothing: callers import the module they need, so that importing one of
+its modules does not import the others.
+"""

@@ -1,18 +1,5 @@
-"""Finding passages: dense, lexical and hybrid search over a snapshot, and the pure fusion functions."""
+"""Finding passages: dense, lexical and hybrid search over a snapshot (`search`), the pure fusion
+functions (`fusion`), the re-ranker (`rerank`) and the spelling fallback (`spelling`).
 
-from qa._lazy import lazy_exports
-
-_EXPORTS = {
-    "Searcher": "qa.retrieval.search",
-    "Filters": "qa.retrieval.search",
-    "Candidate": "qa.retrieval.search",
-    "Ranking": "qa.retrieval.search",
-    "MODES": "qa.retrieval.search",
-    "reciprocal_rank_fusion": "qa.retrieval.fusion",
-    "convex_combination": "qa.retrieval.fusion",
-    "min_max": "qa.retrieval.fusion",
-    "merge_overlapping": "qa.retrieval.fusion",
-    "strictly_decreasing": "qa.retrieval.fusion",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+The package exports nothing: callers import the module they need.
+"""
