@@ -2,6 +2,7 @@
 
     python -m bench.reader                 # 300 squad-dev-a questions, spread over its articles
     python -m bench.reader --limit 100     # fewer
+    python -m bench.reader --also DIR      # and a third path: the reader in DIR (e.g. `qa fit reader --ship DIR`)
 
 Both paths answer the same questions on the same index through `ask` with its defaults (the
 gate included), alternating question by question so that the machine's noise falls on both
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 from qa.training.answers import REPO, collections, open_collection, read_questions
 
@@ -24,6 +26,7 @@ from qa.training.answers import REPO, collections, open_collection, read_questio
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reader", description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=300, help="questions (default 300)")
+    parser.add_argument("--also", metavar="DIR", help="another reader's folder, timed as a third path")
     args = parser.parse_args(argv)
 
     from qa.config import Settings
@@ -50,11 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     reading = engine.reading()
     if reading is None:
         parser.error("the reader is off (QA_READER=off) or reads nothing: nothing to compare")
-    engine.ask(judged.questions[0].text)  # the model opened, caches warm
-    times: dict[str, list[float]] = {"without": [], "with": []}
-    held: dict[str, list[float]] = {"without": [], "with": []}
+    paths: dict[str, object] = {"without": False, "with": reading}
+    if args.also:
+        from qa.answering.reader import Reader
+        from qa.answering.reading import Combination
+
+        other = Reader(Path(args.also))
+        paths["also"] = (other, Combination.of(other))
+    for state in paths.values():
+        engine._reading = state
+        engine.ask(judged.questions[0].text)  # the models opened, caches warm
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    held: dict[str, list[float]] = {path: [] for path in paths}
     for question in judged.questions:
-        for path, state in (("without", False), ("with", reading)):
+        for path, state in paths.items():
             engine._reading = state
             started = time.perf_counter()
             answer = engine.ask(question.text)
@@ -67,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{name}: {len(judged.questions)} questions through ask, alternating paths")
     print(f"{'path':16} {'p50 ms':>8} {'p90 ms':>8} {'highlight':>10}")
-    for path in ("without", "with"):
-        label = f"{path} reader"
+    for path in paths:
+        label = f"{path} reader" if path != "also" else Path(args.also).name
         print(
             f"{label:16} {statistics.median(times[path]):>8.1f} {pct(times[path], 90):>8.1f} "
             f"{sum(held[path]) / len(held[path]):>10.4f}"
         )
-    print(f"ratio with / without: p50 {statistics.median(times['with']) / statistics.median(times['without']):.2f}x")
+    for path in paths:
+        if path != "without":
+            ratio = statistics.median(times[path]) / statistics.median(times["without"])
+            print(f"ratio {path} / without: p50 {ratio:.2f}x")
     return 0
 
 

@@ -19,10 +19,10 @@ from qa.answering.scorer import AnswerModels, Scored, softmax
 from qa.retrieval.fusion import merge_overlapping
 from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
-# The short answer: the best sentence, and up to LEAD_SENTENCES in all when sentences of other
-# passages are about as likely to hold the answer (at least LEAD_SHARE of the best one's probability).
+# The short answer: the best sentence, and up to LEAD_SENTENCES in all when others are about as
+# likely to hold the answer (at least LEAD_SHARE of the best one's probability).
 LEAD_SENTENCES = 2
-LEAD_SHARE = 0.5
+LEAD_SHARE = 0.2
 # In a follow-up, a sentence the previous answer showed loses this much of its logit (chosen on
 # tests/data/dialogues.jsonl: `qa eval --dialogues`).
 REPEAT_PENALTY = 4.0
@@ -197,10 +197,10 @@ def short_answer(
 ) -> tuple[str, str]:
     """The short answer and what more bears on the question, each as sentences with their markers.
 
-    The short answer leads with the best sentence of the shown passages; a sentence of another
-    passage joins it when it is nearly as likely (LEAD_SHARE of the best one's probability), up to
-    LEAD_SENTENCES: another answer item, or the same answer from elsewhere. The others close to the
-    best (the answer models' `answer_share`) are the "more". A sentence in
+    The short answer leads with the best sentence of the shown passages; another joins it when it
+    is nearly as likely (LEAD_SHARE of the best one's probability), up to LEAD_SENTENCES, those of
+    other passages first: another answer item, or the same answer from elsewhere. The others close
+    to the best (the answer models' `answer_share`) are the "more". A sentence in
     `shown_before` (just shown in the previous answer) is added only as the best."""
     table = scored.sentences
     rows = [(r, rank) for rank, item in enumerate(shown, start=1) for r in item.rows]
@@ -214,34 +214,33 @@ def short_answer(
     top = float(max(fitted[row] for row, _ in rows))
     cutoff = top + math.log(models.answer_share)
     lead_cutoff = top + math.log(LEAD_SHARE)
-    lead: list[str] = []
-    more: list[str] = []
-    lead_ranks: set[int] = set()
+    picked: list[tuple[str, int, float]] = []  # (sentence with marker, passage rank, fitted logit)
     seen: set[str] = set()
     used: list[tuple[str, int, int]] = []
     for row, rank in rows:
-        if len(lead) + len(more) == models.answer_max_sentences:
+        if len(picked) == models.answer_max_sentences:
             break
-        if lead and float(fitted[row]) < cutoff:
+        if picked and float(fitted[row]) < cutoff:
             continue
         doc_id = scored.candidates[int(table.candidate[row])].doc_id
         start, end = int(table.spans[row][0]), int(table.spans[row][1])
         sentence = " ".join(table.texts[row].split())
         if sentence.casefold() in seen or any(d == doc_id and s < end and start < e for d, s, e in used):
             continue
-        if lead and sentence_key(sentence) in shown_before:
+        if picked and sentence_key(sentence) in shown_before:
             continue
         seen.add(sentence.casefold())
         used.append((doc_id, start, end))
-        joins = not lead or (
-            len(lead) < LEAD_SENTENCES and rank not in lead_ranks and float(fitted[row]) >= lead_cutoff
-        )
-        if joins:
-            lead.append(f"{sentence} [{rank}]")
-            lead_ranks.add(rank)
-        else:
-            more.append(f"{sentence} [{rank}]")
-    return " ".join(lead), " ".join(more)
+        picked.append((f"{sentence} [{rank}]", rank, float(fitted[row])))
+    # The lead: the best sentence, then the nearly-as-likely ones, those of other passages first
+    # (another answer item, or the same answer from elsewhere); each stays in its place in the order.
+    close = [i for i in range(1, len(picked)) if picked[i][2] >= lead_cutoff]
+    close.sort(key=lambda i: (picked[i][1] == picked[0][1], i))
+    lead = {0, *close[: LEAD_SENTENCES - 1]}
+    return (
+        " ".join(text for i, (text, _, _) in enumerate(picked) if i in lead),
+        " ".join(text for i, (text, _, _) in enumerate(picked) if i not in lead),
+    )
 
 
 def phrase_ranges(answer: Answer) -> list[tuple[int, int]]:
