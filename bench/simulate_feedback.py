@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 order = rng.permutation(len(kept))
                 if args.questions:
                     order = order[: args.questions]
-                n_feedback = int(round(args.share * len(order)))
+                n_feedback = round(args.share * len(order))
                 feedback = [kept[i] for i in sorted(order[:n_feedback])]
                 held = [kept[i] for i in sorted(order[n_feedback:])]
                 engine._local = False
@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     q = out["questions"]
     print(f"squad-dev-a: {q['feedback']} questions as feedback, {q['held_out']} held out (seed {q['seed']})")
     for name, run in out["runs"].items():
-        pulls = ", ".join(f"{m} pull {c['pull'] if c['pull'] is not None else 'none (shipped)'}"
-                          for m, c in run["models"].items())
+        pulls = ", ".join(
+            f"{m} pull {c['pull'] if c['pull'] is not None else 'none (shipped)'}" for m, c in run["models"].items()
+        )
         print(f"\n{name}: {run['labelled']} labelled questions {run['feedback']}; {pulls}")
         print(f"  {'metric':14} {'before':>7} {'after':>7} {'change':>8}  95 % CI              p")
         for m, d in run["differences"].items():

@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="the seed of the held-out split and the folds (default 0)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(fitting="feedback")  # its --model (the embedding model) takes the place of `qa fit`'s MODEL
     return parser
 
 
@@ -551,6 +552,11 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if getattr(args, "fitting", "") == "feedback":  # first: its --model is the embedding model
+        from qa.training.feedback import main_feedback
+
+        engine = _open(args, build=False)
+        return main_feedback(engine, args.questions, args.holdout, args.seed, args.json)
     if args.model == "answers":
         from qa.training.answers import main_fit as fit_answers
 
@@ -559,11 +565,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from qa.training.rerank import main_fit as fit_rerank
 
         return fit_rerank(args.out, args.check, args.depth)
-    if args.model == "feedback":
-        from qa.training.feedback import main_feedback
-
-        engine = _open(args, build=False)
-        return main_feedback(engine, args.questions, args.holdout, args.seed, args.json)
     if args.combine:
         from qa.training.combination import main_combine
 

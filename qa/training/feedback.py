@@ -95,9 +95,7 @@ def label(asked, targets: Targets) -> Example | None:
     inside = passages[owner]
     # Informative when some sentence of an answering passage does not hold the answer.
     telling = sentences.any() and bool((inside & ~sentences).any())
-    return Example(
-        asked.question.qid, table, cands, asked.q, asked.analyser, passages, sentences if telling else None
-    )
+    return Example(asked.question.qid, table, cands, asked.q, asked.analyser, passages, sentences if telling else None)
 
 
 # -- the pulled conditional logit ----------------------------------------------------------
@@ -198,8 +196,10 @@ def fit_local(
         seed,
     )
     passage_groups = [
-        (passage_table(e.q, e.candidates, e.sentences, sentence.model.logits(e.sentences.features), e.analyser),
-         e.passage_labels)
+        (
+            passage_table(e.q, e.candidates, e.sentences, sentence.model.logits(e.sentences.features), e.analyser),
+            e.passage_labels,
+        )
         for e in examples
     ]
     passage = choose_pull(passage_groups, shipped.passage, seed)
@@ -301,7 +301,7 @@ def fit_feedback(
     if len(kept) < 2:
         raise QAError(f"{len(kept)} labelled question(s) can be judged on this index: too few to fit anything")
     order = np.random.default_rng(seed).permutation(len(kept))
-    n_held = int(round(holdout * len(kept)))
+    n_held = round(holdout * len(kept))
     held = [kept[i] for i in sorted(order[:n_held])]
     train = [kept[i] for i in sorted(order[n_held:])]
     examples = examples_of(engine, train, targets)
@@ -352,11 +352,13 @@ def format_outcome(outcome: Outcome) -> str:
         elif choice["pull"] is None:
             why = f"no correction beat it in cross-validation ({choice['questions']} questions)"
         else:
-            why = None
-        lines.append(
-            f"  {name} model: " + (f"kept as shipped: {why}" if why else
-                                   f"corrected (pull {choice['pull']:g}, {choice['questions']} questions)")
+            why = ""
+        done = (
+            f"kept as shipped: {why}"
+            if why
+            else f"corrected (pull {choice['pull']:g}, {choice['questions']} questions)"
         )
+        lines.append(f"  {name} model: {done}")
     if outcome.differences:
         lines.append(f"held out: {outcome.held_out} questions, answered through ask (fit on the others)")
         lines.append(f"  {'metric':14} {'before':>7} {'after':>7} {'change':>8}  95 % CI              p")
@@ -368,7 +370,9 @@ def format_outcome(outcome: Outcome) -> str:
     if outcome.refused:
         lines.append(outcome.refused)
     elif outcome.stored:
-        lines.append(f"wrote {outcome.stored} (fitted on all {outcome.questions} questions; QA_LOCAL_MODELS=off ignores it)")
+        lines.append(
+            f"wrote {outcome.stored} (fitted on all {outcome.questions} questions; QA_LOCAL_MODELS=off ignores it)"
+        )
     return "\n".join(lines)
 
 
