@@ -3,6 +3,7 @@
     python -m bench.simulate_feedback                     # 1,600 questions: 800 as feedback, 800 held out
     python -m bench.simulate_feedback --questions 0       # all 4,566
     python -m bench.simulate_feedback --noise 0.3 --json
+    python -m bench.simulate_feedback --runs answers     # the feedback half labelled with answer strings
 
 A seeded sample of squad-dev-a's questions is split in two. Each question of the first half is
 asked of a copy of squad-dev-a's cached eval index (the cache itself is left alone) with the
@@ -13,7 +14,10 @@ the answer marked as the answer (a random shown one), or, when none held it, a r
 anyway. `qa fit feedback --holdout 0` then fits on the index's own feedback export, as a user
 would run it, and writes local-models.json beside the copy; the second half of the questions is
 asked through `ask` before (shipped models) and after (the engine reading that file), judged on
-squad's answer strings as `qa eval` judges them, with a paired bootstrap interval.
+squad's answer strings as `qa eval` judges them, with a paired bootstrap interval. `--runs
+answers` gives the fit the feedback half as a hand-labelled question set instead, with squad's
+answer strings (`qa fit feedback --questions FILE`): labels that tell sentences apart, which a
+passage marked as the answer does not.
 
 Mind that the shipped answer models were themselves fitted on every squad-dev-a question (and
 the reader trained on most of its articles): "before" is in sample for them, so what is left for
@@ -73,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=1600, help="questions sampled (default 1600; 0: all)")
     parser.add_argument("--share", type=float, default=0.5, help="share of them given as feedback (default 0.5)")
     parser.add_argument("--noise", type=float, default=0.25, help="share of wrong verdicts in the noisy run")
+    parser.add_argument(
+        "--runs",
+        default="clean,noisy",
+        help="which to run, comma-separated (default clean,noisy): clean and noisy simulated feedback, and "
+        "answers: the feedback half as a hand-labelled set with squad's answer strings (`--questions FILE`)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="qa eval's index cache (default its own)")
     parser.add_argument("--json", action="store_true")
@@ -95,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     out: dict = {"runs": {}}
     with tempfile.TemporaryDirectory(prefix="qa-feedback-sim-") as tmp:
-        runs = {"clean": 0.0, f"noisy ({args.noise:.0%} wrong)": args.noise}
+        every = {"clean": 0.0, f"noisy ({args.noise:.0%} wrong)": args.noise, "answer strings": None}
+        wanted = {part.strip() for part in args.runs.split(",")}
+        runs = {name: noise for name, noise in every.items() if name.split()[0] in wanted}
+        if not runs:
+            parser.error(f"--runs: choose from clean, noisy, answers (got {args.runs!r})")
         before = None
         for name, noise in runs.items():
             copy = Path(tmp) / name.split()[0]
@@ -119,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
                 out["questions"] = {"feedback": len(feedback), "held_out": len(held), "seed": args.seed}
                 out["before"] = {m: round(float(np.mean(list(before[m].values()))), 4) for m in METRICS}
                 print(f"held-out before: {out['before']} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-            counts = simulate(engine, feedback, targets, noise, rng)
-            outcome = fit_feedback(engine, labelled_questions(engine, None), holdout=0.0, seed=args.seed)
+            if noise is None:  # the questions as a labelled set, answer strings and all
+                counts = {"labelled with answer strings": len(feedback)}
+                outcome = fit_feedback(engine, feedback, holdout=0.0, seed=args.seed)
+            else:
+                # Each run's verdicts drawn from a generator of its own: the same whichever runs are asked for.
+                verdicts = np.random.default_rng([args.seed, int(noise * 1000)])
+                counts = simulate(engine, feedback, targets, noise, verdicts)
+                outcome = fit_feedback(engine, labelled_questions(engine, None), holdout=0.0, seed=args.seed)
             assert engine.local_models() is not None or not outcome.stored
             after = evaluate_answers(engine, held, targets).per_query  # the engine reads local-models.json
             differences = {
