@@ -157,5 +157,10 @@ def test_qa_fit_feedback_fits_on_the_index_feedback_and_writes_beside_it(setting
     assert "3 labelled questions" in out and "kept as shipped" in out and f"wrote {settings.index_dir}" in out
     stored = json.loads((settings.index_dir / FILE_NAME).read_text(encoding="utf-8"))
     assert stored["passage"] is None and stored["fitted_on"]["questions"] >= 1  # too few to correct anything
+    assert stored["fitted_on"]["index_version"] == engine.reader.name
+    assert main(["fit", "feedback", "--holdout", "0.34", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["held_out"] == 1 and set(outcome["differences"]) >= {"highlight", "hit@1"}
+    assert outcome["differences"]["highlight"]["delta"] == 0.0  # nothing corrected: the same answers
     assert main(["fit", "feedback", "--holdout", "1.5"]) == 1
     assert "--holdout must be" in capsys.readouterr().err

@@ -321,7 +321,7 @@ def fit_feedback(
         }
         examples += examples_of(engine, held, targets)
     local, about = fit_local(examples, shipped, fingerprint, embedding, seed)
-    local.meta["seed"] = seed
+    local.meta.update(seed=seed, index_version=engine.reader.name)  # what it was fitted on; a rebuild keeps it
     outcome = Outcome(local, about, len(kept), skipped, **outcome_fields)
     if outcome.differences:
         local.meta["held_out"] = {
