@@ -105,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     out: dict = {"runs": {}}
     with tempfile.TemporaryDirectory(prefix="qa-feedback-sim-") as tmp:
-        every = {"clean": 0.0, f"noisy ({args.noise:.0%} wrong)": args.noise, "answer strings": None}
+        every = {
+            "clean": ("clean", 0.0),
+            "noisy": (f"noisy ({args.noise:.0%} wrong)", args.noise),
+            "answers": ("answer strings", None),
+        }
         wanted = {part.strip() for part in args.runs.split(",")}
-        runs = {name: noise for name, noise in every.items() if name.split()[0] in wanted}
+        runs = dict(every[key] for key in every if key in wanted)
         if not runs:
             parser.error(f"--runs: choose from clean, noisy, answers (got {args.runs!r})")
         before = None

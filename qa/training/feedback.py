@@ -11,13 +11,18 @@ passages a reader thumbed down among them.
 The sentence scorer and the passage model are conditional logits (qa.answering.scorer); each is
 refitted by maximum likelihood with an L2 pull towards the shipped weights (in the shipped
 models' standardised feature space), started from them. The pull's strength is chosen by 5-fold
-cross-validation on the training questions: the strongest whose held-out log-likelihood is
-within one standard error (paired over questions) of the best one's, the shipped models
-themselves (an infinite pull) among the candidates; so a handful of questions, or noisy ones,
-leave the shipped weights where they are. The sentence model learns only from questions whose
-labels tell sentences apart (an answer string, or a gold span shorter than its passage): a whole
-passage marked as the answer says which passage, not which sentence. The relevance gate is not
-refitted (qa.answering.local: it keeps judging the shipped scores).
+cross-validation on the training questions, on how often the best-scored candidate is one
+labelled as the answer (what highlight and hit@1 count): the strongest pull within one standard
+error (paired over questions) of the best one, the shipped models themselves (an infinite pull)
+among the candidates; so a handful of questions leave the shipped weights where they are. The
+log-likelihood is not the criterion: wrong verdicts (a reader marking a passage the shipped
+models ranked lower) are matched best by a model less sure of its first choice, and on simulated
+noisy feedback choosing by it lowered held-out highlight (bench/simulate_feedback.py).
+
+The sentence model learns only from questions whose labels tell sentences apart (an answer
+string, or a gold span shorter than its passage): a whole passage marked as the answer says which
+passage, not which sentence. The relevance gate is not refitted (qa.answering.local: it keeps
+judging the shipped scores).
 
 With a held-out share (`--holdout`), the fit on the rest is measured on the held-out questions
 through `ask`, before and after, with a paired bootstrap interval (qa.evaluation.significance);
@@ -112,9 +117,11 @@ class Groups:
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.owner = np.repeat(np.arange(self.n), sizes)
 
-    def loglik(self, coef: np.ndarray) -> np.ndarray:
-        """Each question's log-probability that the answer is among its positive rows."""
-        return self._terms(coef)[0]
+    def first_right(self, coef: np.ndarray) -> np.ndarray:
+        """Per question, 1.0 when its best-scored row (the first of equals) is a positive one."""
+        s = self.z @ coef
+        ends = [*self.starts[1:], len(s)]
+        return np.array([float(self.positive[a + int(np.argmax(s[a:b]))]) for a, b in zip(self.starts, ends)])
 
     def _terms(self, coef: np.ndarray):
         s = self.z @ coef
@@ -151,19 +158,20 @@ class Choice:
     model: LinearModel
     strength: float  # math.inf: the shipped weights
     questions: int
-    loglik: dict[str, float] = field(default_factory=dict)  # strength -> cross-validated mean log-likelihood
+    first_right: dict[str, float] = field(default_factory=dict)  # strength -> cross-validated share
 
     def to_dict(self) -> dict:
         return {
             "questions": self.questions,
             "pull": None if math.isinf(self.strength) else self.strength,
-            "cv_loglik": self.loglik,
+            "cv_first_right": self.first_right,
         }
 
 
 def choose_pull(groups: Sequence[tuple[np.ndarray, np.ndarray]], base: LinearModel, seed: int = 0) -> Choice:
-    """The fit at the strongest pull whose cross-validated log-likelihood is within one standard
-    error of the best pull's (paired over questions): a correction has to earn its distance."""
+    """The fit at the strongest pull whose cross-validated share of questions with a right first
+    choice is within one standard error of the best pull's (paired over questions): a correction
+    has to earn its distance from the shipped weights."""
     n = len(groups)
     if n < MIN_QUESTIONS:
         return Choice(base, math.inf, n)
@@ -174,7 +182,7 @@ def choose_pull(groups: Sequence[tuple[np.ndarray, np.ndarray]], base: LinearMod
         train = [groups[i] for i in np.flatnonzero(folds != k)]
         scoring = Groups([groups[i] for i in test], base)
         for strength in STRENGTHS:
-            held[strength][test] = scoring.loglik(fit_pulled(train, base, strength).coef)
+            held[strength][test] = scoring.first_right(fit_pulled(train, base, strength).coef)
     best = max(STRENGTHS, key=lambda s: held[s].mean())
     chosen = best
     for strength in sorted(STRENGTHS, reverse=True):  # the shipped weights first, then ever weaker pulls
