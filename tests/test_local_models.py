@@ -134,9 +134,9 @@ def test_a_local_models_file_that_does_not_fit_is_warned_of_once_and_the_shipped
 
 
 def test_qa_fit_feedback_fits_on_the_index_feedback_and_writes_beside_it(settings, monkeypatch, capsys):
-    from qa.answering.conversation import Conversation
-    from qa.answering.feedback import record_verdict
     from qa.cli import main
+    from qa.conversation import Conversation
+    from qa.feedback import record_verdict
 
     for name, value in {
         "QA_CORPUS": str(settings.corpus_dir),
