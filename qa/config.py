@@ -457,7 +457,7 @@ class Settings:
         section="search",
         env="QA_LOCAL_MODELS",
         help="The corpus's own correction of the answer models (`qa fit feedback`: local-models.json beside "
-        "the index; qa.answering.local), used while it fits the shipped models; \"off\" answers with those alone.",
+        'the index; qa.answering.local), used while it fits the shipped models; "off" answers with those alone.',
         choices=ON_OFF,
     )
 
