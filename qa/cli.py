@@ -215,6 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--depth", type=int, metavar="N", help="chunks of the fused head to re-rank (default 20, the shipped model's)"
     )
+    p = fit.add_parser(
+        "feedback",
+        help="refit the answer models on this index's own labelled questions (readers' feedback), on top of the "
+        "shipped ones; stored beside the index and used for it only",
+    )
+    add_path_arguments(p)
+    p.add_argument(
+        "--questions", metavar="FILE.jsonl", help="a labelled question set (default: the index's own feedback export)"
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.3,
+        help="share of the questions held out to measure the fit through ask, before and after (default 0.3; "
+        "0: fit on all without figures)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the seed of the held-out split and the folds (default 0)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(fitting="feedback")  # its --model (the embedding model) takes the place of `qa fit`'s MODEL
     return parser
 
 
@@ -533,6 +552,11 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if getattr(args, "fitting", "") == "feedback":  # first: its --model is the embedding model
+        from qa.training.feedback import main_feedback
+
+        engine = _open(args, build=False)
+        return main_feedback(engine, args.questions, args.holdout, args.seed, args.json)
     if args.model == "answers":
         from qa.training.answers import main_fit as fit_answers
 

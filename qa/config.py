@@ -452,6 +452,14 @@ class Settings:
         '`qa report` and `qa feedback export`; "off" records nothing.',
         choices=ON_OFF,
     )
+    local_models: str = setting(
+        "on",
+        section="search",
+        env="QA_LOCAL_MODELS",
+        help="The corpus's own correction of the answer models (`qa fit feedback`: local-models.json beside "
+        'the index; qa.answering.local), used while it fits the shipped models; "off" answers with those alone.',
+        choices=ON_OFF,
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -39,6 +39,7 @@ from qa.storage.stores import open_store
 from qa.types import Answer, Document, Filters, Highlight, Passage
 
 if TYPE_CHECKING:
+    from qa.answering.local import LocalFile, LocalModels
     from qa.ingest.indexer import IndexReport
     from qa.ingest.status import CorpusStatus
     from qa.storage.feedback import FeedbackStore
@@ -75,6 +76,9 @@ class QA:
         self._analysis: tuple[object, Analyser] | None = None
         # (reader, Combination) once looked up; False when the reader is off or has nothing to do.
         self._reading: tuple | bool | None = None
+        # The corpus's own answer models (qa.answering.local) when set (False: none); None reads the index's file.
+        self._local: LocalModels | bool | None = None
+        self._local_file: LocalFile | None = None
         # Word vectors for soft coverage: indexing put the corpus's words in the embedding cache.
         self.word_vectors = WordVectors(embedder, self.store.embedding_cache)
 
@@ -269,7 +273,7 @@ class QA:
             terms = QueryTerms.of(query, reader)  # one lookup of the terms' statistics, for both models
             candidates = searcher.candidates(query, mode, max(POOL, 2 * k), filters, vector, terms)
             q = question_terms(query, vector, reader, terms)
-        scored = score(models, query, q, candidates, self._analyser(reader), self.reading())
+        scored = score(models, query, q, candidates, self._analyser(reader), self.reading(), self.local_models())
         answer = build_answer(
             question,
             scored,
@@ -388,6 +392,25 @@ class QA:
                 combination = Combination.of(reader)
                 self._reading = (reader, combination) if combination.active else False
         return self._reading or None
+
+    def local_models(self) -> LocalModels | None:
+        """This index's own correction of the answer models (`qa fit feedback`), or None: with
+        QA_LOCAL_MODELS=off, a database store, no file, or one that does not fit (warned of once).
+
+        Set `_local` to other LocalModels (or False for none) to answer with them (evaluation).
+        """
+        if self._local is not None:
+            return self._local or None
+        if self.settings.local_models != "on" or self.store.kind != "local":
+            return None
+        if self._local_file is None:
+            from qa.answering.local import LocalFile, local_path
+            from qa.answering.scorer import models_file
+
+            self._local_file = LocalFile(
+                local_path(self.store.location), models_file(self.settings.sentence_vectors), self.embedder.cache_key
+            )
+        return self._local_file.current()
 
     def clean_question(self, question: str) -> tuple[str, tuple[str, ...]]:
         """Normalise a question; refuse an empty one; cut a long one to the model's window."""

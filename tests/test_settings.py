@@ -51,6 +51,7 @@ OLD_ENV_VARS = {
     "spelling": "QA_SPELLING",
     "reader": "QA_READER",
     "feedback": "QA_FEEDBACK",
+    "local_models": "QA_LOCAL_MODELS",  # added since, declared like the others
 }
 
 # The settings an index records (qa.storage.manifest.base_manifest and check_settings: the model and

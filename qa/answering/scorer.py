@@ -37,6 +37,7 @@ from qa.linear import AdditiveModel, LinearModel, model_from_dict
 from qa.retrieval.search import Candidate
 
 if TYPE_CHECKING:
+    from qa.answering.local import LocalModels
     from qa.answering.reader import Reader
 
 MODELS_FILE = Path(__file__).with_name("answer_models.json")
@@ -140,10 +141,13 @@ def score(
     candidates: list[Candidate],
     analyser: Analyser,
     reading: tuple[Reader, Combination] | None = None,
+    local: LocalModels | None = None,
 ) -> Scored:
     """Every candidate scored; with `reading`, the reader re-reads the best sentences (qa.answering.reading).
 
-    The relevance gate judges the fitted models' own scores, with or without the reader.
+    The relevance gate judges the fitted models' own scores, with or without the reader. With
+    `local` (a corpus's own correction, qa.answering.local) its sentence and passage models rank,
+    while the gate still judges the shipped models' scores, which its threshold was chosen on.
     """
     sentences = sentence_table(q, candidates, analyser)
     fitted = models.sentence.logits(sentences.features)
@@ -152,6 +156,10 @@ def score(
     gate = models.gate.logits(
         question_features(q, candidates, sentences, passage_logits, fitted, analyser, question)[None, :]
     )
+    if local is not None:
+        models = local.over(models)
+        fitted = models.sentence.logits(sentences.features)
+        passage_logits = models.passage.logits(passage_table(q, candidates, sentences, fitted, analyser))
     scored = Scored(
         candidates,
         sentences,

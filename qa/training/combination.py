@@ -89,8 +89,8 @@ def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets]) 
     captured: dict = {}
     real = scorer_module.score
 
-    def spy(models, question, q, candidates, analyser, reading=None):
-        scored = real(models, question, q, candidates, analyser, None)
+    def spy(models, question, q, candidates, analyser, reading=None, local=None):
+        scored = real(models, question, q, candidates, analyser, None, local)
         captured.update(scored=scored, models=models, q=q, analyser=analyser, query=question)
         return scored
 
