@@ -131,15 +131,16 @@ def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_
     )
     models = SimpleNamespace(answer_share=0.05, answer_max_sentences=4)
     shown = [Shown((0,), 0, 72, (0, 1, 2), 1.0)]
-    # One passage: its best sentence is the short answer, the two close to it are the "more".
+    # One passage: its best sentence and the next (nearly as likely) are the short answer, the
+    # third close to them is the "more".
     lead, more = short_answer(scored, models, shown)
-    assert lead == "Russia deployed the S-300V4. [1]"
-    assert more == "Japan protested. [1] Bastion missiles came too. [1]"
+    assert lead == "Russia deployed the S-300V4. [1] Japan protested. [1]"
+    assert more == "Bastion missiles came too. [1]"
     before = frozenset(sentence_key(s) for s in ("Russia deployed the S-300V4.", "Japan protested."))
     # The best sentence leads even when it was shown before; the other repeat is left out.
     assert short_answer(scored, models, shown, before) == (
-        "Russia deployed the S-300V4. [1]",
-        "Bastion missiles came too. [1]",
+        "Russia deployed the S-300V4. [1] Bastion missiles came too. [1]",
+        "",
     )
     assert answer_sentences(_answer()) == ["Russia deployed an S-300V4 <air> defence system."]
 
@@ -163,7 +164,7 @@ def test_the_short_answer_adds_a_nearly_as_likely_sentence_of_another_passage():
     models = SimpleNamespace(answer_share=0.05, answer_max_sentences=4)
     shown = [Shown((0,), 0, 55, (0, 1), 0.6), Shown((1,), 0, 35, (2, 3), 0.4)]
     lead, more = short_answer(scored, models, shown)
-    # The second sentence of passage [1] is nearly as likely, but says nothing from elsewhere.
+    # The second sentence of passage [1] is nearly as likely too: passage [2]'s comes first.
     assert lead == "Russia deployed anti-ship missiles. [1] An S-300V4 was deployed. [2]"
     assert more == "The move was noted. [1] Tanks too. [2]"
 
