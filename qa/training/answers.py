@@ -406,11 +406,12 @@ def gate_tradeoff(
 
 
 def _short_answer_text(scored, models, shown, item: Item) -> str:
-    """The short answer `ask` shows (without its "more")."""
+    """The short answer with its "more": every sentence the share lets in (the share is fitted on
+    these; which of them lead is qa.answering.answer's LEAD_SHARE)."""
     from qa.answering.answer import short_answer
 
-    answer, _more = short_answer(scored, models, shown)
-    return answer
+    answer, more = short_answer(scored, models, shown)
+    return f"{answer} {more}" if more else answer
 
 
 def main_fit(out: Path | None = None, check: bool = False, cache: Path | None = None, limit: int | None = None) -> int:
