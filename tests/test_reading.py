@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from qa.answering.answer import phrase_ranges, with_marks
 from qa.answering.features import SentenceTable
@@ -114,7 +115,17 @@ def test_no_phrase_no_marks():
     assert plain.to_dict()["passages"][0]["highlight"]["answer"] is None
 
 
-def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_is_the_best():
+@pytest.fixture
+def two_lead_sentences(monkeypatch):
+    """The short answer's rule at fixed values (its tuned ones may move): two sentences at most,
+    the second when at least a fifth as likely as the best."""
+    from qa.answering import answer
+
+    monkeypatch.setattr(answer, "LEAD_SENTENCES", 2)
+    monkeypatch.setattr(answer, "LEAD_SHARE", 0.2)
+
+
+def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_is_the_best(two_lead_sentences):
     from types import SimpleNamespace
 
     from qa.answering.answer import Shown, answer_sentences, sentence_key, short_answer
@@ -145,15 +156,16 @@ def test_the_short_answer_adds_no_sentence_the_previous_answer_showed_unless_it_
     assert answer_sentences(_answer()) == ["Russia deployed an S-300V4 <air> defence system."]
 
 
-def test_the_short_answer_adds_a_nearly_as_likely_sentence_of_another_passage():
+def test_the_short_answer_adds_a_nearly_as_likely_sentence_of_another_passage(two_lead_sentences):
     from types import SimpleNamespace
 
-    from qa.answering.answer import LEAD_SHARE, Shown, short_answer
+    from qa.answering import answer
+    from qa.answering.answer import Shown, short_answer
     from qa.answering.scorer import Scored
 
     texts = ["Russia deployed anti-ship missiles.", "The move was noted.", "An S-300V4 was deployed.", "Tanks too."]
     table = _table([(0, 35), (36, 55), (0, 24), (25, 35)], texts, [0, 0, 1, 1])
-    near, far = np.log(LEAD_SHARE) + 0.01, np.log(LEAD_SHARE) - 0.01
+    near, far = np.log(answer.LEAD_SHARE) + 0.01, np.log(answer.LEAD_SHARE) - 0.01
     scored = Scored(
         candidates=[SimpleNamespace(doc_id="kurils"), SimpleNamespace(doc_id="s300")],
         sentences=table,

@@ -21,8 +21,8 @@ from qa.types import Answer, AnswerPhrase, Highlight, Passage
 
 # The short answer: the best sentence, and up to LEAD_SENTENCES in all when others are about as
 # likely to hold the answer (at least LEAD_SHARE of the best one's probability).
-LEAD_SENTENCES = 2
-LEAD_SHARE = 0.2
+LEAD_SENTENCES = 3
+LEAD_SHARE = 0.15
 # In a follow-up, a sentence the previous answer showed loses this much of its logit (chosen on
 # tests/data/dialogues.jsonl: `qa eval --dialogues`).
 REPEAT_PENALTY = 4.0
