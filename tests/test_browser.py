@@ -5,22 +5,20 @@ Needs Debian's Chromium at /usr/bin/chromium (scripts/install-browser.sh install
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.browser import launch, require_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
+require_chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 expect.set_options(timeout=30_000)
 
-from tests.web_helpers import running_app, write_corpus  # noqa: E402
+from tests.web_helpers import REPO, running_app, write_corpus  # noqa: E402
 
 PASSWORD = "browser-test-password"
 TIMEOUT_MS = 30_000  # generous: CI machines are slow
@@ -39,10 +37,7 @@ def app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 
@@ -240,3 +235,22 @@ def _assert_on_screen(page, locator) -> None:
     width = page.viewport_size["width"]
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
     assert box["width"] >= 40 and box["height"] >= 24, box  # big enough to tap
+
+
+def test_the_more_of_an_answer_is_one_click_away(browser, tmp_path):
+    """On the bundled corpus the headline question's sources say more than its short answer: the
+    reply folds it under "More from the sources", one click away, its markers linked to the cards."""
+    with running_app(REPO / "corpus", tmp_path / "index", tmp_path / "app.log") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 950})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        expect(page.locator("#qa-summary")).to_contain_text("documents")
+        ask(page, "what did Russia deploy to the Kurils?", 1)
+        fold = page.locator("#qa-chat .qa-reply details.qa-more")
+        expect(fold).to_have_count(1)
+        more = fold.locator("p")
+        expect(more).to_be_hidden()
+        fold.locator("summary").click()
+        expect(more).to_be_visible()
+        expect(more.locator("a.qa-cite").first).to_have_attribute("href", re.compile(r"#qa-t\d+-p\d+"))
+        page.close()

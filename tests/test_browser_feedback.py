@@ -7,16 +7,14 @@ Needs Debian's Chromium at /usr/bin/chromium (scripts/install-browser.sh install
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
+from tests.browser import launch, require_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
+require_chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 expect.set_options(timeout=30_000)
@@ -35,10 +33,7 @@ def test_thumbs_down_and_answered_reach_report_and_export_after_a_rebuild(tmp_pa
         running_app(corpus, index, tmp_path / "app.log") as url,
         sync_api.sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 950})
         page.set_default_timeout(30_000)
         try:

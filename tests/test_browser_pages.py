@@ -8,17 +8,15 @@ Needs Debian's Chromium at /usr/bin/chromium (scripts/install-browser.sh install
 from __future__ import annotations
 
 import io
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.browser import launch, require_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
+require_chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 Image = pytest.importorskip("PIL.Image")
@@ -43,10 +41,7 @@ def app(tmp_path_factory):
 
 def test_a_pdf_citation_opens_on_its_page_with_the_sentence_marked(app, tmp_path):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 950})
         page.set_default_timeout(TIMEOUT_MS)
         blocked: list[str] = []

@@ -3,16 +3,13 @@ the page works under the content-security policy (no console errors from blocked
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+
+from tests.browser import launch, require_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: install it with scripts/install-browser.sh (CI does)", allow_module_level=True)
+require_chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
@@ -31,10 +28,7 @@ def app(tmp_path_factory):
 
 def test_sign_in_then_chat(app, tmp_path):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         page.set_default_timeout(30_000)
         blocked: list[str] = []
