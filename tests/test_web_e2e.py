@@ -43,7 +43,7 @@ def test_ask_endpoint_returns_the_cli_json(server):
     answer = client.predict(QUESTION, api_name="/ask")
     assert answer == cli_json(corpus, index, QUESTION)
     assert answer["passages"] and answer["passages"][0]["highlight"]["text"]
-    assert set(answer) == {"question", "answer", "passages", "mode", "searched_query", "notes"}
+    assert set(answer) == {"question", "answer", "more", "passages", "mode", "searched_query", "notes"}
 
 
 def test_ask_endpoint_optional_k_and_mode(server):
