@@ -339,7 +339,36 @@ def rest_reference() -> str:
     return "\n".join(out)
 
 
+def mcp_reference() -> str:
+    """The MCP server's tools as the server lists them: each one's description and arguments."""
+    import asyncio
+
+    from qa.web.mcp_server import create_mcp
+
+    # Listing the tools does not call the service: the server is only built.
+    tools = asyncio.run(create_mcp(None).list_tools())
+    out = [table(["tool", "what it does"], [[code(t.name), text((t.description or "").split(". ")[0])] for t in tools])]
+    for tool in tools:
+        out += ["", f"### {tool.name}", "", text(tool.description or ""), ""]
+        schema = tool.input_schema
+        required = set(schema.get("required", ()))
+        rows = [
+            [
+                code(name),
+                schema_type(prop),
+                "yes" if name in required else code(prop.get("default")),
+                limits(prop),
+                text(prop.get("description", "")),
+            ]
+            for name, prop in schema.get("properties", {}).items()
+        ]
+        header = ["argument", "type", "required or default", "limits", "what it is"]
+        out.append(table(header, rows) if rows else "No arguments.")
+    return "\n".join(out)
+
+
 GENERATORS = {
+    "mcp": mcp_reference,
     "cli": cli_reference,
     "settings": settings_reference,
     "serve": serve_reference,

@@ -81,6 +81,18 @@ def test_the_rest_reference_holds_every_route_and_schema(site):
             assert f'id="{name.lower()}"' in html, f"schema {name} is not in the REST reference"
 
 
+def test_the_mcp_reference_holds_every_tool_and_argument(site):
+    import asyncio
+
+    from qa.web.mcp_server import create_mcp
+
+    html = page(site, "mcp")
+    for tool in asyncio.run(create_mcp(None).list_tools()):
+        assert f'id="{tool.name.replace("_", "-")}"' in html or f'id="{tool.name}"' in html, tool.name
+        for argument in tool.input_schema.get("properties", {}):
+            assert f"<code>{argument}</code>" in html, f"{tool.name}({argument}) is not in the MCP reference"
+
+
 def test_the_python_api_is_rendered_from_the_docstrings(site):
     import qa
 
