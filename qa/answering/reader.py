@@ -232,9 +232,9 @@ def open_session(model: Path):
     model, which may stand in a read-only package folder."""
     import onnxruntime as ort
 
-    from qa.embedding.onnx import _session_options
+    from qa.embedding.onnx import session_options
 
-    options = _session_options(ort, 1, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    options = session_options(ort, 1, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 

@@ -180,13 +180,13 @@ def open_session(file: Path, threads: int):
     optimized = file.with_name(f"{file.stem}.optimized-ort{ort.__version__}.onnx")
     if optimized.exists():
         try:
-            options = _session_options(ort, threads, level.ORT_DISABLE_ALL)
+            options = session_options(ort, threads, level.ORT_DISABLE_ALL)
             return ort.InferenceSession(str(optimized), options, providers=["CPUExecutionProvider"])
         except Exception:  # damaged or unreadable: optimise the original again
             with contextlib.suppress(OSError):
                 optimized.unlink()
     # Extended, not all: the layout optimisations beyond it depend on the CPU, and the cache may be shared.
-    options = _session_options(ort, threads, level.ORT_ENABLE_EXTENDED)
+    options = session_options(ort, threads, level.ORT_ENABLE_EXTENDED)
     partial = optimized.with_name(f"{optimized.name}.{os.getpid()}.partial")
     options.optimized_model_filepath = str(partial)
     session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
@@ -197,7 +197,9 @@ def open_session(file: Path, threads: int):
     return session
 
 
-def _session_options(ort, threads: int, level):
+def session_options(ort, threads: int, level):
+    """ONNX Runtime session options: `threads` for one operator, quiet logs, graph optimisation `level`
+    (the embedder and the reader open their sessions alike)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
