@@ -79,6 +79,21 @@ def indexes_without(settings, embedder, doc_ids: Iterable[str], scan: CorpusScan
             shutil.rmtree(copy)
 
 
+def withheld_questions(
+    engine, questions: Sequence[Question], targets: Mapping[str, Targets]
+) -> dict[str, list[Question]]:
+    """`sole_documents`, or {} when the corpus has fewer than MIN_DOCUMENTS documents."""
+    return sole_documents(questions, targets) if len(engine.documents()) >= MIN_DOCUMENTS else {}
+
+
+def without_their_document(
+    engine, by_document: Mapping[str, list[Question]]
+) -> Iterator[tuple[list[Question], object]]:
+    """For each document of `by_document` in turn: (its questions, an opened index of the corpus without it)."""
+    for doc_id, without in indexes_without(engine.settings, engine.embedder, sorted(by_document)):
+        yield by_document[doc_id], without
+
+
 def evaluate_withheld(
     engine,
     questions: Sequence[Question],
@@ -91,8 +106,8 @@ def evaluate_withheld(
     or {} when the corpus has fewer than MIN_DOCUMENTS documents or no such question."""
     from tqdm import tqdm
 
-    by_document = sole_documents(questions, targets)
-    if len(engine.documents()) < MIN_DOCUMENTS or not by_document:
+    by_document = withheld_questions(engine, questions, targets)
+    if not by_document:
         return {}
     refused: dict[str, float] = {}
     bar = tqdm(
@@ -104,8 +119,8 @@ def evaluate_withheld(
         dynamic_ncols=True,
     )
     with bar:
-        for doc_id, without in indexes_without(engine.settings, engine.embedder, sorted(by_document)):
-            for question in by_document[doc_id]:
+        for asked, without in without_their_document(engine, by_document):
+            for question in asked:
                 refused[question.qid] = 0.0 if without.ask(question.text).passages else 1.0
                 bar.update()
     return {

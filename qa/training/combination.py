@@ -123,14 +123,11 @@ def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets]) 
 
 def ask_withheld(engine, questions: Sequence[Question], targets: dict[str, Targets]) -> list[Asked]:
     """The questions one document alone answers, each asked (reader off) of the corpus without it."""
-    from qa.evaluation.withheld import indexes_without, sole_documents
+    from qa.evaluation.withheld import withheld_questions, without_their_document
 
-    by_document = sole_documents(questions, targets)
-    if len(engine.documents()) < 2 or not by_document:
-        return []
     out: list[Asked] = []
-    for doc_id, without in indexes_without(engine.settings, engine.embedder, sorted(by_document)):
-        out += ask_all(without, by_document[doc_id], targets)
+    for asked, without in without_their_document(engine, withheld_questions(engine, questions, targets)):
+        out += ask_all(without, asked, targets)
     return out
 
 
