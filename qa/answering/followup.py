@@ -142,9 +142,10 @@ def followup_query(
     present = {_normalise(t) for t in tokens}
     terms = key_terms(last)
     own = key_terms(question)
-    if _opener(words) in _SHIFTS and len(own) >= SHIFT_STANDS_ALONE:
+    shift = _opener(words) in _SHIFTS
+    if shift and len(own) >= SHIFT_STANDS_ALONE:
         return None  # "what about China, how would it react?" says what it asks
-    if _opener(words) in _SHIFTS and own:
+    if shift and own:
         # "what about China?" names a new subject in the place of the old one: the previous
         # question's subject (its first name, else its first term) is not carried.
         subject = next((t for t in terms if t[:1].isupper()), terms[0] if terms else "")
