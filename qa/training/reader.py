@@ -394,6 +394,7 @@ def build_model(path: Path, layers: int | None = None):
         def __init__(self) -> None:
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(path))
+            self.layers = layers  # None: all of the base model's
             if layers:
                 kept = self.encoder.encoder.layer[:layers]
                 self.encoder.encoder.layer = kept
@@ -1024,7 +1025,7 @@ def export_and_ship(run: Run, data: Data, checkpoint: Path, ship: Path = SHIPPED
     base = base_model_path()
     tokenizer_file = base / "tokenizer.json"
     model = load_trained(checkpoint, base)
-    layers = run.layers
+    layers = model.layers  # as the checkpoint was trained, whatever --layers says now
     export = run.out / "export"
     _say(run, "exporting to ONNX")
     fp32 = export_onnx(model, load_tokenizer(tokenizer_file), export / "fp32" / "model.onnx")
