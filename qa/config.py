@@ -323,8 +323,8 @@ class Settings:
         20,
         section="search",
         env="QA_RERANK_DEPTH",
-        help="The fused ranking's top `rerank_depth` chunks are re-ranked by a model fitted on SciFact train "
-        "and squad-dev-a together (qa.retrieval.rerank: best sentence cosine, term coverage, phrase pairs, "
+        help="The fused ranking's top `rerank_depth` chunks are re-ranked by a model fitted on squad-dev-a "
+        "(qa.retrieval.rerank: best sentence cosine, term coverage, phrase pairs, "
         "both scores); 0 turns it off. Hybrid mode only: dense and lexical stay the single retrievers. 20 is "
         "the pool `ask` reads anyway, so it fetches nothing more.",
         bounds=(0, 1000),

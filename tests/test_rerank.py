@@ -30,7 +30,9 @@ def test_shipped_model_matches_the_features_and_says_what_it_was_fitted_on():
     reranker = load_reranker()
     assert reranker.model.features == FEATURES
     assert reranker.depth == Settings().rerank_depth
-    assert set(reranker.meta["sets"]) == {"scifact train", "squad-dev-a"}
+    assert set(reranker.meta["sets"]) == {"squad-dev-a"}  # fitted on; SciFact (CC BY-NC) only reports figures
+    assert set(reranker.meta["reported_only"]) == {"scifact train", "scifact test"}
+    assert "CC BY-SA 4.0" in reranker.meta["licence"]
     assert reranker.meta["script"] == "qa fit rerank"
 
 

@@ -6,8 +6,8 @@ only half matches), the idf-weighted share of the question's terms the chunk, it
 and its title hold, the question's adjacent term pairs found in it, and how many of the leading
 chunks come from its document. The model is a conditional logit (its softmax over a question's
 head is the probability that each chunk is the relevant one), fitted by `qa fit rerank`
-on SciFact train and squad-dev-a together, each weighing the same; its weights are in
-`rerank_model.json` beside this module. numpy only.
+on squad-dev-a alone (CC BY-SA 4.0; SciFact, CC BY-NC 2.0, only reports figures, never fitted
+on); its weights are in `rerank_model.json` beside this module. numpy only.
 """
 
 from __future__ import annotations

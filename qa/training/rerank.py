@@ -4,16 +4,16 @@
     qa fit rerank --check          # fit again and compare with the shipped file; write nothing
     qa fit rerank --depth 30 --out /tmp/rerank-30.json   # another head (QA_RERANK_DEPTH=30)
 
-Fitted on two collections together, each weighing the same in the loss:
-  * SciFact train (../shared/data/scifact, qrels/train.tsv): a chunk is relevant when its
-    document is judged relevant;
-  * squad-dev-a (../shared/data/squad-dev-a): its 4,566 questions over its own 24 articles; a
-    chunk is relevant when it holds the question's answer where the crowd-worker found it.
+Fitted on squad-dev-a alone (../shared/data/squad-dev-a, CC BY-SA 4.0; the model is a derived work
+under that licence): its 4,566 questions over its own 24 articles; a chunk is relevant when it holds
+the question's answer where the crowd-worker found it. SciFact (../shared/data/scifact, CC BY-NC 2.0)
+is never fitted on: its train and test queries (a chunk is relevant when its document is judged
+relevant) are only scored, to report figures.
 Each query's head is the fused ranking's top DEPTH chunks (the first stage alone, QA_RERANK_DEPTH=0),
 scored with qa.retrieval.rerank.features. The model is a conditional logit over the head
-(qa.training.answers.fit_listwise, scipy). Printed: SciFact train and test nDCG@10 (test is never
-used for fitting) and squad-dev-a Hit@1/Hit@5, out of fold (5 contiguous folds) and in-sample,
-each beside the fused ranking without re-ranking. The indexes are those `qa eval` caches.
+(qa.training.answers.fit_listwise, scipy). Printed: SciFact train and test nDCG@10 (neither fitted
+on) and squad-dev-a Hit@1/Hit@5, out of fold (5 contiguous folds) and in-sample, each beside the
+fused ranking without re-ranking. The indexes are those `qa eval` caches.
 `qa eval` prints the same figures through the real search path.
 """
 
@@ -31,6 +31,10 @@ from qa.errors import QAError
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # beside the checkout
 DEPTH = 20  # the default head: the pool `ask` reads (--depth tries others; docs/evaluation.md gives their figures)
 FOLDS = 5
+LICENCE = (
+    "fitted on squad-dev-a (SQuAD v1.1 dev questions over 24 Wikipedia articles; CC BY-SA 4.0): the model is "
+    "a derived work under that licence. SciFact (CC BY-NC 2.0) is only scored for the figures, never fitted on."
+)
 
 
 @dataclass
@@ -40,7 +44,6 @@ class Query:
     labels: np.ndarray
     head: list[int]
     ranking: tuple[list[int], list[float]]  # the whole fused ranking
-    weight: float = 1.0
 
 
 def gather(collection, relevant, depth: int = DEPTH) -> list[Query]:
@@ -81,7 +84,7 @@ def figures(collection, queries: list[Query], models) -> dict[str, float]:
 
 
 def groups(queries: list[Query]) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    return [(q.rows, q.labels, q.weight) for q in queries if q.labels.any()]
+    return [(q.rows, q.labels, 1.0) for q in queries if q.labels.any()]
 
 
 def main_fit(out: Path | None = None, check: bool = False, depth: int | None = None) -> int:
@@ -117,24 +120,22 @@ def main_fit(out: Path | None = None, check: bool = False, depth: int | None = N
     def holds_answer(qid, c):
         return ChunkSpan(c.chunk_id, c.doc_id, c.start, c.end).passage_id in questions.qrels[qid]
 
-    train_q = gather(train, in_document(train), depth)
+    train_q = gather(train, in_document(train), depth)  # scored only: SciFact is never fitted on
     test_q = gather(test, in_document(test), depth)
     squad_q = gather(questions, holds_answer, depth)
-    for q in train_q:  # the two collections weigh the same
-        q.weight = len(squad_q) / len(train_q)
     print(f"gathered in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
     folds = np.array_split(np.arange(len(squad_q)), FOLDS)
     oof = [None] * len(squad_q)
     for fold in folds:
         held = set(fold.tolist())
-        model = fit_listwise(groups(train_q + [q for i, q in enumerate(squad_q) if i not in held]), FEATURES)
+        model = fit_listwise(groups([q for i, q in enumerate(squad_q) if i not in held]), FEATURES)
         for i in fold:
             oof[i] = model
-    model = fit_listwise(groups(train_q + squad_q), FEATURES)
+    model = fit_listwise(groups(squad_q), FEATURES)
 
     results = {
-        "scifact train (nDCG@10, in-sample)": (figures(train, train_q, None), figures(train, train_q, model)),
+        "scifact train (nDCG@10, never fitted on)": (figures(train, train_q, None), figures(train, train_q, model)),
         "scifact test (nDCG@10, never fitted on)": (figures(test, test_q, None), figures(test, test_q, model)),
         "squad-dev-a (out of fold)": (figures(questions, squad_q, None), figures(questions, squad_q, oof)),
         "squad-dev-a (in-sample)": (figures(questions, squad_q, None), figures(questions, squad_q, model)),
@@ -148,7 +149,9 @@ def main_fit(out: Path | None = None, check: bool = False, depth: int | None = N
                 print(f"{name:<42} {metric:<10} {before[metric]:>7.4f} {after[metric]:>9.4f}")
     meta = {
         "script": "qa fit rerank",
-        "sets": {"scifact train": len(train_q), "squad-dev-a": len(squad_q)},
+        "sets": {"squad-dev-a": len(squad_q)},  # fitted on
+        "reported_only": {"scifact train": len(train_q), "scifact test": len(test_q)},  # scored, never fitted on
+        "licence": LICENCE,
         "model": settings.model,
         "backend": settings.backend,
         "sentence_vectors": settings.sentence_vectors,

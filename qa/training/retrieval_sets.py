@@ -1,7 +1,7 @@
 """Collections to tune and fit retrieval on: a BEIR collection's or a question set's queries, their
 judgements, and what re-ranking and re-fusing them needs (the searcher over the collection's index,
-as `qa eval` caches it, and each query's vector). `qa fit rerank` fits on them, and bench.tune tunes
-first-stage retrieval on them.
+as `qa eval` caches it, and each query's vector). `qa fit rerank` fits on squad-dev-a's and only
+scores SciFact's (CC BY-NC: never fitted on), and bench.tune chooses first-stage settings on them.
 """
 
 from __future__ import annotations
