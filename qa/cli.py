@@ -132,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--depth", type=int, default=1000, help="chunks retrieved per retriever (default 1000)")
     p.add_argument("--metric", default="ndcg@10", help="with --compare: the per-query metric (default ndcg@10)")
-    p.add_argument("--top", type=int, default=20, help="with --compare: changed queries listed each way (default 20)")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        help="with --compare: changed queries listed each way (default 20; 0: the counts alone)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--save", metavar="FILE", help="keep the per-query results in FILE (JSON), for --compare")
     p.add_argument("--runs", metavar="DIR", help="write TREC run files (one per mode) and qrels to DIR")
@@ -390,6 +395,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise QAError("give question sets, --beir folders and --dialogues, or --compare A B, not both")
         if args.save or args.runs:
             raise QAError("--save and --runs go with an evaluation, not with --compare")
+        if args.top < 0:
+            raise QAError(f"--top must be 0 (the counts alone) or more (got {args.top})")
         a, b = (evaluation.load_saved(path) for path in args.compare)
         comparison = evaluation.compare(a, b, args.metric, (args.mode or ["hybrid"])[0])
         if args.plot:

@@ -485,6 +485,12 @@ def test_compare_lists_worse_queries_first(tmp_path, capsys):
     assert data["mode"] == "dense" and [q["id"] for q in data["per_query"]][:2] == ["q1", "q3"]
     assert data["per_query"][0]["delta"] == pytest.approx(-0.3)
 
+    assert main(["eval", "--compare", str(a), str(b), "--top", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 worse, 1 better, 1 unchanged" in out and "worse in B" not in out and "q1" not in out
+    assert main(["eval", "--compare", str(a), str(b), "--top", "-1"]) != 0
+    assert "--top must be 0 (the counts alone) or more" in capsys.readouterr().err
+
 
 def test_compare_refuses_unrelated_files(tmp_path):
     a = saved_result(tmp_path / "a.json", {"q1": 1.0}, 0.5)

@@ -348,7 +348,7 @@ def format_comparison(comparison: Comparison, limit: int = 20) -> str:
     if comparison.only_a or comparison.only_b:
         lines.append(f"({comparison.only_a} queries only in A, {comparison.only_b} only in B: not compared)")
     for title, items in (("worse in B", worse), ("better in B", better[::-1])):
-        if not items:
+        if not items or limit < 1:  # --top 0: the counts alone
             continue
         lines += ["", f"{title}:"]
         width = max(len(c.qid) for c in items[:limit])
