@@ -188,9 +188,10 @@ def main() -> int:
     for asked, kind, seen, memory in runs:
         setting, before, after = best_setting(seen, memory)
         d = paired_difference(before, after)
+        chosen = "no memory: none of the grid does better" if setting[0] is None else str(setting)
         print(
             f"{asked:17} {kind:19} {len(seen):4d} {len(memory):6d}  {before.mean():6.3f} {after.mean():6.3f} "
-            f"{d.delta:+7.3f}  [{d.low:+.3f}, {d.high:+.3f}]  {setting}"
+            f"{d.delta:+7.3f}  [{d.low:+.3f}, {d.high:+.3f}]  {chosen}"
         )
     return 0
 
