@@ -50,43 +50,29 @@ class Seen:
 
 
 def ask_and_keep(engine, questions, targets) -> list[Seen]:
-    import qa.answering.scorer as scorer_module
+    from qa.training.combination import ask_all
     from qa.training.feedback import holds
 
-    captured: dict = {}
-    real = scorer_module.score
-
-    def spy(models, question, q, candidates, analyser, reading=None, local=None):
-        scored = real(models, question, q, candidates, analyser, reading, local)
-        captured.update(scored=scored, q=q)
-        return scored
-
     out = []
-    scorer_module.score = spy
-    try:
-        for question in questions:
-            captured.clear()
-            engine.ask(question.text)
-            if "scored" not in captured or captured["q"].vector is None:
-                continue
-            scored, target = captured["scored"], targets[question.qid]
-            cands = scored.candidates
-            owner = np.asarray(scored.sentences.candidate, dtype=int)
-            spans = np.asarray(scored.sentences.spans, dtype=int).reshape(-1, 2)
-            out.append(
-                Seen(
-                    np.asarray(captured["q"].vector, dtype=np.float32),
-                    [(c.doc_id, c.start, c.end) for c in cands],
-                    np.array([holds(c.start, c.end, c.doc_id, target) for c in cands], dtype=bool),
-                    np.asarray(scored.passage_logits, dtype=float),
-                    spans,
-                    owner,
-                    np.array([holds(s, e, cands[o].doc_id, target) for (s, e), o in zip(spans, owner)], dtype=bool),
-                    np.asarray(scored.sentence_logits, dtype=float),
-                )
+    for asked in ask_all(engine, questions, targets, reader=True):  # as `ask` answers: the reader on
+        scored = asked.scored
+        if scored is None or asked.q.vector is None:
+            continue
+        cands = scored.candidates
+        owner = np.asarray(scored.sentences.candidate, dtype=int)
+        spans = np.asarray(scored.sentences.spans, dtype=int).reshape(-1, 2)
+        out.append(
+            Seen(
+                np.asarray(asked.q.vector, dtype=np.float32),
+                [(c.doc_id, c.start, c.end) for c in cands],
+                np.array([holds(c.start, c.end, c.doc_id, asked.targets) for c in cands], dtype=bool),
+                np.asarray(scored.passage_logits, dtype=float),
+                spans,
+                owner,
+                np.array([holds(s, e, cands[o].doc_id, asked.targets) for (s, e), o in zip(spans, owner)], dtype=bool),
+                np.asarray(scored.sentence_logits, dtype=float),
             )
-    finally:
-        scorer_module.score = real
+        )
     return out
 
 
@@ -108,22 +94,22 @@ def remembered(feedback: list[Seen], noise: float, rng: np.random.Generator) -> 
     return memory
 
 
-def overlaps(a: int, b: int, s: int, e: int) -> bool:
-    return min(b, e) - max(a, s) >= 0.5 * min(b - a, e - s) > 0
-
-
 def closeness(seen: Seen, memory, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate and per sentence: how close the closest remembered question answered by it is (0..1)."""
+    from qa.evaluation.questions import Targets
+    from qa.training.feedback import holds
+
     sims = np.stack([m[0] for m in memory]) @ seen.vector
     near = np.maximum(0.0, (sims - threshold) / (1.0 - threshold))
     passages, sentences = np.zeros(len(seen.chunks)), np.zeros(len(seen.spans))
     for j in np.flatnonzero(near > 0):
         _, doc_id, s, e = memory[j]
+        answered = Targets({}, {doc_id: [(s, e)]})  # the remembered passage, as a gold span
         for i, (d, a, b) in enumerate(seen.chunks):
-            if d == doc_id and overlaps(a, b, s, e):
+            if holds(a, b, d, answered):
                 passages[i] = max(passages[i], near[j])
         for k, (a, b) in enumerate(seen.spans):
-            if seen.chunks[seen.owner[k]][0] == doc_id and overlaps(a, b, s, e):
+            if holds(int(a), int(b), seen.chunks[seen.owner[k]][0], answered):
                 sentences[k] = max(sentences[k], near[j])
     return passages, sentences
 
@@ -137,11 +123,11 @@ def highlighted(seen: Seen, passages: np.ndarray, sentences: np.ndarray, wp: flo
     return float(seen.sentence_labels[best])
 
 
-def best_setting(held: list[Seen], memory) -> tuple[tuple, np.ndarray, np.ndarray]:
-    """The best (threshold, passage weight, sentence weight) of the grid on `held`, and per-question values
-    before and after."""
+def best_setting(held: list[Seen], memory) -> tuple[tuple | None, np.ndarray, np.ndarray]:
+    """The best (threshold, passage weight, sentence weight) of the grid on `held` (None: no memory is as
+    good), and per-question values before and after."""
     before = np.array([highlighted(s, np.zeros(len(s.chunks)), np.zeros(len(s.spans)), 0.0, 0.0) for s in held])
-    best, best_values = (None, 0.0, 0.0), before
+    best, best_values = None, before
     for threshold in THRESHOLDS:
         near = [closeness(s, memory, threshold) for s in held]
         for wp in WEIGHTS:
@@ -188,7 +174,7 @@ def main() -> int:
     for asked, kind, seen, memory in runs:
         setting, before, after = best_setting(seen, memory)
         d = paired_difference(before, after)
-        chosen = "no memory: none of the grid does better" if setting[0] is None else str(setting)
+        chosen = "no memory: none of the grid does better" if setting is None else str(setting)
         print(
             f"{asked:17} {kind:19} {len(seen):4d} {len(memory):6d}  {before.mean():6.3f} {after.mean():6.3f} "
             f"{d.delta:+7.3f}  [{d.low:+.3f}, {d.high:+.3f}]  {chosen}"

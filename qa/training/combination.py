@@ -82,15 +82,16 @@ class QuestionSet:
     withheld: list[Asked] = dataclasses.field(default_factory=list)  # asked without their answer's document
 
 
-def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets]) -> list[Asked]:
-    """Each question through the engine with the reader off, its scored candidates kept."""
+def ask_all(engine, questions: Sequence[Question], targets: dict[str, Targets], reader: bool = False) -> list[Asked]:
+    """Each question through the engine, the reader off unless `reader`, its scored candidates kept."""
     saved = engine._reading
-    engine._reading = False
+    if not reader:
+        engine._reading = False  # the engine then passes no reading on
     captured: dict = {}
     real = scorer_module.score
 
     def spy(models, question, q, candidates, analyser, reading=None, local=None):
-        scored = real(models, question, q, candidates, analyser, None, local)
+        scored = real(models, question, q, candidates, analyser, reading, local)
         captured.update(scored=scored, models=models, q=q, analyser=analyser, query=question)
         return scored
 
